@@ -1,0 +1,2452 @@
+"""minirouter: Next.js App Router route handlers for Python, in one WSGI module.
+
+A folder of ``route.py`` files, each defining functions named after HTTP
+methods (``GET``, ``POST``, ...), becomes a WSGI application::
+
+    # app/hello/route.py
+    def GET(request):
+        return {"message": "Hello, world"}
+
+    # run.py
+    from minirouter import App
+    application = App("app")
+
+Standard library only: copy this file into a project, or ``pip install`` it.
+The module reads top to bottom in the order a request flows through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import datetime
+import email.utils
+import http
+import importlib.machinery
+import importlib.util
+import inspect
+import io
+import json as jsonlib
+import logging
+import mimetypes
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import types
+from collections.abc import Mapping, MutableMapping
+from typing import (
+    IO,
+    Any,
+    AsyncIterable,
+    Callable,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    Union,
+)
+from urllib.parse import quote, unquote_to_bytes, urlencode
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "Context",
+    "FormData",
+    "HTTPError",
+    "Headers",
+    "Request",
+    "RequestCookies",
+    "RequestHeaders",
+    "Response",
+    "ResponseCookies",
+    "RouteInfo",
+    "SearchParams",
+    "StartupError",
+    "TestClient",
+    "TestResponse",
+    "UploadFile",
+    "cookies",
+    "headers",
+    "not_found",
+    "permanent_redirect",
+    "redirect",
+]
+
+logger = logging.getLogger("minirouter")
+
+# The only names ever called as handlers (Next.js route handlers export these).
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+# Default limits: each one is an ``App`` keyword argument of the same name.
+DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
+DEFAULT_MAX_FORM_PARTS = 1000
+DEFAULT_MAX_FORM_MEMORY = 500 * 1024
+DEFAULT_SPOOL_SIZE = 1024 * 1024
+DEFAULT_CACHE_SIZE = 1024
+
+# Bodies are read from the server in chunks of this size, never all at once.
+READ_CHUNK_SIZE = 64 * 1024
+
+WSGIEnviron = "dict[str, Any]"
+StartResponse = Callable[..., Any]
+HeaderInput = Union["Headers", Mapping[str, str], Iterable[Tuple[str, str]], None]
+
+
+# ---------------------------------------------------------------------------
+# HTTP primitives: header and cookie syntax, query strings, Content-Type.
+# Every parser here runs in time linear in its input (no nested repetition).
+# ---------------------------------------------------------------------------
+
+# RFC 9110 token: header names, cookie names, media types.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+# Control characters other than HTAB are never valid in a field value (RFC 9110
+# 5.5); CR, LF and NUL would let a value forge a header or split the response.
+_BAD_FIELD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# A percent sign not followed by two hex digits.
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# Host header: a name or IPv4 address, or an IPv6 literal, then an optional port.
+_VALID_HOST = re.compile(r"(?:[A-Za-z0-9_.\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?\Z")
+
+
+def _is_token(value: str) -> bool:
+    return _TOKEN.match(value) is not None
+
+
+def _check_header(name: str, value: str) -> None:
+    """Refuse a header that could not be sent safely, at the moment it is set."""
+    if not isinstance(name, str) or not _is_token(name):
+        raise ValueError(f"invalid header name {name!r}")
+    if not isinstance(value, str):
+        raise TypeError(f"header {name} must be a str, not {type(value).__name__}")
+    if _BAD_FIELD_VALUE.search(value):
+        raise ValueError(f"header {name} contains CR, LF, NUL or another control character")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"header {name} has characters outside latin-1; percent-encode them"
+        ) from None
+
+
+class Headers(MutableMapping):  # type: ignore[type-arg]
+    """Response headers: case-insensitive names, several values per name.
+
+    Reads follow the fetch API that Next.js uses: ``get(name)`` joins several
+    values with ", ", ``get_all(name)`` lists them (one per ``Set-Cookie``).
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, init: HeaderInput = None) -> None:
+        self._items: list[tuple[str, str]] = []
+        if init is None:
+            return
+        if isinstance(init, Headers):
+            self._items = list(init._items)
+            return
+        pairs = init.items() if isinstance(init, Mapping) else init
+        for name, value in pairs:
+            self.append(name, value)
+
+    # Mapping protocol (one entry per distinct name).
+    def __getitem__(self, name: str) -> str:
+        key = name.lower()
+        values = [v for n, v in self._items if n.lower() == key]
+        if not values:
+            raise KeyError(name)
+        return ", ".join(values)
+
+    def __setitem__(self, name: str, value: str) -> None:
+        self.set(name, value)
+
+    def __delitem__(self, name: str) -> None:
+        if not self.has(name):
+            raise KeyError(name)
+        self.delete(name)
+
+    def __iter__(self) -> Iterator[str]:
+        seen: set[str] = set()
+        for name, _ in self._items:
+            key = name.lower()
+            if key not in seen:
+                seen.add(key)
+                yield key
+
+    def __len__(self) -> int:
+        return len({name.lower() for name, _ in self._items})
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.has(name)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+    # The fetch-style methods Next.js developers know.
+    def has(self, name: str) -> bool:
+        key = name.lower()
+        return any(n.lower() == key for n, _ in self._items)
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every value of ``name`` with ``value``."""
+        _check_header(name, value)
+        key = name.lower()
+        self._items = [(n, v) for n, v in self._items if n.lower() != key]
+        self._items.append((name, value))
+
+    def append(self, name: str, value: str) -> None:
+        """Add a value, keeping the ones already there (for ``Set-Cookie``)."""
+        _check_header(name, value)
+        self._items.append((name, value))
+
+    def delete(self, name: str) -> None:
+        key = name.lower()
+        self._items = [(n, v) for n, v in self._items if n.lower() != key]
+
+    def get_all(self, name: str) -> list[str]:
+        key = name.lower()
+        return [v for n, v in self._items if n.lower() == key]
+
+    def raw(self) -> list[tuple[str, str]]:
+        """Every (name, value) pair, in order, as it will be sent."""
+        return list(self._items)
+
+
+class RequestHeaders(Mapping):  # type: ignore[type-arg]
+    """The request's headers: read-only, case-insensitive, lower-case names.
+
+    Built from the WSGI environ on first use. To send headers, return a
+    ``Response`` that has them: changing these raises ``TypeError``.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, str]) -> None:
+        self._data = {name.lower(): value for name, value in data.items()}
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, Any]) -> RequestHeaders:
+        data: dict[str, str] = {}
+        for key, value in environ.items():
+            if key.startswith("HTTP_"):
+                data[key[5:].replace("_", "-").lower()] = value
+            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+                data[key.replace("_", "-").lower()] = value
+        headers = cls.__new__(cls)
+        headers._data = data
+        return headers
+
+    def __getitem__(self, name: str) -> str:
+        return self._data[name.lower()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._data
+
+    def __repr__(self) -> str:
+        return f"RequestHeaders({self._data!r})"
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._data.get(name.lower(), default)
+
+    def has(self, name: str) -> bool:
+        return name.lower() in self._data
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(
+            "request headers are read-only: to send a header, return a Response "
+            "with headers={...}; in middleware, use Response.next(request_headers={...})"
+        )
+
+    __setitem__ = __delitem__ = set = append = delete = _refuse
+
+
+def _decode_component(text: str) -> str:
+    """Decode one query or form component: '+' is a space, %XX are UTF-8 bytes."""
+    if "+" in text:
+        text = text.replace("+", " ")
+    if "%" not in text and text.isascii():
+        return text
+    # WSGI strings carry the raw bytes as latin-1 (PEP 3333).
+    raw = unquote_to_bytes(text.encode("latin-1", "replace"))
+    return raw.decode("utf-8", "replace")
+
+
+def parse_query(query: str) -> list[tuple[str, str]]:
+    """Split a query string or urlencoded form into (name, value) pairs.
+
+    Only '&' separates pairs (a ';' is data, as in WHATWG URLSearchParams and
+    in CPython since the web-cache-poisoning fix of 2021). ``a=`` and ``a``
+    both give ``""``; empty pieces are skipped.
+    """
+    pairs = []
+    for piece in query.split("&"):
+        if not piece:
+            continue
+        name, _, value = piece.partition("=")
+        pairs.append((_decode_component(name), _decode_component(value)))
+    return pairs
+
+
+def _decode_cookie_value(value: str) -> str:
+    if "%" not in value and value.isascii():
+        return value
+    raw = unquote_to_bytes(value.encode("latin-1", "replace"))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return value  # Next.js keeps a value it cannot decode as it came
+
+
+def parse_cookie_header(header: str) -> dict[str, str]:
+    """Parse a ``Cookie`` header pair by pair, as browsers and Next.js do.
+
+    A pair without '=' is skipped, a nameless one dropped, the rest kept; the
+    first of two same-named cookies wins (browsers send the most specific
+    path first). No regular expression: CPython's ``http.cookies`` had a
+    quadratic one on backslash-heavy values.
+    """
+    cookies: dict[str, str] = {}
+    for pair in header.split(";"):
+        name, sep, value = pair.partition("=")
+        if not sep:
+            continue
+        name = name.strip()
+        if not name or name in cookies or _BAD_FIELD_VALUE.search(name):
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+            value = value[1:-1]
+        cookies[name] = _decode_cookie_value(value)
+    return cookies
+
+
+_QUOTE_OR_BACKSLASH = re.compile(r'["\\]')
+
+
+def _read_quoted(text: str, start: int) -> tuple[str, int]:
+    """Read a quoted-string whose opening quote is at ``start - 1``."""
+    parts = []
+    i, end = start, len(text)
+    while i < end:
+        match = _QUOTE_OR_BACKSLASH.search(text, i)
+        if match is None:
+            parts.append(text[i:])
+            return "".join(parts), end
+        j = match.start()
+        parts.append(text[i:j])
+        if text[j] == "\\":
+            parts.append(text[j + 1 : j + 2])
+            i = j + 2
+        else:
+            return "".join(parts), j + 1
+    return "".join(parts), end
+
+
+def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
+    """Split ``type/subtype; a=1; b="x;y"`` into a lower-case value and params.
+
+    Parameter names are lower-cased; quoted values may hold ';' and backslash
+    escapes; the first of two same-named parameters wins.
+    """
+    main, _, rest = value.partition(";")
+    params: dict[str, str] = {}
+    i, end = 0, len(rest)
+    while i < end:
+        while i < end and rest[i] in " \t;":
+            i += 1
+        if i >= end:
+            break
+        equals = rest.find("=", i)
+        semicolon = rest.find(";", i)
+        if equals == -1 or (semicolon != -1 and semicolon < equals):
+            i = end if semicolon == -1 else semicolon + 1
+            continue  # a parameter without a value: ignored
+        name = rest[i:equals].strip().lower()
+        i = equals + 1
+        while i < end and rest[i] in " \t":
+            i += 1
+        if i < end and rest[i] == '"':
+            param_value, i = _read_quoted(rest, i + 1)
+            semicolon = rest.find(";", i)
+            i = end if semicolon == -1 else semicolon + 1
+        else:
+            semicolon = rest.find(";", i)
+            stop = end if semicolon == -1 else semicolon
+            param_value = rest[i:stop].strip()
+            i = stop + 1
+        if name and name not in params:
+            params[name] = param_value
+    return main.strip().lower(), params
+
+
+def http_date(timestamp: float) -> str:
+    """An IMF-fixdate (RFC 9110 5.6.7), e.g. ``Thu, 01 Jan 1970 00:00:00 GMT``."""
+    return email.utils.formatdate(timestamp, usegmt=True)
+
+
+def _parse_http_date(value: str) -> Optional[float]:
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed.timestamp()
+
+
+def _ascii_int(text: str, max_digits: int = 18) -> Optional[int]:
+    """A whole number written in ASCII digits only (no sign, '_' or spaces)."""
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    stripped = text.lstrip("0") or "0"
+    if len(stripped) > max_digits:
+        return None
+    return int(stripped)
+
+
+class _MultiValueView:
+    """Ordered (name, value) pairs read like URLSearchParams / FormData."""
+
+    __slots__ = ("_pairs",)
+
+    def __init__(self, pairs: Iterable[tuple[str, Any]] = ()) -> None:
+        self._pairs = list(pairs)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The first value for ``name``, or ``default``."""
+        for key, value in self._pairs:
+            if key == name:
+                return value
+        return default
+
+    def get_all(self, name: str) -> list[Any]:
+        """Every value for ``name``, in the order they came."""
+        return [value for key, value in self._pairs if key == name]
+
+    def has(self, name: str) -> bool:
+        return any(key == name for key, _ in self._pairs)
+
+    def __contains__(self, name: object) -> bool:
+        return any(key == name for key, _ in self._pairs)
+
+    def __getitem__(self, name: str) -> Any:
+        for key, value in self._pairs:
+            if key == name:
+                return value
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def keys(self) -> list[str]:
+        """Distinct names, in order of first appearance."""
+        return list(dict.fromkeys(key for key, _ in self._pairs))
+
+    def items(self) -> list[tuple[str, Any]]:
+        """Every (name, value) pair, repeated names included, in order."""
+        return list(self._pairs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """First value per name."""
+        result: dict[str, Any] = {}
+        for key, value in self._pairs:
+            result.setdefault(key, value)
+        return result
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._pairs!r})"
+
+
+class SearchParams(_MultiValueView):
+    """The query string: ``get``, ``get_all``, ``has``/``in``, ``items``."""
+
+    __slots__ = ()
+
+
+class FormData(_MultiValueView):
+    """A parsed form: values are ``str``, or ``UploadFile`` for file parts."""
+
+    __slots__ = ()
+
+
+class RequestCookies(Mapping):  # type: ignore[type-arg]
+    """The request's cookies, name to (percent-decoded) value; read-only."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, str]) -> None:
+        self._data = dict(data)
+
+    def __getitem__(self, name: str) -> str:
+        return self._data[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def has(self, name: str) -> bool:
+        return name in self._data
+
+    def __repr__(self) -> str:
+        return f"RequestCookies({self._data!r})"
+
+
+# ---------------------------------------------------------------------------
+# Multipart forms: a streaming parser for multipart/form-data (RFC 7578).
+# Bodies are read in chunks; file parts above spool_size go to a temp file.
+# ---------------------------------------------------------------------------
+
+# MULTIPART-SECTION (temporary until the streaming parser lands)
+
+
+class UploadFile:
+    """A file sent in a multipart form."""
+
+    filename: str
+    content_type: str
+    size: int
+
+    def close(self) -> None:
+        pass
+
+
+def multipart_boundary(params: dict[str, str]) -> str:
+    raise HTTPError(415, "multipart forms are not supported yet")
+
+
+def parse_multipart(read: Callable[[int], bytes], boundary: str, **limits: int) -> list[tuple[str, Any]]:
+    raise HTTPError(415, "multipart forms are not supported yet")
+
+
+# ---------------------------------------------------------------------------
+# Request: a lazy view of the WSGI environ. Nothing is parsed until asked:
+# a handler that never reads the body or the cookies never pays for them.
+# ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """The body and form limits of an ``App`` (see ``App`` for each one)."""
+
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    max_form_parts: int = DEFAULT_MAX_FORM_PARTS
+    max_form_memory: int = DEFAULT_MAX_FORM_MEMORY
+    spool_size: int = DEFAULT_SPOOL_SIZE
+
+
+_DEFAULT_LIMITS = Limits()
+
+
+def _json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class Request:
+    """One HTTP request, as the handler sees it.
+
+    ``method``, ``url`` (absolute), ``path`` (decoded), ``headers``,
+    ``cookies`` and ``search_params`` are read on first use; ``body()``,
+    ``text()``, ``json()``, ``form()`` and ``stream()`` read the body.
+    """
+
+    __slots__ = (
+        "environ",
+        "method",
+        "path",
+        "_raw_path",
+        "_limits",
+        "_trust_forwarded",
+        "_headers",
+        "_cookies",
+        "_search_params",
+        "_body",
+        "_body_consumed",
+        "_form",
+        "_uploads",
+    )
+
+    def __init__(
+        self,
+        environ: dict[str, Any],
+        *,
+        path: Optional[str] = None,
+        raw_path: Optional[str] = None,
+        limits: Limits = _DEFAULT_LIMITS,
+        trust_forwarded: bool = False,
+    ) -> None:
+        self.environ = environ
+        self.method: str = environ.get("REQUEST_METHOD", "GET")
+        if path is None:
+            path, _, raw_path = _request_path(environ)
+        self.path: str = path
+        self._raw_path = raw_path if raw_path is not None else quote(path)
+        self._limits = limits
+        self._trust_forwarded = trust_forwarded
+        self._headers: Optional[RequestHeaders] = None
+        self._cookies: Optional[RequestCookies] = None
+        self._search_params: Optional[SearchParams] = None
+        self._body: Optional[bytes] = None
+        self._body_consumed = False
+        self._form: Optional[FormData] = None
+        self._uploads: list[Any] = []
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.path}>"
+
+    # -- the URL ----------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The absolute URL the client asked for: ``http://host/path?query``."""
+        environ = self.environ
+        scheme = environ.get("wsgi.url_scheme", "http")
+        host = environ.get("HTTP_HOST")
+        if self._trust_forwarded:
+            forwarded_proto = environ.get("HTTP_X_FORWARDED_PROTO", "")
+            forwarded_host = environ.get("HTTP_X_FORWARDED_HOST", "")
+            if forwarded_proto.split(",")[0].strip() in ("http", "https"):
+                scheme = forwarded_proto.split(",")[0].strip()
+            if forwarded_host:
+                host = forwarded_host.split(",")[0].strip()
+        if host:
+            if not _VALID_HOST.match(host):
+                raise HTTPError(400, "invalid Host header")
+        else:
+            host = environ.get("SERVER_NAME", "localhost")
+            port = environ.get("SERVER_PORT", "")
+            if port and port != ("443" if scheme == "https" else "80"):
+                host = f"{host}:{port}"
+        script = quote(environ.get("SCRIPT_NAME", ""))
+        query = environ.get("QUERY_STRING", "")
+        url = f"{scheme}://{host}{script}{self._raw_path}"
+        return f"{url}?{query}" if query else url
+
+    @property
+    def headers(self) -> RequestHeaders:
+        if self._headers is None:
+            self._headers = RequestHeaders.from_environ(self.environ)
+        return self._headers
+
+    @property
+    def cookies(self) -> RequestCookies:
+        if self._cookies is None:
+            self._cookies = RequestCookies(parse_cookie_header(self.environ.get("HTTP_COOKIE", "")))
+        return self._cookies
+
+    @property
+    def search_params(self) -> SearchParams:
+        if self._search_params is None:
+            self._search_params = SearchParams(parse_query(self.environ.get("QUERY_STRING", "")))
+        return self._search_params
+
+    @property
+    def content_type(self) -> str:
+        """The media type of the body, lower case, without parameters."""
+        return parse_header_params(self.environ.get("CONTENT_TYPE", ""))[0]
+
+    # -- the body ---------------------------------------------------------
+
+    def content_length(self) -> Optional[int]:
+        """The declared body size; ``None`` without one; 400 when malformed."""
+        raw = self.environ.get("CONTENT_LENGTH", "")
+        if raw == "" or raw is None:
+            return None
+        raw = raw.strip(" \t")
+        if not raw.isascii() or not raw.isdigit():
+            raise HTTPError(400, "Content-Length must be a whole number of bytes")
+        stripped = raw.lstrip("0") or "0"
+        if len(stripped) > 18:  # larger than any body anyone will send
+            raise HTTPError(413, self._too_large_message())
+        return int(stripped)
+
+    def _too_large_message(self) -> str:
+        return f"request body is larger than the limit of {self._limits.max_body_size} bytes"
+
+    def check_body_size(self) -> None:
+        """Refuse a declared body over ``max_body_size`` before reading it."""
+        length = self.content_length()
+        if length is not None and length > self._limits.max_body_size:
+            raise HTTPError(413, self._too_large_message())
+
+    def _read_body_chunks(self, chunk_size: int) -> Iterator[bytes]:
+        if self._body_consumed:
+            raise RuntimeError("the request body was already read by request.stream()")
+        self._body_consumed = True
+        stream = self.environ.get("wsgi.input")
+        length = self.content_length()
+        limit = self._limits.max_body_size
+        if stream is None:
+            return
+        if length is None:
+            # Without Content-Length the body is empty, unless the server says
+            # the input ends by itself (chunked requests); then read to the limit.
+            if not self.environ.get("wsgi.input_terminated"):
+                return
+            total = 0
+            while True:
+                chunk = stream.read(chunk_size)
+                if not chunk:
+                    return
+                total += len(chunk)
+                if total > limit:
+                    raise HTTPError(413, self._too_large_message())
+                yield chunk
+        if length > limit:
+            raise HTTPError(413, self._too_large_message())
+        remaining = length
+        while remaining > 0:
+            chunk = stream.read(min(chunk_size, remaining))
+            if not chunk:
+                raise HTTPError(400, "request body ended before Content-Length bytes arrived")
+            remaining -= len(chunk)
+            yield chunk
+
+    def stream(self, chunk_size: int = READ_CHUNK_SIZE) -> Iterator[bytes]:
+        """Yield the body in chunks without holding it whole (for piping)."""
+        if self._body is not None:
+            if self._body:
+                yield self._body
+            return
+        yield from self._read_body_chunks(chunk_size)
+
+    def body(self) -> bytes:
+        """The whole body as bytes (read once, then kept)."""
+        if self._body is None:
+            self._body = b"".join(self._read_body_chunks(READ_CHUNK_SIZE))
+        return self._body
+
+    def text(self) -> str:
+        """The body decoded with its ``charset`` (UTF-8 by default); 400 if invalid."""
+        charset = parse_header_params(self.environ.get("CONTENT_TYPE", ""))[1].get("charset", "utf-8")
+        try:
+            return self.body().decode(charset)
+        except LookupError:
+            return self._decode_utf8(self.body())
+        except UnicodeDecodeError:
+            raise HTTPError(400, f"request body is not valid {charset}") from None
+
+    @staticmethod
+    def _decode_utf8(raw: bytes) -> str:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HTTPError(400, "request body is not valid UTF-8") from None
+
+    def json(self) -> Any:
+        """The body parsed as JSON.
+
+        415 unless the Content-Type is ``application/json`` or
+        ``application/*+json``; 400 for an empty body, bad UTF-8 (whatever the
+        charset says, RFC 8259), malformed JSON or nesting too deep.
+        """
+        media_type = self.content_type
+        if not (
+            media_type == "application/json"
+            or (media_type.startswith("application/") and media_type.endswith("+json"))
+        ):
+            shown = media_type or "none"
+            raise HTTPError(415, f"send JSON with Content-Type: application/json (got {shown})")
+        raw = self.body()
+        if not raw.strip():
+            raise HTTPError(400, "request body is empty; expected JSON")
+        text = self._decode_utf8(raw)
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        try:
+            return jsonlib.loads(text, parse_constant=_json_constant)
+        except RecursionError:
+            raise HTTPError(400, "malformed JSON: nested too deeply") from None
+        except ValueError as exc:
+            raise HTTPError(400, f"malformed JSON: {exc}") from None
+
+    def form(self) -> FormData:
+        """The body parsed as a form (urlencoded or multipart); 415 otherwise."""
+        if self._form is None:
+            media_type, params = parse_header_params(self.environ.get("CONTENT_TYPE", ""))
+            if media_type == "application/x-www-form-urlencoded":
+                self._form = self._urlencoded_form()
+            elif media_type == "multipart/form-data":
+                self._form = self._multipart_form(params)
+            else:
+                raise HTTPError(
+                    415,
+                    "send the form with Content-Type: application/x-www-form-urlencoded "
+                    "or multipart/form-data",
+                )
+        return self._form
+
+    def _urlencoded_form(self) -> FormData:
+        text = self.body().decode("latin-1")  # bytes kept as-is; %XX decoded as UTF-8
+        pairs = parse_query(text)
+        if len(pairs) > self._limits.max_form_parts:
+            raise HTTPError(413, f"form has more than {self._limits.max_form_parts} fields")
+        for name, value in pairs:
+            if len(value) > self._limits.max_form_memory:
+                raise HTTPError(
+                    413, f"form field {name!r} is larger than {self._limits.max_form_memory} bytes"
+                )
+        return FormData(pairs)
+
+    def _multipart_form(self, params: dict[str, str]) -> FormData:
+        boundary = multipart_boundary(params)
+        chunks = self._read_body_chunks(READ_CHUNK_SIZE)
+        reader = _ChunkReader(chunks)
+        pairs = parse_multipart(
+            reader.read,
+            boundary,
+            max_parts=self._limits.max_form_parts,
+            max_field_memory=self._limits.max_form_memory,
+            spool_size=self._limits.spool_size,
+        )
+        self._uploads.extend(value for _, value in pairs if isinstance(value, UploadFile))
+        return FormData(pairs)
+
+    def close(self) -> None:
+        """Remove the temporary files of uploads; called when the request ends."""
+        uploads, self._uploads = self._uploads, []
+        for upload in uploads:
+            try:
+                upload.close()
+            except Exception:  # noqa: BLE001 - cleanup must not mask the response
+                logger.exception("could not close an uploaded file")
+
+
+class _ChunkReader:
+    """Adapts an iterator of chunks to ``read(n)``, for the multipart parser."""
+
+    __slots__ = ("_chunks", "_buffer")
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+
+    def read(self, size: int) -> bytes:
+        if not self._buffer:
+            self._buffer = next(self._chunks, b"")
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+
+# ---------------------------------------------------------------------------
+# Response: what a handler returns. Headers are checked when they are set,
+# so a bad value fails in the handler that set it, never on the wire.
+# ---------------------------------------------------------------------------
+
+# RFC 6265 cookie-octet, minus '%' so that every value round-trips through the
+# percent-decoding that reading a cookie applies.
+_COOKIE_SAFE = "!#$&'()*+-./:<=>?@[]^_`{|}~"
+_COOKIE_PATH = re.compile(r"[^\x00-\x1f\x7f;]*\Z")
+_COOKIE_DOMAIN = re.compile(r"\.?[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,252})\Z")
+_SAME_SITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
+
+
+def _cookie_name(name: str) -> str:
+    if not isinstance(name, str) or not _is_token(name):
+        raise ValueError(f"invalid cookie name {name!r}: use letters, digits and !#$%&'*+-.^_`|~")
+    return name
+
+
+def _expiry_timestamp(expires: Union[datetime.datetime, float, int]) -> float:
+    if isinstance(expires, datetime.datetime):
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=datetime.timezone.utc)
+        return expires.timestamp()
+    if isinstance(expires, (int, float)) and not isinstance(expires, bool):
+        return float(expires)
+    raise TypeError("expires takes a datetime or epoch seconds")
+
+
+def format_set_cookie(
+    name: str,
+    value: str,
+    *,
+    max_age: Optional[int] = None,
+    expires: Union[datetime.datetime, float, int, None] = None,
+    path: Optional[str] = "/",
+    domain: Optional[str] = None,
+    secure: bool = False,
+    http_only: bool = False,
+    same_site: Optional[str] = None,
+    partitioned: bool = False,
+) -> str:
+    """One ``Set-Cookie`` value, in the attribute order Next.js writes."""
+    _cookie_name(name)
+    if not isinstance(value, str):
+        raise TypeError(f"cookie {name} value must be a str, not {type(value).__name__}")
+    if any(c in value for c in "\r\n\0"):
+        raise ValueError(f"cookie {name} value contains CR, LF or NUL")
+    parts = [f"{name}={quote(value, safe=_COOKIE_SAFE)}"]
+    if path is not None:
+        if not _COOKIE_PATH.match(path):
+            raise ValueError(f"cookie {name} path {path!r} has ';' or a control character")
+        parts.append(f"Path={path}")
+    if max_age is not None:
+        if isinstance(max_age, bool) or not isinstance(max_age, int):
+            raise TypeError("max_age takes whole seconds")
+        if expires is None:
+            expires = time.time() + max_age
+    if expires is not None:
+        parts.append(f"Expires={http_date(_expiry_timestamp(expires))}")
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    if domain is not None:
+        if not _COOKIE_DOMAIN.match(domain):
+            raise ValueError(f"cookie {name} domain {domain!r} is not a host name")
+        parts.append(f"Domain={domain}")
+    if secure:
+        parts.append("Secure")
+    if http_only:
+        parts.append("HttpOnly")
+    if same_site is not None:
+        spelled = _SAME_SITE.get(str(same_site).lower())
+        if spelled is None:
+            raise ValueError(f"same_site must be 'lax', 'strict' or 'none', not {same_site!r}")
+        parts.append(f"SameSite={spelled}")
+    if partitioned:
+        parts.append("Partitioned")
+    return "; ".join(parts)
+
+
+def format_delete_cookie(name: str, *, path: Optional[str] = "/", domain: Optional[str] = None) -> str:
+    """A ``Set-Cookie`` value that removes the cookie: empty, expired in 1970."""
+    return format_set_cookie(name, "", expires=0, path=path, domain=domain)
+
+
+def _set_cookie_name(line: str) -> str:
+    return line.split("=", 1)[0].strip()
+
+
+class ResponseCookies:
+    """``response.cookies``: ``set`` and ``delete`` write ``Set-Cookie`` headers."""
+
+    __slots__ = ("_headers",)
+
+    def __init__(self, headers: Headers) -> None:
+        self._headers = headers
+
+    def set(self, name: str, value: str, **attributes: Any) -> None:
+        """Set a cookie; attributes: max_age, expires, path ("/"), domain,
+        secure, http_only, same_site ("lax"/"strict"/"none"), partitioned."""
+        self._replace(name, format_set_cookie(name, value, **attributes))
+
+    def delete(self, name: str, *, path: Optional[str] = "/", domain: Optional[str] = None) -> None:
+        """Tell the browser to drop the cookie (empty value, expired in 1970)."""
+        self._replace(name, format_delete_cookie(name, path=path, domain=domain))
+
+    def get(self, name: str) -> Optional[str]:
+        """The value this response sets for ``name``, decoded, or ``None``."""
+        for line in self._headers.get_all("set-cookie"):
+            if _set_cookie_name(line) == name:
+                value = line.split("=", 1)[1].split(";", 1)[0]
+                return _decode_cookie_value(value)
+        return None
+
+    def has(self, name: str) -> bool:
+        return any(_set_cookie_name(line) == name for line in self._headers.get_all("set-cookie"))
+
+    __contains__ = has
+
+    def _replace(self, name: str, line: str) -> None:
+        kept = [
+            (n, v)
+            for n, v in self._headers.raw()
+            if not (n.lower() == "set-cookie" and _set_cookie_name(v) == name)
+        ]
+        self._headers._items = kept
+        self._headers.append("Set-Cookie", line)
+
+
+_REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+
+
+class Response:
+    """What a handler returns: a body, a status and headers.
+
+    ``body`` is ``str`` (sent as ``text/plain; charset=utf-8``), ``bytes``
+    (``application/octet-stream``), ``None``, or an iterable of bytes/str,
+    sync or async, sent as it is produced without ``Content-Length``.
+    """
+
+    __slots__ = ("status", "headers", "_body", "_stream", "_file", "_middleware")
+
+    def __init__(self, body: Any = None, status: int = 200, headers: HeaderInput = None) -> None:
+        self.status = status
+        self.headers = Headers(headers)
+        self._stream: Any = None
+        self._file: Optional[tuple[IO[bytes], int, int]] = None
+        self._middleware: Optional[tuple[str, Any]] = None
+        if body is None:
+            self._body: Optional[bytes] = b""
+        elif isinstance(body, str):
+            self._body = body.encode("utf-8")
+            self._default_type("text/plain; charset=utf-8")
+        elif isinstance(body, (bytes, bytearray, memoryview)):
+            self._body = bytes(body)
+            self._default_type("application/octet-stream")
+        elif hasattr(body, "__iter__") or hasattr(body, "__aiter__"):
+            self._body = None
+            self._stream = body
+            self._default_type("application/octet-stream")
+        else:
+            raise TypeError(
+                f"Response body must be str, bytes or an iterable of bytes, not {type(body).__name__}"
+            )
+
+    def _default_type(self, content_type: str) -> None:
+        if not self.headers.has("content-type"):
+            self.headers.append("Content-Type", content_type)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status}>"
+
+    @property
+    def body(self) -> Optional[bytes]:
+        """The body held in memory, or ``None`` for a streamed body."""
+        return self._body
+
+    @property
+    def cookies(self) -> ResponseCookies:
+        return ResponseCookies(self.headers)
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200, headers: HeaderInput = None) -> Response:
+        """``data`` serialised as JSON (compact, UTF-8), ``application/json``."""
+        body = jsonlib.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        response = cls(None, status, headers)
+        response._body = body.encode("utf-8")
+        response._default_type("application/json")
+        return response
+
+    @classmethod
+    def redirect(cls, url: str, status: int = 307) -> Response:
+        """A redirect to ``url`` (relative or absolute, as given), empty body."""
+        if status not in _REDIRECT_STATUSES:
+            raise ValueError(f"redirect status must be one of {_REDIRECT_STATUSES}, not {status}")
+        return cls(None, status, {"Location": _location(url)})
+
+    @classmethod
+    def next(
+        cls,
+        headers: HeaderInput = None,
+        request_headers: Optional[Mapping[str, Optional[str]]] = None,
+    ) -> Response:
+        """In middleware: go on to the route. ``request_headers`` adds or
+        replaces headers the route sees (``None`` removes one); ``headers``
+        and cookies set on this response land on the final response."""
+        response = cls(None, 200, headers)
+        changes = dict(request_headers or {})
+        for name, value in changes.items():
+            if value is not None:
+                _check_header(name, value)
+        response._middleware = ("next", changes)
+        return response
+
+    @classmethod
+    def rewrite(cls, path: str, headers: HeaderInput = None) -> Response:
+        """In middleware: serve the route at ``path``; the URL stays the same."""
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError("rewrite takes a path that starts with '/'")
+        response = cls(None, 200, headers)
+        response._middleware = ("rewrite", path)
+        return response
+
+
+def _location(url: str) -> str:
+    """A ``Location`` value: the URL as given, non-ASCII percent-encoded."""
+    if not isinstance(url, str):
+        raise TypeError("redirect URL must be a str")
+    if any(c in url for c in "\r\n\0"):
+        raise ValueError("redirect URL contains CR, LF or NUL")
+    if not url.isascii() or " " in url:
+        url = quote(url, safe="!#$%&'()*+,-./:;=?@[]_~")
+    return url
+
+
+# ---------------------------------------------------------------------------
+# Errors and the request context: HTTPError and the helpers that raise it,
+# and headers()/cookies(), which find the current request in a ContextVar.
+# ---------------------------------------------------------------------------
+
+
+class HTTPError(Exception):
+    """Raise it from a handler to answer ``status`` with ``{"error": message}``."""
+
+    def __init__(self, status: int, message: str = "", headers: HeaderInput = None) -> None:
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise ValueError(f"HTTP status must be an int from 100 to 599, not {status!r}")
+        self.status = status
+        self.message = message or _reason(status).lower()
+        self.headers = headers
+        super().__init__(status, self.message)
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.message}"
+
+    def to_response(self) -> Response:
+        return _error_response(self.status, self.message, self.headers)
+
+
+class RedirectError(HTTPError):
+    """Raised by ``redirect()`` and ``permanent_redirect()``; becomes a redirect."""
+
+    def __init__(self, url: str, status: int = 307) -> None:
+        super().__init__(status, f"redirect to {url}")
+        self.url = url
+
+    def to_response(self) -> Response:
+        return Response.redirect(self.url, self.status)
+
+
+def redirect(url: str) -> Any:
+    """Stop the handler and answer ``307 Temporary Redirect`` to ``url``."""
+    raise RedirectError(url, 307)
+
+
+def permanent_redirect(url: str) -> Any:
+    """Stop the handler and answer ``308 Permanent Redirect`` to ``url``."""
+    raise RedirectError(url, 308)
+
+
+def not_found(message: str = "not found") -> Any:
+    """Stop the handler and answer 404 ``{"error": "not found"}``."""
+    raise HTTPError(404, message)
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def _error_response(status: int, message: str, headers: HeaderInput = None) -> Response:
+    """Every error the framework writes: JSON ``{"error": reason}``."""
+    return Response.json({"error": message}, status, headers)
+
+
+class CookieJar(Mapping):  # type: ignore[type-arg]
+    """``cookies()``: the request's cookies, plus ``set``/``delete`` that land
+    on the response, visible to ``get`` for the rest of the request."""
+
+    __slots__ = ("_request_cookies", "_changes", "pending")
+
+    def __init__(self, request_cookies: Mapping[str, str]) -> None:
+        self._request_cookies = request_cookies
+        self._changes: dict[str, Optional[str]] = {}
+        self.pending: dict[str, str] = {}  # cookie name -> Set-Cookie value
+
+    def _current(self) -> dict[str, str]:
+        merged = dict(self._request_cookies)
+        for name, value in self._changes.items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
+        return merged
+
+    def __getitem__(self, name: str) -> str:
+        if name in self._changes:
+            value = self._changes[name]
+            if value is None:
+                raise KeyError(name)
+            return value
+        return self._request_cookies[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+    def has(self, name: str) -> bool:
+        return name in self
+
+    def set(self, name: str, value: str, **attributes: Any) -> None:
+        """Set a cookie on the response (see ``ResponseCookies.set``)."""
+        self.pending[name] = format_set_cookie(name, value, **attributes)
+        self._changes[name] = value
+
+    def delete(self, name: str, *, path: Optional[str] = "/", domain: Optional[str] = None) -> None:
+        """Remove a cookie: ``get(name)`` is ``None`` from now on."""
+        self.pending[name] = format_delete_cookie(name, path=path, domain=domain)
+        self._changes[name] = None
+
+
+class _RequestScope:
+    """What belongs to the request being handled in this thread or task."""
+
+    __slots__ = ("request", "jar")
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.jar: Optional[CookieJar] = None
+
+    def cookie_jar(self) -> CookieJar:
+        if self.jar is None:
+            self.jar = CookieJar(self.request.cookies)
+        return self.jar
+
+
+# The one piece of global state: which request this thread/task is serving.
+_current_scope: contextvars.ContextVar[Optional[_RequestScope]] = contextvars.ContextVar(
+    "minirouter_request", default=None
+)
+
+
+def _scope(caller: str) -> _RequestScope:
+    scope = _current_scope.get()
+    if scope is None:
+        raise RuntimeError(f"{caller}() works only inside a route handler or middleware")
+    return scope
+
+
+def headers() -> RequestHeaders:
+    """The current request's headers, read-only (Next.js ``headers()``)."""
+    return _scope("headers").request.headers
+
+
+def cookies() -> CookieJar:
+    """The current request's cookies, with ``set``/``delete`` (Next.js ``cookies()``)."""
+    return _scope("cookies").cookie_jar()
+
+
+# ---------------------------------------------------------------------------
+# The route tree: the app folder is scanned once, route modules imported, and
+# a trie of dicts built. A request never touches the filesystem to route.
+# ---------------------------------------------------------------------------
+
+
+class StartupError(Exception):
+    """The app folder cannot be served as it is; the message names the files."""
+
+
+# Segment kinds, in matching order at each level of the trie.
+STATIC, SINGLE, CATCHALL, OPTIONAL = "static", "single", "catchall", "optional"
+_PARAM_NAME = re.compile(r"[^\[\]./\\]+\Z")
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    kind: str  # STATIC, SINGLE, CATCHALL or OPTIONAL
+    value: str  # the URL text for STATIC, the parameter name otherwise
+
+    def pattern(self) -> str:
+        """How the segment is written in a folder name (and in route tables)."""
+        if self.kind == SINGLE:
+            return f"[{self.value}]"
+        if self.kind == CATCHALL:
+            return f"[...{self.value}]"
+        if self.kind == OPTIONAL:
+            return f"[[...{self.value}]]"
+        return self.value
+
+
+def parse_segment(folder_name: str, folder: str) -> Segment:
+    """Read a folder name: ``name``, ``[id]``, ``[...slug]`` or ``[[...slug]]``."""
+    kind, name = STATIC, folder_name
+    if folder_name.startswith("[[...") and folder_name.endswith("]]"):
+        kind, name = OPTIONAL, folder_name[5:-2]
+    elif folder_name.startswith("[...") and folder_name.endswith("]"):
+        kind, name = CATCHALL, folder_name[4:-1]
+    elif folder_name.startswith("[") and folder_name.endswith("]"):
+        kind, name = SINGLE, folder_name[1:-1]
+    elif "[" in folder_name or "]" in folder_name:
+        raise StartupError(f"{folder}: malformed dynamic segment {folder_name!r}")
+    if kind == STATIC:
+        if folder_name[:3].upper() == "%5F":  # the escape for a leading underscore
+            name = "_" + folder_name[3:]
+        return Segment(STATIC, name)
+    if not _PARAM_NAME.match(name):
+        raise StartupError(f"{folder}: invalid parameter name in {folder_name!r}")
+    return Segment(kind, name)
+
+
+@dataclasses.dataclass
+class Endpoint:
+    """One URL of the app: a route module or a ``page.html``."""
+
+    url: str
+    file: str
+    kind: str  # "route" or "page"
+    segments: tuple[Segment, ...]
+    handlers: dict[str, Callable[..., Any]]
+    arity: dict[str, int]
+    allow: str
+    module: Optional[types.ModuleType] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RouteInfo:
+    """A line of the route table (``App.route_table()``), for tools."""
+
+    url: str
+    file: str
+    kind: str
+    methods: tuple[str, ...]
+    handlers: Mapping[str, Callable[..., Any]]
+    params: tuple[tuple[str, str], ...]
+    module: Optional[types.ModuleType]
+    revalidate: Optional[float] = None
+    dynamic: str = "force-dynamic"
+
+
+class _Node:
+    """A trie node: children by kind, and the endpoint ending here, if any."""
+
+    __slots__ = ("static", "single", "catchall", "optional", "endpoint", "source")
+
+    def __init__(self) -> None:
+        self.static: dict[str, _Node] = {}
+        self.single: Optional[tuple[str, _Node, str]] = None  # (name, child, first file)
+        self.catchall: Optional[tuple[str, Endpoint]] = None
+        self.optional: Optional[tuple[str, Endpoint]] = None
+        self.endpoint: Optional[Endpoint] = None
+
+
+def _allow_header(methods: Iterable[str]) -> str:
+    """The methods a URL answers: its handlers, HEAD with GET, and OPTIONS."""
+    allowed = set(methods) | {"OPTIONS"}
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return ", ".join(sorted(allowed))
+
+
+def _handler_arity(function: Callable[..., Any], method: str, file: str) -> int:
+    """How many of (request, context) the handler takes: 0, 1 or 2."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return 2
+    positional = 0
+    for parameter in signature.parameters.values():
+        if parameter.kind == parameter.VAR_POSITIONAL:
+            return 2
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            positional += 1
+        elif parameter.kind == parameter.KEYWORD_ONLY and parameter.default is parameter.empty:
+            raise StartupError(f"{file}: {method}() has a required keyword-only parameter")
+    required = sum(
+        1
+        for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    )
+    if required > 2:
+        raise StartupError(f"{file}: {method}() must take (request, context), (request) or ()")
+    return min(positional, 2)
+
+
+class _ModuleLoader:
+    """Imports the app folder as a package, and each route as its member.
+
+    Each ``App`` loads the folder afresh, so route modules and the modules
+    they share (``from app.comments.data import store``) are new objects
+    that all routes of this ``App`` see alike.
+    """
+
+    def __init__(self, app_dir: str) -> None:
+        self.app_dir = app_dir
+        self.package = os.path.basename(app_dir)
+        parent = os.path.dirname(app_dir)
+        if parent not in sys.path:
+            sys.path.append(parent)
+        self._forget_previous_package()
+        self._package_module(self.package, app_dir, None)
+
+    def _forget_previous_package(self) -> None:
+        existing = sys.modules.get(self.package)
+        if existing is None:
+            return
+        paths = [os.path.realpath(p) for p in getattr(existing, "__path__", None) or []]
+        ours = getattr(existing, "__minirouter_app__", False)
+        if not ours and os.path.realpath(self.app_dir) not in paths:
+            raise StartupError(
+                f"{self.app_dir}: the folder name {self.package!r} is already the name of "
+                f"an imported module ({existing!r}); rename the app folder"
+            )
+        prefix = self.package + "."
+        for name in [n for n in sys.modules if n == self.package or n.startswith(prefix)]:
+            del sys.modules[name]
+
+    def _package_module(self, name: str, folder: str, parent: Optional[str]) -> types.ModuleType:
+        existing = sys.modules.get(name)
+        if existing is not None:
+            return existing
+        init = os.path.join(folder, "__init__.py")
+        spec: Optional[importlib.machinery.ModuleSpec]
+        if os.path.isfile(init):
+            spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[folder])
+        else:
+            spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+            spec.submodule_search_locations = [folder]
+        assert spec is not None
+        module = importlib.util.module_from_spec(spec)
+        module.__minirouter_app__ = True  # type: ignore[attr-defined]
+        sys.modules[name] = module
+        if parent is not None:
+            setattr(sys.modules[parent], name.rpartition(".")[2], module)
+        if spec.loader is not None and os.path.isfile(init):
+            self._execute(spec, module, init)
+        return module
+
+    @staticmethod
+    def _module_part(folder_name: str) -> str:
+        # A dot would split the dotted name; route folders like robots.txt need one.
+        return folder_name.replace(".", "%2E")
+
+    def load_route(self, file: str) -> types.ModuleType:
+        relative = os.path.relpath(os.path.dirname(file), self.app_dir)
+        parts = [] if relative == "." else relative.split(os.sep)
+        name, folder = self.package, self.app_dir
+        for part in parts:
+            parent = name
+            name = f"{name}.{self._module_part(part)}"
+            folder = os.path.join(folder, part)
+            self._package_module(name, folder, parent)
+        module_name = f"{name}.route"
+        spec = importlib.util.spec_from_file_location(module_name, file)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        self._execute(spec, module, file)
+        return module
+
+    @staticmethod
+    def _execute(spec: importlib.machinery.ModuleSpec, module: types.ModuleType, file: str) -> None:
+        try:
+            assert spec.loader is not None
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            sys.modules.pop(spec.name, None)
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            raise StartupError(f"{file}: failed to import: {detail}") from exc
+
+
+def _route_handlers(module: types.ModuleType, file: str) -> tuple[dict[str, Callable[..., Any]], dict[str, int]]:
+    handlers: dict[str, Callable[..., Any]] = {}
+    arity: dict[str, int] = {}
+    for method in HTTP_METHODS:
+        function = getattr(module, method, None)
+        if function is None:
+            continue
+        if not callable(function):
+            raise StartupError(f"{file}: {method} must be a function")
+        handlers[method] = function
+        arity[method] = _handler_arity(function, method, file)
+    for method in HTTP_METHODS:
+        lower = getattr(module, method.lower(), None)
+        if inspect.isfunction(lower) and getattr(lower, "__module__", None) == module.__name__:
+            logger.warning(
+                "%s defines %s(); handlers are named in upper case: did you mean %s()?",
+                file, method.lower(), method,
+            )
+    if not handlers:
+        raise StartupError(f"{file} defines no handler: define one of {', '.join(HTTP_METHODS)}")
+    return handlers, arity
+
+
+class RouteTree:
+    """Scans an app folder and answers which endpoint serves a path."""
+
+    def __init__(self, app_dir: str) -> None:
+        self.app_dir = app_dir
+        self.root = _Node()
+        self.static_routes: dict[tuple[str, ...], Endpoint] = {}
+        self.endpoints: list[Endpoint] = []
+        self._urls: dict[tuple[Segment, ...], str] = {}
+        self._loader = _ModuleLoader(app_dir)
+        self._scan(app_dir, ())
+
+    # -- scanning ---------------------------------------------------------
+
+    def _scan(self, folder: str, segments: tuple[Segment, ...]) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as exc:
+            raise StartupError(f"{folder}: cannot read the folder: {exc}") from exc
+        names = {entry.name for entry in entries}
+        route_file = os.path.join(folder, "route.py")
+        page_file = os.path.join(folder, "page.html")
+        if "route.py" in names:
+            if "page.html" in names:
+                logger.warning(
+                    "%s and %s are in the same folder: the route handles the request",
+                    route_file, page_file,
+                )
+            self._add_route(route_file, segments)
+        elif "page.html" in names:
+            self._add_page(page_file, segments)
+        for entry in entries:
+            if not entry.is_dir() or entry.name.startswith(("_", ".")):
+                continue  # _private folders, __pycache__ and hidden folders
+            name = entry.name
+            if name.startswith("(") and name.endswith(")"):
+                self._scan(entry.path, segments)  # a route group adds no segment
+            else:
+                self._scan(entry.path, segments + (parse_segment(name, entry.path),))
+
+    def _add_route(self, file: str, segments: tuple[Segment, ...]) -> None:
+        self._check_segments(file, segments)
+        module = self._loader.load_route(file)
+        handlers, arity = _route_handlers(module, file)
+        endpoint = Endpoint(
+            url=_url_pattern(segments),
+            file=file,
+            kind="route",
+            segments=segments,
+            handlers=handlers,
+            arity=arity,
+            allow=_allow_header(handlers),
+            module=module,
+        )
+        self._insert(endpoint)
+
+    def _add_page(self, file: str, segments: tuple[Segment, ...]) -> None:
+        self._check_segments(file, segments)
+        endpoint = Endpoint(
+            url=_url_pattern(segments),
+            file=file,
+            kind="page",
+            segments=segments,
+            handlers={},
+            arity={},
+            allow="GET, HEAD, OPTIONS",
+        )
+        self._insert(endpoint)
+
+    @staticmethod
+    def _check_segments(file: str, segments: tuple[Segment, ...]) -> None:
+        seen: set[str] = set()
+        for index, segment in enumerate(segments):
+            if segment.kind == STATIC:
+                continue
+            if segment.value in seen:
+                raise StartupError(f"{file}: the parameter {segment.value!r} appears twice in its path")
+            seen.add(segment.value)
+            if segment.kind in (CATCHALL, OPTIONAL) and index != len(segments) - 1:
+                raise StartupError(
+                    f"{file}: the catch-all {segment.pattern()} must be the last segment of the path"
+                )
+
+    # -- the trie ---------------------------------------------------------
+
+    def _insert(self, endpoint: Endpoint) -> None:
+        file = endpoint.file
+        node = self.root
+        for segment in endpoint.segments:
+            if segment.kind == STATIC:
+                node = node.static.setdefault(segment.value, _Node())
+            elif segment.kind == SINGLE:
+                if node.single is None:
+                    node.single = (segment.value, _Node(), file)
+                elif node.single[0] != segment.value:
+                    raise StartupError(
+                        f"{file}: [{segment.value}] and [{node.single[0]}] ({node.single[2]}) "
+                        "are two names for the same parameter at the same level"
+                    )
+                node = node.single[1]
+            else:
+                self._insert_catchall(node, segment, endpoint)
+                return
+        if node.endpoint is not None:
+            raise StartupError(f"{file} and {node.endpoint.file} resolve to the same URL {endpoint.url}")
+        if node.optional is not None:
+            raise StartupError(
+                f"{file} and {node.optional[1].file} both match {endpoint.url or '/'}: "
+                "an optional catch-all already serves the folder's own URL"
+            )
+        node.endpoint = endpoint
+        if all(segment.kind == STATIC for segment in endpoint.segments):
+            self.static_routes[tuple(segment.value for segment in endpoint.segments)] = endpoint
+        self.endpoints.append(endpoint)
+
+    def _insert_catchall(self, node: _Node, segment: Segment, endpoint: Endpoint) -> None:
+        file = endpoint.file
+        same_kind = node.catchall if segment.kind == CATCHALL else node.optional
+        other_kind = node.optional if segment.kind == CATCHALL else node.catchall
+        if same_kind is not None:
+            if same_kind[0] == segment.value:
+                raise StartupError(f"{file} and {same_kind[1].file} resolve to the same URL {endpoint.url}")
+            raise StartupError(
+                f"{file}: {segment.pattern()} and {same_kind[1].url} ({same_kind[1].file}) "
+                "are two names for the same parameter at the same level"
+            )
+        if other_kind is not None:
+            raise StartupError(
+                f"{file}: {segment.pattern()} beside {other_kind[1].url} ({other_kind[1].file}): "
+                "a catch-all and an optional catch-all cannot share a level"
+            )
+        if segment.kind == OPTIONAL and node.endpoint is not None:
+            raise StartupError(
+                f"{file} and {node.endpoint.file} both match {node.endpoint.url}: "
+                f"{segment.pattern()} also matches its parent folder"
+            )
+        if segment.kind == CATCHALL:
+            node.catchall = (segment.value, endpoint)
+        else:
+            node.optional = (segment.value, endpoint)
+        self.endpoints.append(endpoint)
+
+    # -- lookup -----------------------------------------------------------
+
+    def match(self, segments: list[str]) -> Optional[tuple[Endpoint, dict[str, Any]]]:
+        """The endpoint for decoded path segments and its params, or None.
+
+        Static beats ``[param]`` beats ``[...catchall]`` beats
+        ``[[...optional]]`` at each level, backtracking on a dead end; each
+        trie node is visited at most once, so the cost is bounded by the tree.
+        """
+        endpoint = self.static_routes.get(tuple(segments))
+        if endpoint is not None:
+            return endpoint, {}
+        if "" in segments:
+            return None  # an empty segment (a//b) is never a parameter value
+        params: dict[str, Any] = {}
+        endpoint = _lookup(self.root, segments, 0, params)
+        if endpoint is None:
+            return None
+        return endpoint, params
+
+
+def _lookup(node: _Node, segments: list[str], index: int, params: dict[str, Any]) -> Optional[Endpoint]:
+    if index == len(segments):
+        if node.endpoint is not None:
+            return node.endpoint
+        if node.optional is not None:
+            params[node.optional[0]] = []
+            return node.optional[1]
+        return None
+    segment = segments[index]
+    child = node.static.get(segment)
+    if child is not None:
+        found = _lookup(child, segments, index + 1, params)
+        if found is not None:
+            return found
+    if node.single is not None:
+        found = _lookup(node.single[1], segments, index + 1, params)
+        if found is not None:
+            params[node.single[0]] = segment
+            return found
+    rest = node.catchall or node.optional
+    if rest is not None:
+        params[rest[0]] = segments[index:]
+        return rest[1]
+    return None
+
+
+def _url_pattern(segments: Iterable[Segment]) -> str:
+    return "/" + "/".join(segment.pattern() for segment in segments)
+
+
+# ---------------------------------------------------------------------------
+# The request path: split on the raw '/' first, then decode each segment once,
+# as Next.js does, so /files/a%2Fb gives one segment "a/b".
+# ---------------------------------------------------------------------------
+
+
+def _raw_target_path(environ: dict[str, Any]) -> Optional[str]:
+    """The app's part of the raw request target, when the server passes one
+    (``REQUEST_URI``, ``RAW_URI``) and it agrees with ``PATH_INFO``."""
+    target = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    if not target:
+        return None
+    raw = target.split("?", 1)[0].split("#", 1)[0]
+    if not raw.startswith("/"):
+        scheme_end = raw.find("://")  # absolute-form: http://host/path
+        if scheme_end == -1:
+            return None
+        slash = raw.find("/", scheme_end + 3)
+        raw = raw[slash:] if slash != -1 else "/"
+    script = environ.get("SCRIPT_NAME", "")
+    if script:
+        if not raw.startswith(script):
+            return None
+        raw = raw[len(script) :] or "/"
+    path_info = environ.get("PATH_INFO", "") or "/"
+    if "%" not in raw:
+        return raw if raw == path_info else None
+    # Trust the raw target only if it decodes to what the server decoded.
+    if _BAD_ESCAPE.search(raw):
+        return raw
+    try:
+        agrees = unquote_to_bytes(raw) == path_info.encode("latin-1")
+    except UnicodeEncodeError:
+        agrees = False
+    return raw if agrees else None
+
+
+def _decode_segment(raw: str) -> str:
+    if "%" in raw:
+        if _BAD_ESCAPE.search(raw):
+            raise HTTPError(400, "malformed percent-escape in the path")
+        data = unquote_to_bytes(raw)
+    elif raw.isascii():
+        return raw
+    else:
+        data = raw.encode("latin-1", "replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPError(400, "the path is not valid UTF-8") from None
+
+
+def _request_path(environ: dict[str, Any]) -> tuple[str, list[str], str]:
+    """(decoded path, decoded segments, raw path) for the app; 400 if malformed."""
+    raw = _raw_target_path(environ)
+    if raw is not None:
+        if raw == "/":
+            return "/", [], "/"
+        segments = [_decode_segment(part) for part in raw[1:].split("/")]
+        return "/" + "/".join(segments), segments, raw
+    # PATH_INFO is already decoded, as latin-1 (PEP 3333): recode it to UTF-8.
+    path_info = environ.get("PATH_INFO", "") or "/"
+    try:
+        path = path_info.encode("latin-1").decode("utf-8")
+    except UnicodeEncodeError:
+        path = path_info
+    except UnicodeDecodeError:
+        raise HTTPError(400, "the path is not valid UTF-8") from None
+    if not path.startswith("/"):
+        path = "/" + path
+    segments = path[1:].split("/") if path != "/" else []
+    return path, segments, quote(path, safe="/!$&'()*+,;=:@-._~")
+
+
+def _without_trailing_slash(raw_path: str) -> str:
+    """Where ``/comments/`` redirects: never ``//host``, which would leave the site."""
+    stripped = raw_path.rstrip("/")
+    stripped = "/" + stripped.lstrip("/\\")
+    return stripped.replace("\\", "%5C")
+
+
+# ---------------------------------------------------------------------------
+# Files: page.html and the public/ folder, with validators and one Range.
+# Nothing outside the folder is reachable: every segment is checked first.
+# ---------------------------------------------------------------------------
+
+FILE_CHUNK_SIZE = 64 * 1024
+_PAGE_METHODS = "GET, HEAD, OPTIONS"
+
+
+def _public_path(public_dir: str, segments: list[str]) -> Optional[str]:
+    """The file in ``public_dir`` for these decoded segments, or None.
+
+    Refused: empty, '.' and '..' segments and dotfiles, backslashes, NUL,
+    colons (drive letters) and anything whose real path leaves the folder.
+    """
+    if not segments:
+        return None
+    for segment in segments:
+        if not segment or segment[0] == "." or any(c in segment for c in "/\\\0:"):
+            return None
+    candidate = os.path.realpath(os.path.join(public_dir, *segments))
+    if not candidate.startswith(public_dir + os.sep) or not os.path.isfile(candidate):
+        return None
+    return candidate
+
+
+def _content_type_for(path: str) -> str:
+    guessed, encoding = mimetypes.guess_type(path)
+    if guessed is None or encoding is not None:
+        return "application/octet-stream"
+    if guessed.startswith("text/") or guessed in ("application/javascript", "image/svg+xml"):
+        return f"{guessed}; charset=utf-8"
+    return guessed
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """Weak comparison (RFC 9110 13.1.2), as If-None-Match requires."""
+    if header.strip() == "*":
+        return True
+    bare = etag[2:] if etag.startswith("W/") else etag
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate.startswith("W/"):
+            candidate = candidate[2:]
+        if candidate == bare:
+            return True
+    return False
+
+
+def _byte_range(header: str, size: int) -> Union[None, str, tuple[int, int]]:
+    """One ``bytes=`` range as (first, last); "unsatisfiable"; or None to
+    send the whole file (no, malformed or several ranges: RFC 9110 14.2)."""
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first_text, dash, last_text = spec.strip().partition("-")
+    if not dash:
+        return None
+    if first_text == "":
+        suffix = _ascii_int(last_text)
+        if suffix is None:
+            return None
+        if suffix == 0 or size == 0:
+            return "unsatisfiable"
+        return max(0, size - suffix), size - 1
+    first = _ascii_int(first_text)
+    if first is None:
+        return None if first_text.strip("0123456789") else "unsatisfiable"
+    last = size - 1
+    if last_text:
+        parsed = _ascii_int(last_text)
+        if parsed is None:
+            if last_text.strip("0123456789"):
+                return None
+        else:
+            last = min(parsed, size - 1)
+            if parsed < first:
+                return None
+    if first >= size:
+        return "unsatisfiable"
+    return first, last
+
+
+def serve_file(environ: dict[str, Any], path: str, content_type: Optional[str] = None) -> Response:
+    """A file answer with ETag, Last-Modified, 304 and a single Range."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return _error_response(404, "not found")
+    etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+    validators = {
+        "ETag": etag,
+        "Last-Modified": http_date(stat.st_mtime),
+        "Cache-Control": "public, max-age=0",
+    }
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+    if if_none_match is not None:
+        if _etag_matches(if_none_match, etag):
+            return Response(None, 304, validators)
+    else:
+        since = _parse_http_date(environ.get("HTTP_IF_MODIFIED_SINCE", "") or "")
+        if since is not None and int(stat.st_mtime) <= since:
+            return Response(None, 304, validators)
+    headers = Headers(validators)
+    headers.set("Content-Type", content_type or _content_type_for(path))
+    headers.set("Accept-Ranges", "bytes")
+    size = stat.st_size
+    first, last, status = 0, size - 1, 200
+    range_header = environ.get("HTTP_RANGE")
+    if_range = environ.get("HTTP_IF_RANGE")
+    if range_header and (if_range is None or if_range.strip() in (etag, validators["Last-Modified"])):
+        wanted = _byte_range(range_header, size)
+        if wanted == "unsatisfiable":
+            return _error_response(416, "range not satisfiable", {"Content-Range": f"bytes */{size}"})
+        if isinstance(wanted, tuple):
+            first, last = wanted
+            status = 206
+            headers.set("Content-Range", f"bytes {first}-{last}/{size}")
+    try:
+        file = open(path, "rb")
+    except OSError:
+        return _error_response(404, "not found")
+    response = Response(None, status, headers)
+    response._body = None
+    response._file = (file, first, max(0, last - first + 1))
+    return response
+
+
+def _file_chunks(file: IO[bytes], offset: int, length: int) -> Iterator[bytes]:
+    try:
+        file.seek(offset)
+        remaining = length
+        while remaining > 0:
+            chunk = file.read(min(FILE_CHUNK_SIZE, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk
+    finally:
+        file.close()
+
+
+# ---------------------------------------------------------------------------
+# The App: the WSGI callable. One pass per request: environ -> Request ->
+# route lookup -> handler -> Response -> start_response, in that order.
+# ---------------------------------------------------------------------------
+
+
+class Context:
+    """The second handler argument: ``context.params`` holds the URL params."""
+
+    __slots__ = ("params",)
+
+    def __init__(self, params: Optional[dict[str, Any]] = None) -> None:
+        self.params: dict[str, Any] = params if params is not None else {}
+
+    def __repr__(self) -> str:
+        return f"Context(params={self.params!r})"
+
+
+_METHOD_SET = frozenset(HTTP_METHODS)
+_NO_BODY_HEADERS = ("content-type", "content-length", "transfer-encoding")
+_event_loops = threading.local()
+
+
+def _run_awaitable(awaitable: Any) -> Any:
+    """Run an ``async def`` handler to completion on this thread's event loop.
+
+    One loop per server thread, reused, because creating a loop per request
+    costs more than most handlers. The task copies the current context, so
+    ``headers()`` and ``cookies()`` work inside it.
+    """
+    loop = getattr(_event_loops, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = asyncio.new_event_loop()
+        _event_loops.loop = loop
+    return loop.run_until_complete(awaitable)
+
+
+def _status_line(status: int) -> str:
+    return f"{status} {_reason(status)}"
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive whole number, not {value!r}")
+    return value
+
+
+class App:
+    """A WSGI application serving the ``route.py`` tree under ``app_dir``.
+
+    Limits, each with its own 413 message:
+
+    - ``max_body_size``: the whole request body (checked against
+      Content-Length before the handler runs);
+    - ``max_form_parts``: fields plus files in one form;
+    - ``max_form_memory``: one non-file form field, held in memory;
+    - ``spool_size``: a file part above this goes to a temporary file.
+
+    ``public_dir`` defaults to ``public/`` beside the app folder.
+    ``trust_forwarded`` makes ``request.url`` use ``X-Forwarded-Proto`` and
+    ``X-Forwarded-Host``: turn it on only behind a proxy that sets them.
+    """
+
+    def __init__(
+        self,
+        app_dir: Union[str, os.PathLike] = "app",  # type: ignore[type-arg]
+        *,
+        debug: bool = False,
+        public_dir: Union[str, os.PathLike, None] = None,  # type: ignore[type-arg]
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        max_form_parts: int = DEFAULT_MAX_FORM_PARTS,
+        max_form_memory: int = DEFAULT_MAX_FORM_MEMORY,
+        spool_size: int = DEFAULT_SPOOL_SIZE,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        trust_forwarded: bool = False,
+    ) -> None:
+        self.app_dir = os.path.abspath(os.fspath(app_dir))
+        if not os.path.isdir(self.app_dir):
+            raise StartupError(f"{self.app_dir}: the app folder does not exist")
+        self.debug = debug
+        self.trust_forwarded = trust_forwarded
+        self.limits = Limits(
+            max_body_size=_positive_int("max_body_size", max_body_size),
+            max_form_parts=_positive_int("max_form_parts", max_form_parts),
+            max_form_memory=_positive_int("max_form_memory", max_form_memory),
+            spool_size=_positive_int("spool_size", spool_size),
+        )
+        self.cache_size = _positive_int("cache_size", cache_size)
+        self.public_dir = self._find_public_dir(public_dir)
+        self.tree = RouteTree(self.app_dir)
+
+    def _find_public_dir(self, public_dir: Union[str, os.PathLike, None]) -> Optional[str]:  # type: ignore[type-arg]
+        if public_dir is None:
+            default = os.path.join(os.path.dirname(self.app_dir), "public")
+            return os.path.realpath(default) if os.path.isdir(default) else None
+        path = os.path.realpath(os.fspath(public_dir))
+        if not os.path.isdir(path):
+            raise StartupError(f"{path}: the public folder does not exist")
+        return path
+
+    def route_table(self) -> list[RouteInfo]:
+        """Every URL the app serves, in URL order (for ``routes`` and tools)."""
+        table = []
+        for endpoint in sorted(self.tree.endpoints, key=lambda e: e.url):
+            methods = tuple(endpoint.allow.split(", "))
+            params = tuple((s.value, s.kind) for s in endpoint.segments if s.kind != STATIC)
+            table.append(
+                RouteInfo(
+                    url=endpoint.url,
+                    file=endpoint.file,
+                    kind=endpoint.kind,
+                    methods=methods,
+                    handlers=dict(endpoint.handlers),
+                    params=params,
+                    module=endpoint.module,
+                )
+            )
+        return table
+
+    # -- the WSGI entry point ---------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        request: Optional[Request] = None
+        try:
+            request, response = self._respond(environ, method)
+        except Exception:
+            logger.exception("error while serving %s %s", method, environ.get("PATH_INFO", ""))
+            response = self._internal_error()
+        return self._send(environ, start_response, method, request, response)
+
+    def _respond(self, environ: dict[str, Any], method: str) -> tuple[Optional[Request], Response]:
+        if method not in _METHOD_SET:
+            return None, _error_response(501, f"method {method} is not implemented")
+        try:
+            path, segments, raw_path = _request_path(environ)
+        except HTTPError as exc:
+            return None, exc.to_response()
+        if len(raw_path) > 1 and raw_path.endswith("/"):
+            location = quote(environ.get("SCRIPT_NAME", "")) + _without_trailing_slash(raw_path)
+            query = environ.get("QUERY_STRING", "")
+            return None, Response.redirect(f"{location}?{query}" if query else location, 308)
+        request = Request(
+            environ,
+            path=path,
+            raw_path=raw_path,
+            limits=self.limits,
+            trust_forwarded=self.trust_forwarded,
+        )
+        return request, self._route(request, segments)
+
+    def _route(self, request: Request, segments: list[str]) -> Response:
+        match = self.tree.match(segments)
+        if match is None:
+            if self.public_dir is not None:
+                file = _public_path(self.public_dir, segments)
+                if file is not None:
+                    return self._serve_file(request, file, None)
+            return _error_response(404, f"no route matches {request.path}")
+        endpoint, params = match
+        if endpoint.kind == "page":
+            return self._serve_file(request, endpoint.file, "text/html; charset=utf-8")
+        method = request.method
+        handler = endpoint.handlers.get(method)
+        if handler is None:
+            if method == "HEAD" and "GET" in endpoint.handlers:
+                method = "GET"
+                handler = endpoint.handlers["GET"]
+            elif method == "OPTIONS":
+                return Response(None, 204, {"Allow": endpoint.allow})
+            else:
+                return _error_response(
+                    405, f"method {method} is not allowed here", {"Allow": endpoint.allow}
+                )
+        try:
+            request.check_body_size()
+        except HTTPError as exc:
+            return exc.to_response()
+        return self._call_handler(endpoint, method, handler, request, Context(params))
+
+    @staticmethod
+    def _serve_file(request: Request, file: str, content_type: Optional[str]) -> Response:
+        if request.method == "OPTIONS":
+            return Response(None, 204, {"Allow": _PAGE_METHODS})
+        if request.method not in ("GET", "HEAD"):
+            return _error_response(
+                405, f"method {request.method} is not allowed here", {"Allow": _PAGE_METHODS}
+            )
+        return serve_file(request.environ, file, content_type)
+
+    # -- calling the handler ----------------------------------------------
+
+    def _call_handler(
+        self,
+        endpoint: Endpoint,
+        method: str,
+        handler: Callable[..., Any],
+        request: Request,
+        context: Context,
+    ) -> Response:
+        scope = _RequestScope(request)
+        token = _current_scope.set(scope)
+        try:
+            arity = endpoint.arity[method]
+            if arity == 2:
+                result = handler(request, context)
+            elif arity == 1:
+                result = handler(request)
+            else:
+                result = handler()
+            if inspect.isawaitable(result):
+                result = _run_awaitable(result)
+            response = self._as_response(result, endpoint, method)
+        except HTTPError as exc:
+            response = exc.to_response()
+        except Exception:
+            logger.exception("%s: %s handler raised", endpoint.file, method)
+            response = self._internal_error()
+        finally:
+            _current_scope.reset(token)
+        if scope.jar is not None and scope.jar.pending:
+            response = _with_cookies(response, scope.jar.pending)
+        return response
+
+    def _as_response(self, result: Any, endpoint: Endpoint, method: str) -> Response:
+        if isinstance(result, Response):
+            status = result.status
+            if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+                logger.error(
+                    "%s: %s handler returned a Response with status %r (must be 100-599)",
+                    endpoint.file, method, status,
+                )
+                return self._internal_error()
+            return result
+        if isinstance(result, (dict, list)):
+            return Response.json(result)
+        logger.error(
+            "%s: %s handler returned %s; return a Response, a dict or a list",
+            endpoint.file, method, type(result).__name__,
+        )
+        return self._internal_error()
+
+    def _internal_error(self) -> Response:
+        """500: the traceback is logged, and shown only with ``debug=True``."""
+        if self.debug:
+            return Response(traceback.format_exc(), 500)
+        return _error_response(500, "internal server error")
+
+    # -- sending the response ---------------------------------------------
+
+    def _send(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        method: str,
+        request: Optional[Request],
+        response: Response,
+    ) -> Iterable[bytes]:
+        status = response.status
+        header_list = response.headers.raw()
+        body_allowed = status >= 200 and status not in (204, 304)
+        if not body_allowed:
+            header_list = [(n, v) for n, v in header_list if n.lower() not in _NO_BODY_HEADERS]
+        elif not response.headers.has("content-type"):
+            header_list.append(("Content-Type", "text/plain; charset=utf-8"))
+        send_body = body_allowed and method != "HEAD"
+
+        if response._file is not None:
+            file, offset, length = response._file
+            if body_allowed:
+                header_list = _with_length(header_list, length)
+            start_response(_status_line(status), header_list)
+            if request is not None:
+                request.close()
+            if not send_body:
+                file.close()
+                return []
+            wrapper = environ.get("wsgi.file_wrapper")
+            if wrapper is not None and offset == 0 and length == os.fstat(file.fileno()).st_size:
+                return wrapper(file, FILE_CHUNK_SIZE)  # type: ignore[no-any-return]
+            return _file_chunks(file, offset, length)
+
+        if response._body is not None:
+            body = response._body
+            if body_allowed:
+                header_list = _with_length(header_list, len(body))
+            start_response(_status_line(status), header_list)
+            if request is not None:
+                request.close()
+            return [body] if send_body and body else []
+
+        stream = _StreamedBody(response._stream, request)
+        start_response(_status_line(status), header_list)
+        if not send_body:
+            stream.close()
+            return []
+        return stream
+
+
+def _with_length(header_list: list[tuple[str, str]], length: int) -> list[tuple[str, str]]:
+    kept = [(n, v) for n, v in header_list if n.lower() != "content-length"]
+    kept.append(("Content-Length", str(length)))
+    return kept
+
+
+def _with_cookies(response: Response, pending: Mapping[str, str]) -> Response:
+    """Merge ``cookies().set`` into the response; the response's own wins.
+
+    Works on a copy, so a response object reused across requests (a module
+    constant, a cached response) never collects other requests' cookies.
+    """
+    own = {_set_cookie_name(line) for line in response.headers.get_all("set-cookie")}
+    merged = Response.__new__(Response)
+    merged.status = response.status
+    merged.headers = Headers(response.headers)
+    merged._body = response._body
+    merged._stream = response._stream
+    merged._file = response._file
+    merged._middleware = response._middleware
+    for name, line in pending.items():
+        if name not in own:
+            merged.headers.append("Set-Cookie", line)
+    return merged
+
+
+class _StreamedBody:
+    """A streamed response body: str chunks encoded, async iterables driven
+    on the thread's event loop, and the request's temporary files removed
+    when the server closes it."""
+
+    def __init__(self, source: Any, request: Optional[Request]) -> None:
+        self._source = source
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        source = self._source
+        chunks = _async_chunks(source) if not hasattr(source, "__iter__") else iter(source)
+        for chunk in chunks:
+            if isinstance(chunk, str):
+                chunk = chunk.encode("utf-8")
+            elif not isinstance(chunk, (bytes, bytearray, memoryview)):
+                raise TypeError(f"a streamed body yielded {type(chunk).__name__}, not bytes or str")
+            if chunk:
+                yield bytes(chunk)
+
+    def close(self) -> None:
+        source = self._source
+        try:
+            if hasattr(source, "aclose"):
+                _run_awaitable(source.aclose())
+            elif hasattr(source, "close"):
+                source.close()
+        finally:
+            if self._request is not None:
+                self._request.close()
+
+
+def _async_chunks(source: AsyncIterable[Any]) -> Iterator[Any]:
+    iterator = source.__aiter__()
+    while True:
+        try:
+            yield _run_awaitable(iterator.__anext__())
+        except StopAsyncIteration:
+            return
+
+
+# ---------------------------------------------------------------------------
+# TestClient: calls the WSGI app in-process, as a server would, so tests run
+# without sockets. It works with any WSGI callable (e.g. wsgiref's validator).
+# ---------------------------------------------------------------------------
+
+_NO_JSON = object()
+
+
+class TestResponse:
+    """What ``TestClient`` got back: ``status``, ``headers``, ``content``."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, status_line: str, header_list: list[tuple[str, str]], content: bytes) -> None:
+        self.status_line = status_line
+        self.status = int(status_line.split(" ", 1)[0])
+        self.headers = Headers()
+        self.headers._items = list(header_list)
+        self.content = content
+
+    @property
+    def status_code(self) -> int:
+        return self.status
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return jsonlib.loads(self.content)
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """Cookie name to value, from this response's ``Set-Cookie`` headers."""
+        result = {}
+        for line in self.headers.get_all("set-cookie"):
+            pair = line.split(";", 1)[0]
+            name, _, value = pair.partition("=")
+            result[name.strip()] = _decode_cookie_value(value.strip())
+        return result
+
+    def __repr__(self) -> str:
+        return f"<TestResponse {self.status_line}>"
+
+
+def _multipart_body(
+    fields: Mapping[str, Any], files: Mapping[str, Any]
+) -> tuple[bytes, str]:
+    boundary = "minirouter-" + os.urandom(12).hex()
+    out = io.BytesIO()
+    for name, value in fields.items():
+        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode())
+        out.write(value.encode() if isinstance(value, str) else bytes(value))
+        out.write(b"\r\n")
+    for name, spec in files.items():
+        filename, content, *rest = spec
+        content_type = rest[0] if rest else "application/octet-stream"
+        if isinstance(content, str):
+            content = content.encode()
+        elif hasattr(content, "read"):
+            content = content.read()
+        out.write(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'.encode()
+        )
+        out.write(content)
+        out.write(b"\r\n")
+    out.write(f"--{boundary}--\r\n".encode())
+    return out.getvalue(), f"multipart/form-data; boundary={boundary}"
+
+
+class TestClient:
+    """Send requests to a WSGI app in-process; redirects are not followed.
+
+    ``client.get("/comments?query=a")``, ``client.post("/comments",
+    json={"text": "hi"})``; ``data=`` takes bytes, str or a dict (sent as a
+    urlencoded form, or multipart together with ``files=``).
+    """
+
+    __test__ = False
+
+    def __init__(self, app: Callable[..., Any], base_url: str = "http://testserver") -> None:
+        self.app = app
+        scheme, _, host = base_url.partition("://")
+        self.scheme = scheme or "http"
+        self.host = host.rstrip("/") or "testserver"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = _NO_JSON,
+        data: Union[bytes, str, Mapping[str, Any], None] = None,
+        files: Optional[Mapping[str, Any]] = None,
+        headers: Union[Mapping[str, str], Iterable[tuple[str, str]], None] = None,
+        cookies: Optional[Mapping[str, str]] = None,
+        params: Optional[Mapping[str, str]] = None,
+    ) -> TestResponse:
+        body, content_type = self._body(json, data, files)
+        environ = self._environ(method, path, body, params)
+        if content_type is not None:
+            environ["CONTENT_TYPE"] = content_type
+        header_pairs = headers.items() if isinstance(headers, Mapping) else (headers or [])
+        for name, value in header_pairs:
+            key = name.upper().replace("-", "_")
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                key = "HTTP_" + key
+            environ[key] = f"{environ[key]}, {value}" if key.startswith("HTTP_") and key in environ else value
+        if cookies:
+            pairs = "; ".join(f"{name}={value}" for name, value in cookies.items())
+            existing = environ.get("HTTP_COOKIE")
+            environ["HTTP_COOKIE"] = f"{existing}; {pairs}" if existing else pairs
+        return self._call(environ)
+
+    @staticmethod
+    def _body(json: Any, data: Any, files: Optional[Mapping[str, Any]]) -> tuple[bytes, Optional[str]]:
+        if json is not _NO_JSON:
+            return jsonlib.dumps(json).encode(), "application/json"
+        if files:
+            return _multipart_body(data or {}, files)
+        if isinstance(data, Mapping):
+            return urlencode(list(data.items()), doseq=True).encode(), "application/x-www-form-urlencoded"
+        if isinstance(data, str):
+            return data.encode("utf-8"), None
+        if data is not None:
+            return bytes(data), None
+        return b"", None
+
+    def _environ(
+        self, method: str, path: str, body: bytes, params: Optional[Mapping[str, str]]
+    ) -> dict[str, Any]:
+        raw_path, _, query = path.partition("?")
+        raw_path = quote(raw_path or "/", safe="/%!$&'()*+,;=:@-._~")
+        query = quote(query, safe="/%!$&'()*+,;=:@-._~?")
+        if params:
+            query = f"{query}&{urlencode(list(params.items()))}" if query else urlencode(list(params.items()))
+        host, _, port = self.host.partition(":")
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote_to_bytes(raw_path).decode("latin-1"),
+            "QUERY_STRING": query,
+            "REQUEST_URI": f"{raw_path}?{query}" if query else raw_path,
+            "SERVER_NAME": host,
+            "SERVER_PORT": port or ("443" if self.scheme == "https" else "80"),
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": self.host,
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": self.scheme,
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": io.StringIO(),
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        if body or method in ("POST", "PUT", "PATCH"):
+            environ["CONTENT_LENGTH"] = str(len(body))
+        return environ
+
+    def _call(self, environ: dict[str, Any]) -> TestResponse:
+        started: list[Any] = []
+        written: list[bytes] = []
+
+        def start_response(status: str, header_list: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+            started[:] = [status, header_list]
+            return written.append
+
+        result = self.app(environ, start_response)
+        try:
+            for chunk in result:
+                written.append(chunk)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        return TestResponse(started[0], list(started[1]), b"".join(written))
+
+    def get(self, path: str, **kwargs: Any) -> TestResponse:
+        return self.request("GET", path, **kwargs)
+
+    def head(self, path: str, **kwargs: Any) -> TestResponse:
+        return self.request("HEAD", path, **kwargs)
+
+    def options(self, path: str, **kwargs: Any) -> TestResponse:
+        return self.request("OPTIONS", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> TestResponse:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> TestResponse:
+        return self.request("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> TestResponse:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> TestResponse:
+        return self.request("DELETE", path, **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# Command line: python -m minirouter (serve, routes, openapi).
+# ---------------------------------------------------------------------------
+
+# CLI-SECTION
