@@ -1,0 +1,64 @@
+"""Small checks shared by several routes.
+
+A folder whose name starts with `_` is private: minirouter never routes
+anything inside it, so it is the place for helpers. Routes import it like any
+module of the app package:
+
+    from app._lib.validate import comment_text, integer_id
+"""
+from __future__ import annotations
+
+from minirouter import HTTPError
+
+_MAX_ID = 2**63 - 1  # the largest integer SQLite stores
+_FILENAME_CHARACTERS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+)
+
+
+def integer_id(text: str) -> int:
+    """The URL segment as a positive integer id, or a 400 error.
+
+    Only ASCII digits: int() alone would also accept " 7", "+7", "1_000" and
+    digits from other scripts.
+    """
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > _MAX_ID:
+        raise HTTPError(400, f"the id must be a positive integer, not {text!r}")
+    return int(text)
+
+
+def safe_filename(name: str | None) -> str:
+    """A client's file name made safe to use as a file name on this server.
+
+    The client chooses the name, so it is never used as a path: keep only the
+    last component (after any / or \\), replace every character other than
+    letters, digits, ".", "_" and "-" with "_", and refuse names that are
+    empty or start with a dot (".", "..", ".htaccess"). 400 when refused.
+    """
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if not base or base.startswith("."):
+        raise HTTPError(400, "the file needs a name that does not start with a dot")
+    cleaned = "".join(c if c in _FILENAME_CHARACTERS else "_" for c in base)
+    return cleaned[:120]
+
+
+def is_safe_filename(name: str) -> bool:
+    """True when `name` is already a name that safe_filename() could produce."""
+    return (
+        0 < len(name) <= 120
+        and not name.startswith(".")
+        and all(c in _FILENAME_CHARACTERS for c in name)
+    )
+
+
+def comment_text(request) -> str:
+    """The "text" string of a JSON body like {"text": "Hi"}, or a 400 error.
+
+    request.json() itself answers 415 when the body is not sent as JSON and
+    400 when it is not valid JSON.
+    """
+    body = request.json()
+    text = body.get("text") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        raise HTTPError(400, 'send a JSON object with a "text" string')
+    return text
