@@ -1,0 +1,23 @@
+"""/files: upload a file (POST, multipart/form-data) and list the uploads (GET).
+
+    curl -F file=@notes.txt http://127.0.0.1:8000/files
+"""
+from minirouter import HTTPError, Response
+
+from app._lib.validate import safe_filename
+from app.files import storage
+
+
+def GET():
+    return storage.list_files()  # a list is sent as JSON
+
+
+def POST(request):
+    form = request.form()  # parsed as it streams in; large files go to a temporary file
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise HTTPError(400, 'send the file in a multipart field named "file"')
+    # upload.filename is whatever the client says: never use it as a path.
+    name = safe_filename(upload.filename)
+    saved = storage.save(upload, name)
+    return Response.json(saved, status=201, headers={"Location": f"/files/{name}"})

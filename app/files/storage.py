@@ -1,0 +1,80 @@
+"""Where uploaded files are kept: a folder named by UPLOADS_DIR.
+
+The default is uploads/ in the repository root, beside run.py. Like
+comments/data.py this file is not a route; the two /files routes share it.
+"""
+from __future__ import annotations
+
+import mimetypes
+import os
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+from app._lib.validate import is_safe_filename
+
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "uploads"
+CHUNK_SIZE = 64 * 1024
+
+
+def uploads_dir() -> Path:
+    # Read at each call, so tests can point UPLOADS_DIR at a temporary folder.
+    return Path(os.environ.get("UPLOADS_DIR") or DEFAULT_DIR)
+
+
+def content_type(name: str) -> str:
+    # The type comes from the name we chose, never from what the client
+    # claimed: a file uploaded as "image/png" cannot come back as text/html.
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def describe(path: Path) -> dict:
+    return {"name": path.name, "size": path.stat().st_size, "type": content_type(path.name)}
+
+
+def save(upload, name: str) -> dict:
+    """Store an uploaded file as `name` (already made safe) and describe it.
+
+    The file is written under a temporary dot-name first and renamed when
+    complete, so a reader never sees half a file.
+    """
+    folder = uploads_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".partial-{uuid.uuid4().hex}"
+    try:
+        upload.save(partial)
+        os.replace(partial, folder / name)
+    finally:
+        if partial.exists():
+            partial.unlink()
+    return describe(folder / name)
+
+
+def list_files() -> list[dict]:
+    folder = uploads_dir()
+    if not folder.is_dir():
+        return []
+    return [
+        describe(path)
+        for path in sorted(folder.iterdir())
+        if is_safe_filename(path.name) and path.is_file()
+    ]
+
+
+def find(name: str) -> Path | None:
+    """The stored file called `name`, or None.
+
+    `name` comes from the URL, so it must look exactly like a name we would
+    have saved: no "..", no "/", no dotfiles. Nothing else can be reached.
+    """
+    if not is_safe_filename(name):
+        return None
+    path = uploads_dir() / name
+    return path if path.is_file() else None
+
+
+def read_chunks(path: Path) -> Iterator[bytes]:
+    """The file's bytes, a chunk at a time: a big file is never held whole."""
+    with open(path, "rb") as file:
+        while chunk := file.read(CHUNK_SIZE):
+            yield chunk
