@@ -1,0 +1,85 @@
+"""Serve the example app in app/ with waitress.
+
+    python run.py                      # http://127.0.0.1:8000
+    python run.py --port 9000          # or PORT=9000 python run.py
+    python run.py --host 0.0.0.0       # or HOST=0.0.0.0: reachable from other machines
+
+`application` is an ordinary WSGI callable, so any WSGI server can serve it:
+
+    waitress-serve --listen=127.0.0.1:8000 run:application
+    gunicorn run:application
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from minirouter import App
+
+HERE = Path(__file__).resolve().parent
+
+# One line per request on the minirouter.access logger; errors and warnings
+# (a handler that raised, a route.py beside a page.html) on "minirouter".
+logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+logging.getLogger("minirouter.access").setLevel(logging.INFO)
+
+application = App(str(HERE / "app"))
+
+
+def route_table(app: App) -> str:
+    """One line per route: its methods, its URL and the file behind it."""
+    lines = []
+    for route in app.route_table():
+        try:
+            file = Path(route.file).relative_to(HERE)
+        except ValueError:
+            file = Path(route.file)
+        lines.append(f"  {' '.join(route.methods):<40} {route.url:<24} {file.as_posix()}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve app/ with waitress.")
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"),
+                        help="address to listen on (env HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")),
+                        help="port to listen on, 0 for any free port (env PORT, default 8000)")
+    args = parser.parse_args(argv)
+
+    try:
+        import waitress
+    except ImportError:
+        print("waitress is not installed: pip install -r requirements.txt", file=sys.stderr)
+        return 1
+
+    server = waitress.create_server(application, host=args.host, port=args.port)
+    print(f"minirouter serving {HERE / 'app'} at http://{_host_for_url(args.host)}:{server.effective_port}")
+    print(route_table(application))
+    print("Press Ctrl-C to stop.", flush=True)
+
+    # SIGTERM (docker stop, systemd) stops as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        server.run()  # returns when interrupted
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    print("stopped", flush=True)
+    return 0
+
+
+def _host_for_url(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    sys.exit(main())
