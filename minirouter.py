@@ -670,7 +670,6 @@ class Request:
         raw = self.environ.get("CONTENT_LENGTH", "")
         if raw == "" or raw is None:
             return None
-        raw = raw.strip(" \t")
         if not raw.isascii() or not raw.isdigit():
             raise HTTPError(400, "Content-Length must be a whole number of bytes")
         stripped = raw.lstrip("0") or "0"
@@ -1303,7 +1302,7 @@ class RouteInfo:
     kind: str
     methods: tuple[str, ...]
     handlers: Mapping[str, Callable[..., Any]]
-    params: tuple[tuple[str, str], ...]
+    params: list[tuple[str, str]]
     module: Optional[types.ModuleType]
     revalidate: Optional[float] = None
     dynamic: str = "force-dynamic"
@@ -1664,7 +1663,7 @@ def _url_pattern(segments: Iterable[Segment]) -> str:
 
 def _raw_target_path(environ: dict[str, Any]) -> Optional[str]:
     """The app's part of the raw request target, when the server passes one
-    (``REQUEST_URI``, ``RAW_URI``) and it agrees with ``PATH_INFO``."""
+    (``REQUEST_URI``, ``RAW_URI``): the path only, without ``SCRIPT_NAME``."""
     target = environ.get("REQUEST_URI") or environ.get("RAW_URI")
     if not target:
         return None
@@ -1680,17 +1679,7 @@ def _raw_target_path(environ: dict[str, Any]) -> Optional[str]:
         if not raw.startswith(script):
             return None
         raw = raw[len(script) :] or "/"
-    path_info = environ.get("PATH_INFO", "") or "/"
-    if "%" not in raw:
-        return raw if raw == path_info else None
-    # Trust the raw target only if it decodes to what the server decoded.
-    if _BAD_ESCAPE.search(raw):
-        return raw
-    try:
-        agrees = unquote_to_bytes(raw) == path_info.encode("latin-1")
-    except UnicodeEncodeError:
-        agrees = False
-    return raw if agrees else None
+    return raw
 
 
 def _decode_segment(raw: str) -> str:
@@ -1984,7 +1973,7 @@ class App:
         table = []
         for endpoint in sorted(self.tree.endpoints, key=lambda e: e.url):
             methods = tuple(endpoint.allow.split(", "))
-            params = tuple((s.value, s.kind) for s in endpoint.segments if s.kind != STATIC)
+            params = [(s.value, s.kind) for s in endpoint.segments if s.kind != STATIC]
             table.append(
                 RouteInfo(
                     url=endpoint.url,
@@ -2349,11 +2338,14 @@ class TestClient:
         if content_type is not None:
             environ["CONTENT_TYPE"] = content_type
         header_pairs = headers.items() if isinstance(headers, Mapping) else (headers or [])
+        given: set[str] = set()
         for name, value in header_pairs:
             key = name.upper().replace("-", "_")
             if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
                 key = "HTTP_" + key
-            environ[key] = f"{environ[key]}, {value}" if key.startswith("HTTP_") and key in environ else value
+            # A repeated header arrives joined with ", ", as servers pass it.
+            environ[key] = f"{environ[key]}, {value}" if key in given else value
+            given.add(key)
         if cookies:
             pairs = "; ".join(f"{name}={value}" for name, value in cookies.items())
             existing = environ.get("HTTP_COOKIE")
