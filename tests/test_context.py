@@ -1,0 +1,281 @@
+"""The request-scoped helpers headers() and cookies(): reading, setting,
+deleting, the merge into the returned response and into redirect(), and
+isolation between concurrent requests (design.md, "The public API")."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from helpers import call, client, cookie_pairs, import_from_app, make_app_dir, make_environ
+from minirouter import App
+
+FILES = {
+    "_lib/state.py": """
+        import threading
+        barrier = threading.Barrier(2, timeout=10)
+        """,
+    "read/route.py": """
+        from minirouter import cookies
+
+        def GET():
+            jar = cookies()
+            return {
+                'theme': jar.get('theme'),
+                'missing': jar.get('missing'),
+                'has': jar.has('theme'),
+                'in': 'theme' in jar,
+                'has_missing': jar.has('missing'),
+                'names': sorted(jar),
+            }
+        """,
+    "setget/route.py": """
+        from minirouter import cookies
+
+        def GET():
+            cookies().set('fresh', 'v1')
+            return {'fresh': cookies().get('fresh'), 'has': cookies().has('fresh')}
+        """,
+    "setdelete/route.py": """
+        from minirouter import cookies
+
+        def GET():
+            cookies().set('tmp', 'v')
+            cookies().delete('tmp')
+            cookies().delete('theme')
+            return {'tmp': cookies().get('tmp'), 'theme': cookies().get('theme'),
+                    'has_theme': cookies().has('theme'), 'in_theme': 'theme' in cookies()}
+        """,
+    "merge/route.py": """
+        from minirouter import Response, cookies
+
+        def GET():
+            cookies().set('a', '1', http_only=True)
+            return Response('plain')
+
+        def POST():
+            cookies().set('a', '1')
+            return {'shorthand': True}
+
+        def PUT():
+            cookies().set('a', 'from-cookies')
+            cookies().set('b', 'kept')
+            resp = Response('x')
+            resp.cookies.set('a', 'from-response')
+            return resp
+
+        def PATCH():
+            cookies().set('a', '1')
+            return Response.redirect('/there')
+        """,
+    "redir/route.py": """
+        from minirouter import cookies, redirect, permanent_redirect
+
+        def GET():
+            cookies().set('flash', 'saved')
+            redirect('/comments')
+
+        def POST():
+            cookies().set('flash', 'moved')
+            permanent_redirect('/new')
+        """,
+    "asyncset/route.py": """
+        import asyncio
+        from minirouter import cookies
+
+        async def GET():
+            cookies().set('a', 'async')
+            await asyncio.sleep(0)
+            return {'a': cookies().get('a')}
+        """,
+    "nothing/route.py": """
+        from minirouter import cookies
+
+        def GET():
+            return {'a': cookies().get('a'), 'fresh': cookies().get('fresh')}
+        """,
+    "hdrs/route.py": """
+        from minirouter import headers
+
+        def GET(request):
+            h = headers()
+            out = {'ua': h.get('user-agent'), 'auth': h.get('Authorization'),
+                   'same': h.get('x-a') == request.headers.get('x-a')}
+            try:
+                h['x-new'] = '1'
+            except Exception as exc:
+                out['error'] = str(exc)
+            out['after'] = headers().get('x-new')
+            return out
+        """,
+    "threads/[who]/route.py": """
+        from minirouter import cookies
+        from PKG._lib.state import barrier
+
+        def GET(request, context):
+            who = context.params['who']
+            cookies().set('who', who)
+            barrier.wait()
+            seen = cookies().get('who')
+            barrier.wait()
+            return {'who': who, 'seen': seen, 'incoming': cookies().get('incoming')}
+        """,
+}
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    d = make_app_dir(tmp_path, FILES)
+    app = App(str(d))
+    return app, d
+
+
+def test_cookies_reads_request_cookies(ctx):
+    app, _ = ctx
+    r = client(app).get("/read", cookies={"theme": "dark", "other": "1"})
+    assert r.json() == {"theme": "dark", "missing": None, "has": True, "in": True, "has_missing": False,
+                        "names": ["other", "theme"]}
+
+
+def test_cookies_percent_decoded(ctx):
+    app, _ = ctx
+    r = call(app, make_environ("GET", "/read", headers={"Cookie": "theme=caf%C3%A9"}))
+    assert r.json()["theme"] == "café"
+
+
+def test_set_is_visible_later_in_same_request(ctx):
+    app, _ = ctx
+    r = client(app).get("/setget")
+    assert r.json() == {"fresh": "v1", "has": True}
+    assert cookie_pairs(r.headers.get_all("set-cookie")) == {"fresh": "v1"}
+
+
+def test_delete_hides_cookie_and_sends_expiry(ctx):
+    app, _ = ctx
+    r = client(app).get("/setdelete", cookies={"theme": "dark"})
+    assert r.json() == {"tmp": None, "theme": None, "has_theme": False, "in_theme": False}
+    lines = r.headers.get_all("set-cookie")
+    theme = [line for line in lines if line.startswith("theme=")]
+    assert len(theme) == 1
+    assert theme[0].startswith("theme=;")
+    assert "Expires=Thu, 01 Jan 1970 00:00:00 GMT" in theme[0]
+
+
+def test_merge_into_returned_response(ctx):
+    app, _ = ctx
+    r = client(app).get("/merge")
+    assert r.text == "plain"
+    assert r.headers.get_all("set-cookie") == ["a=1; Path=/; HttpOnly"]
+
+
+def test_merge_into_dict_shorthand(ctx):
+    app, _ = ctx
+    r = client(app).post("/merge")
+    assert r.json() == {"shorthand": True}
+    assert cookie_pairs(r.headers.get_all("set-cookie")) == {"a": "1"}
+
+
+def test_response_own_cookie_wins(ctx):
+    app, _ = ctx
+    r = client(app).put("/merge")
+    lines = r.headers.get_all("set-cookie")
+    a_lines = [line for line in lines if line.startswith("a=")]
+    assert a_lines == ["a=from-response; Path=/"]
+    assert cookie_pairs(lines) == {"a": "from-response", "b": "kept"}
+
+
+def test_merge_into_returned_redirect(ctx):
+    app, _ = ctx
+    r = client(app).patch("/merge")
+    assert r.status == 307
+    assert r.headers.get("location") == "/there"
+    assert cookie_pairs(r.headers.get_all("set-cookie")) == {"a": "1"}
+
+
+def test_merge_into_redirect_helper(ctx):
+    app, _ = ctx
+    c = client(app)
+    r = c.get("/redir")
+    assert r.status == 307
+    assert r.headers.get("location") == "/comments"
+    assert r.cookies == {"flash": "saved"}
+    r = c.post("/redir")
+    assert r.status == 308
+    assert r.cookies == {"flash": "moved"}
+
+
+def test_cookies_in_async_handler(ctx):
+    app, _ = ctx
+    r = client(app).get("/asyncset")
+    assert r.json() == {"a": "async"}
+    assert r.cookies == {"a": "async"}
+
+
+def test_nothing_leaks_into_the_next_request(ctx):
+    app, _ = ctx
+    c = client(app)
+    c.get("/asyncset")
+    c.get("/setget")
+    r = c.get("/nothing")
+    assert r.json() == {"a": None, "fresh": None}
+    assert r.headers.get_all("set-cookie") == []
+
+
+def test_headers_helper_read_only(ctx):
+    app, _ = ctx
+    r = client(app).get("/hdrs", headers={"User-Agent": "ua/2", "Authorization": "Bearer t", "X-A": "1"})
+    data = r.json()
+    assert data["ua"] == "ua/2"
+    assert data["auth"] == "Bearer t"
+    assert data["same"] is True
+    assert data.get("error"), "headers() must refuse changes with an error"
+    assert data["after"] is None
+
+
+def test_cookies_set_validates(ctx, tmp_path):
+    d = make_app_dir(tmp_path, {
+        "bad/route.py": """
+            from minirouter import cookies
+
+            def GET():
+                errors = []
+                for args in (('a b', 'v'), ('n', 'a\\r\\nb'), ('n', 'a\\x00b')):
+                    try:
+                        cookies().set(*args)
+                    except ValueError:
+                        errors.append(args[0])
+                return {'errors': len(errors)}
+            """,
+    })
+    r = client(App(str(d))).get("/bad")
+    assert r.json() == {"errors": 3}
+    assert r.headers.get_all("set-cookie") == []
+
+
+def test_contextvars_isolation_under_threads(ctx):
+    app, d = ctx
+    results = {}
+    errors = []
+
+    def worker(who):
+        try:
+            c = client(app)
+            r = c.get(f"/threads/{who}", cookies={"incoming": f"in-{who}"})
+            results[who] = (r.status, r.json(), r.headers.get_all("set-cookie"))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(who,)) for who in ("alice", "bob")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads)
+    assert not errors, errors
+    for who in ("alice", "bob"):
+        status, data, lines = results[who]
+        assert status == 200
+        assert data == {"who": who, "seen": who, "incoming": f"in-{who}"}
+        assert cookie_pairs(lines) == {"who": who}
+    state = import_from_app(d, "_lib.state")
+    assert not state.barrier.broken

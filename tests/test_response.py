@@ -1,0 +1,342 @@
+"""Response: defaults, headers, cookies and their wire format (design.md,
+"The public API"; RFC 6265 for Set-Cookie; RFC 9110 for header values)."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from urllib.parse import unquote
+
+import pytest
+
+from helpers import HookApp, call, cookie_pairs, make_environ, media_type
+from minirouter import Response
+
+
+@pytest.fixture
+def hook(tmp_path):
+    return HookApp(tmp_path)
+
+
+def serve(hook, response_factory, method="GET"):
+    hook.set(lambda request, context: response_factory())
+    return hook.client.request(method, "/hook")
+
+
+# --- defaults -------------------------------------------------------------------
+
+def test_str_body_is_utf8_text(hook):
+    r = serve(hook, lambda: Response("héllo"))
+    assert r.status == 200
+    assert r.headers.get("content-type") == "text/plain; charset=utf-8"
+    assert r.content == "héllo".encode("utf-8")
+
+
+def test_bytes_body_is_octet_stream(hook):
+    r = serve(hook, lambda: Response(b"\x00\x01\xff"))
+    assert r.headers.get("content-type") == "application/octet-stream"
+    assert r.content == b"\x00\x01\xff"
+
+
+def test_iterable_body(hook):
+    def gen():
+        yield b"ab"
+        yield b""
+        yield b"cd"
+
+    assert serve(hook, lambda: Response(gen())).content == b"abcd"
+    assert serve(hook, lambda: Response([b"x", b"y"])).content == b"xy"
+
+
+def test_none_body_is_empty(hook):
+    r = serve(hook, lambda: Response(None, status=200))
+    assert r.status == 200
+    assert r.content == b""
+
+
+def test_status_and_headers_arguments(hook):
+    r = serve(hook, lambda: Response("<b>x</b>", status=201, headers={"Content-Type": "text/html; charset=utf-8", "X-A": "1"}))
+    assert r.status == 201
+    assert r.headers.get("content-type") == "text/html; charset=utf-8"
+    assert r.headers.get_all("content-type") == ["text/html; charset=utf-8"]
+    assert r.headers.get("x-a") == "1"
+
+
+def test_json_response(hook):
+    r = serve(hook, lambda: Response.json({"a": ["é", 1, None]}, status=202, headers={"X-B": "2"}))
+    assert r.status == 202
+    assert media_type(r.headers.get("content-type")) == "application/json"
+    assert r.json() == {"a": ["é", 1, None]}
+    assert r.headers.get("x-b") == "2"
+    assert serve(hook, lambda: Response.json([1, 2])).json() == [1, 2]
+
+
+@pytest.mark.parametrize("url", ["/x", "https://example.com/a?b=1#frag", "../rel", "other?x=y"])
+def test_redirect_defaults(hook, url):
+    r = serve(hook, lambda: Response.redirect(url))
+    assert r.status == 307
+    assert r.headers.get("location") == url
+    assert r.content == b""
+
+
+def test_redirect_with_status(hook):
+    r = serve(hook, lambda: Response.redirect("/y", 303))
+    assert (r.status, r.headers.get("location"), r.content) == (303, "/y", b"")
+    r = serve(hook, lambda: Response.redirect("/y", status=308))
+    assert r.status == 308
+
+
+def test_head_response_has_no_body(hook):
+    r = serve(hook, lambda: Response("a body"), method="HEAD")
+    assert r.status == 200
+    assert r.content == b""
+
+
+# --- headers object ---------------------------------------------------------------
+
+def test_headers_case_insensitive_operations():
+    resp = Response("x")
+    h = resp.headers
+    h.set("X-Thing", "1")
+    assert h.get("x-thing") == "1"
+    assert h.has("X-THING")
+    assert "x-Thing" in h
+    h.append("x-thing", "2")
+    assert h.get("X-Thing") == "1, 2"
+    assert h.get_all("X-THING") == ["1", "2"]
+    h.set("x-thing", "3")
+    assert h.get_all("x-thing") == ["3"]
+    h["X-Other"] = "o"
+    assert h["x-other"] == "o"
+    del h["X-OTHER"]
+    assert not h.has("x-other")
+    h.delete("X-Thing")
+    assert h.get("x-thing") is None
+    assert "x-thing" not in h
+
+
+def test_constructor_headers_case_insensitive():
+    resp = Response("x", headers={"X-A": "1"})
+    assert resp.headers.get("x-a") == "1"
+
+
+def test_several_set_cookie_headers_on_the_wire(hook):
+    def build():
+        resp = Response("x")
+        resp.headers.append("Set-Cookie", "a=1; Path=/")
+        resp.headers.append("Set-Cookie", "b=2; Path=/")
+        return resp
+
+    r = serve(hook, build)
+    assert r.headers.get_all("set-cookie") == ["a=1; Path=/", "b=2; Path=/"]
+    assert r.cookies == {"a": "1", "b": "2"}
+
+
+@pytest.mark.parametrize("value", ["a\r\nb", "a\nb", "a\rb", "a\x00b", "\r\n"])
+def test_header_value_with_cr_lf_nul_refused(value):
+    resp = Response("x")
+    with pytest.raises(ValueError):
+        resp.headers.set("X-A", value)
+    with pytest.raises(ValueError):
+        resp.headers.append("X-A", value)
+    with pytest.raises(ValueError):
+        resp.headers["X-A"] = value
+    with pytest.raises(ValueError):
+        Response("x", headers={"X-A": value})
+    assert resp.headers.get("x-a") is None
+
+
+@pytest.mark.parametrize("name", ["X-A\r\nB", "X\nA", "X\x00A"])
+def test_header_name_with_cr_lf_nul_refused(name):
+    with pytest.raises(ValueError):
+        Response("x").headers.set(name, "v")
+
+
+@pytest.mark.parametrize("url", ["/x\r\nSet-Cookie: a=1", "/x\n", "/x\x00"])
+def test_redirect_location_with_cr_lf_nul_refused(url):
+    with pytest.raises(ValueError):
+        Response.redirect(url)
+
+
+# --- cookies on a response ------------------------------------------------------------
+
+def set_cookie_lines(hook, configure):
+    def build():
+        resp = Response("x")
+        configure(resp)
+        return resp
+
+    return serve(hook, build).headers.get_all("set-cookie")
+
+
+def test_cookie_default_path(hook):
+    assert set_cookie_lines(hook, lambda r: r.cookies.set("sid", "abc")) == ["sid=abc; Path=/"]
+
+
+def test_cookie_every_attribute_in_order(hook):
+    expires = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    lines = set_cookie_lines(hook, lambda r: r.cookies.set(
+        "sid", "abc", expires=expires, path="/app", domain="example.com",
+        secure=True, http_only=True, same_site="lax", partitioned=True,
+    ))
+    assert lines == [
+        "sid=abc; Path=/app; Expires=Wed, 02 Jan 2030 03:04:05 GMT; Domain=example.com; "
+        "Secure; HttpOnly; SameSite=Lax; Partitioned"
+    ]
+
+
+def test_cookie_max_age_also_sets_expires(hook):
+    before = time.time()
+    lines = set_cookie_lines(hook, lambda r: r.cookies.set("sid", "abc", max_age=3600, secure=True))
+    after = time.time()
+    assert len(lines) == 1
+    parts = lines[0].split("; ")
+    assert parts[0] == "sid=abc"
+    assert parts[1] == "Path=/"
+    assert parts[2].startswith("Expires=")
+    assert parts[3] == "Max-Age=3600"
+    assert parts[4:] == ["Secure"]
+    when = parsedate_to_datetime(parts[2][len("Expires="):]).timestamp()
+    assert before + 3600 - 2 <= when <= after + 3600 + 2
+    assert parts[2].endswith(" GMT")
+
+
+def test_cookie_max_age_zero_is_written(hook):
+    lines = set_cookie_lines(hook, lambda r: r.cookies.set("sid", "abc", max_age=0))
+    assert "Max-Age=0" in lines[0].split("; ")
+
+
+@pytest.mark.parametrize("expires,text", [
+    (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+    (1893456000, "Tue, 01 Jan 2030 00:00:00 GMT"),
+    (1893456000.0, "Tue, 01 Jan 2030 00:00:00 GMT"),
+    (datetime(2030, 1, 1, 1, 0, 0, tzinfo=timezone(timedelta(hours=1))), "Tue, 01 Jan 2030 00:00:00 GMT"),
+])
+def test_cookie_expires_forms(hook, expires, text):
+    lines = set_cookie_lines(hook, lambda r: r.cookies.set("e", "1", expires=expires))
+    assert lines == [f"e=1; Path=/; Expires={text}"]
+
+
+@pytest.mark.parametrize("given,written", [
+    ("lax", "Lax"), ("LAX", "Lax"), ("Strict", "Strict"), ("strict", "Strict"),
+    ("none", "None"), ("NONE", "None"), ("None", "None"),
+])
+def test_cookie_same_site_spelling(hook, given, written):
+    lines = set_cookie_lines(hook, lambda r: r.cookies.set("s", "1", same_site=given, secure=True))
+    assert lines == [f"s=1; Path=/; Secure; SameSite={written}"]
+
+
+def test_cookie_false_flags_not_written(hook):
+    lines = set_cookie_lines(hook, lambda r: r.cookies.set("s", "1", secure=False, http_only=False, partitioned=False))
+    assert lines == ["s=1; Path=/"]
+
+
+def test_cookie_delete_format(hook):
+    lines = set_cookie_lines(hook, lambda r: r.cookies.delete("sid"))
+    assert len(lines) == 1
+    parts = lines[0].split("; ")
+    assert parts[0] == "sid="
+    assert "Path=/" in parts
+    assert "Expires=Thu, 01 Jan 1970 00:00:00 GMT" in parts
+
+
+def test_cookie_delete_with_path_and_domain(hook):
+    lines = set_cookie_lines(hook, lambda r: r.cookies.delete("sid", path="/a", domain="example.com"))
+    parts = lines[0].split("; ")
+    assert parts[0] == "sid="
+    assert "Path=/a" in parts and "Domain=example.com" in parts
+    assert "Expires=Thu, 01 Jan 1970 00:00:00 GMT" in parts
+
+
+def test_several_cookies_are_several_headers(hook):
+    lines = set_cookie_lines(hook, lambda r: (r.cookies.set("a", "1"), r.cookies.set("b", "2")))
+    assert sorted(lines) == ["a=1; Path=/", "b=2; Path=/"]
+
+
+# RFC 6265 cookie-octet: %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E
+COOKIE_OCTETS = {chr(c) for c in [0x21, *range(0x23, 0x2C), *range(0x2D, 0x3B), *range(0x3C, 0x5C), *range(0x5D, 0x7F)]}
+
+
+def test_cookie_plain_value_unchanged(hook):
+    lines = set_cookie_lines(hook, lambda r: r.cookies.set("tok", "abc-123_XYZ.~"))
+    assert lines == ["tok=abc-123_XYZ.~; Path=/"]
+
+
+@pytest.mark.parametrize("value", ['a b', 'a;b', 'a,b', 'q"uote', 'back\\slash', 'café', 'tab\there', '日本'])
+def test_cookie_value_percent_encoded_where_needed(hook, value):
+    lines = set_cookie_lines(hook, lambda r: r.cookies.set("v", value))
+    raw = cookie_pairs(lines)["v"]
+    assert set(raw) <= COOKIE_OCTETS, raw
+    assert unquote(raw) == value
+
+
+def test_cookie_value_round_trips_through_request(hook):
+    value = "a b;c,é\"x"
+
+    def build():
+        resp = Response("x")
+        resp.cookies.set("v", value)
+        return resp
+
+    hook.set(lambda rq, cx: build() if rq.method == "POST" else {"v": rq.cookies.get("v")})
+    r = hook.client.post("/hook")
+    raw = cookie_pairs(r.headers.get_all("set-cookie"))["v"]
+    back = call(hook.app, make_environ("GET", "/hook", headers={"Cookie": f"v={raw}"}))
+    assert back.json() == {"v": value}
+
+
+def test_cookie_value_with_percent_round_trips(hook):
+    # A value holding "%" must come back unchanged when the browser returns it,
+    # since request cookies are percent-decoded (design.md, Next.js rules).
+    value = "50%25 off%"
+
+    def build():
+        resp = Response("x")
+        resp.cookies.set("v", value)
+        return resp
+
+    hook.set(lambda rq, cx: build() if rq.method == "POST" else {"v": rq.cookies.get("v")})
+    raw = cookie_pairs(hook.client.post("/hook").headers.get_all("set-cookie"))["v"]
+    back = call(hook.app, make_environ("GET", "/hook", headers={"Cookie": f"v={raw}"}))
+    assert back.json() == {"v": value}
+
+
+@pytest.mark.parametrize("value", ["a\r\nb", "a\nb", "a\rb", "a\x00b"])
+def test_cookie_value_with_cr_lf_nul_refused(value):
+    with pytest.raises(ValueError):
+        Response("x").cookies.set("n", value)
+
+
+@pytest.mark.parametrize("name", ["", "a b", "a;b", "a=b", "a,b", "a\tb", "é", "a(b", "a\"b", "a/b", "a\r\nb", "a\x00b", "a:b", "a@b"])
+def test_bad_cookie_names_refused(name):
+    with pytest.raises(ValueError):
+        Response("x").cookies.set(name, "v")
+
+
+@pytest.mark.parametrize("path", ["/a;b", "/a\nb", "/a\x00b", "/a\rb", "/a\x7fb"])
+def test_bad_cookie_path_refused(path):
+    with pytest.raises(ValueError):
+        Response("x").cookies.set("n", "v", path=path)
+
+
+@pytest.mark.parametrize("domain", ["example.com;x", "exa mple.com", "a\nb.com", "a,b.com", "a\x00.com", "ex/ample.com"])
+def test_bad_cookie_domain_refused(domain):
+    with pytest.raises(ValueError):
+        Response("x").cookies.set("n", "v", domain=domain)
+
+
+def test_good_cookie_names_accepted():
+    resp = Response("x")
+    for name in ("sid", "__Host-id", "a.b", "a_b", "A1!#$%&'*+-.^_`|~"):
+        resp.cookies.set(name, "v")
+
+
+def test_cookie_error_inside_handler_is_500(hook):
+    def build():
+        resp = Response("x")
+        resp.cookies.set("n", "a\r\nSet-Cookie: evil=1")
+        return resp
+
+    r = serve(hook, build)
+    assert r.status == 500
+    assert "evil" not in r.cookies

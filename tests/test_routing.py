@@ -1,0 +1,516 @@
+"""The route tree: filesystem conventions, matching, start-up errors, imports,
+percent-decoding of the path (design.md, "The route tree")."""
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+import pytest
+
+from helpers import (
+    App,
+    assert_json_error,
+    call,
+    client,
+    import_from_app,
+    latin1,
+    make_app,
+    make_app_dir,
+    make_environ,
+)
+
+
+def echo(tag: str) -> str:
+    return (
+        "def GET(request, context):\n"
+        f"    return {{'route': {tag!r}, 'params': dict(context.params)}}\n"
+    )
+
+
+def get(app, path):
+    return client(app).get(path)
+
+
+# --- the table in design.md ----------------------------------------------------
+
+def test_root_route(tmp_path):
+    app = make_app(tmp_path, {"route.py": echo("root")})
+    r = get(app, "/")
+    assert r.status == 200
+    assert r.json() == {"route": "root", "params": {}}
+
+
+def test_nested_folders_nest_urls(tmp_path):
+    app = make_app(tmp_path, {"hello/route.py": echo("hello"), "a/b/c/route.py": echo("abc")})
+    assert get(app, "/hello").json()["route"] == "hello"
+    assert get(app, "/a/b/c").json()["route"] == "abc"
+    assert get(app, "/hello/x").status == 404
+    assert get(app, "/a/b").status == 404
+    assert get(app, "/").status == 404
+
+
+def test_static_route_has_empty_params(tmp_path):
+    app = make_app(tmp_path, {"hello/route.py": echo("hello")})
+    assert get(app, "/hello").json()["params"] == {}
+
+
+def test_dynamic_segment(tmp_path):
+    app = make_app(tmp_path, {"comments/[id]/route.py": echo("one")})
+    r = get(app, "/comments/42")
+    assert r.status == 200
+    assert r.json() == {"route": "one", "params": {"id": "42"}}
+    assert get(app, "/comments").status == 404
+    assert get(app, "/comments/42/x").status == 404
+
+
+def test_catch_all_needs_one_segment(tmp_path):
+    app = make_app(tmp_path, {"shop/[...slug]/route.py": echo("shop")})
+    assert get(app, "/shop/a").json()["params"] == {"slug": ["a"]}
+    assert get(app, "/shop/a/b").json()["params"] == {"slug": ["a", "b"]}
+    assert get(app, "/shop/a/b/c/d").json()["params"] == {"slug": ["a", "b", "c", "d"]}
+    assert get(app, "/shop").status == 404
+
+
+def test_optional_catch_all(tmp_path):
+    app = make_app(tmp_path, {"docs/[[...slug]]/route.py": echo("docs")})
+    assert get(app, "/docs").json()["params"] == {"slug": []}
+    assert get(app, "/docs/a").json()["params"] == {"slug": ["a"]}
+    assert get(app, "/docs/a/b").json()["params"] == {"slug": ["a", "b"]}
+
+
+def test_route_group_adds_no_segment(tmp_path):
+    app = make_app(tmp_path, {
+        "(admin)/users/route.py": echo("users"),
+        "(shop)/cart/route.py": echo("cart"),
+        "(home)/route.py": echo("home"),
+    })
+    assert get(app, "/users").json()["route"] == "users"
+    assert get(app, "/cart").json()["route"] == "cart"
+    assert get(app, "/").json()["route"] == "home"
+    assert get(app, "/admin/users").status == 404
+    assert get(app, "/(admin)/users").status == 404
+
+
+def test_nested_groups(tmp_path):
+    app = make_app(tmp_path, {"(a)/(b)/x/(c)/y/route.py": echo("xy")})
+    assert get(app, "/x/y").json()["route"] == "xy"
+
+
+def test_private_folders_are_never_routed(tmp_path):
+    app = make_app(tmp_path, {
+        "_lib/helpers.py": "X = 1\n",
+        "_lib/route.py": echo("private"),
+        "api/_internal/route.py": echo("private2"),
+        "api/route.py": echo("api"),
+    })
+    assert get(app, "/_lib").status == 404
+    assert get(app, "/_lib/helpers").status == 404
+    assert get(app, "/api/_internal").status == 404
+    assert get(app, "/api").status == 200
+
+
+def test_percent_5F_folder_gives_underscore_segment(tmp_path):
+    app = make_app(tmp_path, {"%5Fname/route.py": echo("underscore"), "a/%5Fb/route.py": echo("b")})
+    assert get(app, "/_name").json()["route"] == "underscore"
+    assert get(app, "/a/_b").json()["route"] == "b"
+
+
+def test_colocated_files_are_not_routed(tmp_path):
+    app = make_app(tmp_path, {
+        "comments/data.py": "store = {}\n",
+        "comments/notes.txt": "hello\n",
+        "comments/route.py": echo("comments"),
+    })
+    assert get(app, "/comments").status == 200
+    for path in ("/comments/data", "/comments/data.py", "/comments/notes.txt", "/comments/route.py", "/comments/route"):
+        assert get(app, path).status == 404, path
+
+
+def test_dotted_folder_names(tmp_path):
+    app = make_app(tmp_path, {
+        "robots.txt/route.py": echo("robots"),
+        "api/v1.0/items/route.py": echo("v1"),
+    })
+    assert get(app, "/robots.txt").json()["route"] == "robots"
+    assert get(app, "/api/v1.0/items").json()["route"] == "v1"
+    assert get(app, "/robots").status == 404
+
+
+def test_page_html_serves_get_and_head(tmp_path):
+    app = make_app(tmp_path, {"profile/page.html": "<h1>Profile</h1>\n"})
+    c = client(app)
+    r = c.get("/profile")
+    assert r.status == 200
+    assert r.headers.get("content-type").lower().startswith("text/html")
+    assert "<h1>Profile</h1>" in r.text
+    h = c.head("/profile")
+    assert h.status == 200
+    assert h.content == b""
+    p = c.post("/profile")
+    assert p.status == 405
+    assert p.headers.get("allow") == "GET, HEAD, OPTIONS"
+    o = c.options("/profile")
+    assert o.status == 204
+    assert o.headers.get("allow") == "GET, HEAD, OPTIONS"
+
+
+def test_route_beside_page_wins_and_warns(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="minirouter"):
+        app = make_app(tmp_path, {"both/page.html": "<p>page</p>\n", "both/route.py": echo("route")})
+    assert get(app, "/both").json()["route"] == "route"
+    warnings = [r for r in caplog.records if r.name == "minirouter" and r.levelno == logging.WARNING]
+    assert any("both" in r.getMessage() for r in warnings), caplog.text
+
+
+# --- matching order and backtracking -------------------------------------------
+
+def test_static_before_param(tmp_path):
+    app = make_app(tmp_path, {"items/new/route.py": echo("new"), "items/[id]/route.py": echo("id")})
+    assert get(app, "/items/new").json()["route"] == "new"
+    assert get(app, "/items/5").json() == {"route": "id", "params": {"id": "5"}}
+
+
+def test_param_before_catch_all(tmp_path):
+    app = make_app(tmp_path, {"x/[id]/route.py": echo("id"), "x/[...rest]/route.py": echo("rest")})
+    assert get(app, "/x/a").json() == {"route": "id", "params": {"id": "a"}}
+    assert get(app, "/x/a/b").json() == {"route": "rest", "params": {"rest": ["a", "b"]}}
+
+
+def test_static_before_optional_catch_all(tmp_path):
+    app = make_app(tmp_path, {"d/z/route.py": echo("z"), "d/[[...s]]/route.py": echo("opt")})
+    assert get(app, "/d/z").json()["route"] == "z"
+    assert get(app, "/d/q").json() == {"route": "opt", "params": {"s": ["q"]}}
+    assert get(app, "/d").json() == {"route": "opt", "params": {"s": []}}
+
+
+def test_param_before_optional_catch_all(tmp_path):
+    app = make_app(tmp_path, {"d/[id]/route.py": echo("id"), "d/[[...s]]/route.py": echo("opt")})
+    assert get(app, "/d/1").json()["route"] == "id"
+    assert get(app, "/d/1/2").json() == {"route": "opt", "params": {"s": ["1", "2"]}}
+    assert get(app, "/d").json() == {"route": "opt", "params": {"s": []}}
+
+
+def test_backtracking_from_static_to_catch_all(tmp_path):
+    # design.md: with files/special/route.py and files/[...path]/route.py,
+    # /files/special/x is served by the catch-all.
+    app = make_app(tmp_path, {"files/special/route.py": echo("special"), "files/[...path]/route.py": echo("all")})
+    assert get(app, "/files/special").json()["route"] == "special"
+    assert get(app, "/files/special/x").json() == {"route": "all", "params": {"path": ["special", "x"]}}
+
+
+def test_backtracking_from_static_to_param(tmp_path):
+    app = make_app(tmp_path, {"b/new/x/route.py": echo("newx"), "b/[id]/y/route.py": echo("idy")})
+    assert get(app, "/b/new/x").json()["route"] == "newx"
+    assert get(app, "/b/new/y").json() == {"route": "idy", "params": {"id": "new"}}
+
+
+def test_backtracking_when_static_folder_has_no_route(tmp_path):
+    app = make_app(tmp_path, {"c/deep/inner/route.py": echo("inner"), "c/[id]/route.py": echo("id")})
+    assert get(app, "/c/deep").json() == {"route": "id", "params": {"id": "deep"}}
+    assert get(app, "/c/deep/inner").json()["route"] == "inner"
+
+
+def test_backtracking_from_param_to_catch_all(tmp_path):
+    app = make_app(tmp_path, {"a/[id]/edit/route.py": echo("edit"), "a/[...rest]/route.py": echo("rest")})
+    assert get(app, "/a/1/edit").json() == {"route": "edit", "params": {"id": "1"}}
+    assert get(app, "/a/1/view").json() == {"route": "rest", "params": {"rest": ["1", "view"]}}
+
+
+def test_param_and_catch_all_names_may_differ(tmp_path):
+    # `[id]` beside `[...rest]` is fine (design.md).
+    app = make_app(tmp_path, {"p/[id]/route.py": echo("id"), "p/[...rest]/route.py": echo("rest")})
+    assert get(app, "/p/1").status == 200
+
+
+def test_several_params_in_one_path(tmp_path):
+    app = make_app(tmp_path, {"u/[user]/posts/[post]/route.py": echo("post")})
+    assert get(app, "/u/ann/posts/7").json()["params"] == {"user": "ann", "post": "7"}
+
+
+# --- start-up errors -------------------------------------------------------------
+
+def startup_error(tmp_path, files) -> str:
+    d = make_app_dir(tmp_path, files)
+    with pytest.raises(Exception) as info:
+        App(str(d))
+    return str(info.value)
+
+
+def test_error_two_groups_same_url(tmp_path):
+    msg = startup_error(tmp_path, {"(a)/x/route.py": echo("a"), "(b)/x/route.py": echo("b")})
+    assert "(a)/x" in msg and "(b)/x" in msg, msg
+
+
+def test_error_group_route_same_as_root_route(tmp_path):
+    msg = startup_error(tmp_path, {"(a)/route.py": echo("a"), "route.py": echo("root")})
+    assert "(a)" in msg, msg
+
+
+def test_error_two_param_names_same_level(tmp_path):
+    msg = startup_error(tmp_path, {"p/[id]/route.py": echo("id"), "p/[slug]/route.py": echo("slug")})
+    assert "[id]" in msg and "[slug]" in msg, msg
+
+
+def test_error_two_param_names_same_level_deeper_routes(tmp_path):
+    msg = startup_error(tmp_path, {"p/[id]/a/route.py": echo("a"), "p/[slug]/b/route.py": echo("b")})
+    assert "[id]" in msg and "[slug]" in msg, msg
+
+
+def test_error_two_catch_all_names_same_level(tmp_path):
+    msg = startup_error(tmp_path, {"p/[...a]/route.py": echo("a"), "p/[...b]/route.py": echo("b")})
+    assert "[...a]" in msg and "[...b]" in msg, msg
+
+
+def test_error_same_param_name_twice_in_path(tmp_path):
+    msg = startup_error(tmp_path, {"[id]/x/[id]/route.py": echo("id")})
+    assert "[id]/x/[id]" in msg, msg
+
+
+def test_error_catch_all_beside_optional_catch_all(tmp_path):
+    msg = startup_error(tmp_path, {"p/[...a]/route.py": echo("a"), "p/[[...b]]/route.py": echo("b")})
+    assert "[...a]" in msg and "[[...b]]" in msg, msg
+
+
+def test_error_route_beside_optional_catch_all(tmp_path):
+    msg = startup_error(tmp_path, {"x/route.py": echo("x"), "x/[[...slug]]/route.py": echo("opt")})
+    assert "[[...slug]]" in msg and "x/route.py" in msg, msg
+
+
+def test_error_catch_all_not_last(tmp_path):
+    msg = startup_error(tmp_path, {"s/[...rest]/more/route.py": echo("more")})
+    assert "[...rest]/more" in msg, msg
+
+
+def test_error_optional_catch_all_not_last(tmp_path):
+    msg = startup_error(tmp_path, {"s/[[...rest]]/more/route.py": echo("more")})
+    assert "[[...rest]]/more" in msg, msg
+
+
+def test_error_route_fails_to_import(tmp_path):
+    msg = startup_error(tmp_path, {"ok/route.py": echo("ok"), "broken/route.py": "def GET(:\n"})
+    assert "broken/route.py" in msg, msg
+
+
+def test_error_route_raises_on_import(tmp_path):
+    msg = startup_error(tmp_path, {"boom/route.py": "raise RuntimeError('nope')\ndef GET():\n    return {}\n"})
+    assert "boom/route.py" in msg, msg
+
+
+def test_error_route_without_handler(tmp_path):
+    msg = startup_error(tmp_path, {"empty/route.py": "def helper():\n    return 1\n"})
+    assert "empty/route.py" in msg, msg
+
+
+def test_error_route_with_only_lowercase_or_unknown_names(tmp_path):
+    msg = startup_error(tmp_path, {"lower/route.py": "def get():\n    return {}\ndef FOO():\n    return {}\n"})
+    assert "lower/route.py" in msg, msg
+
+
+def test_lowercase_method_name_warns(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="minirouter"):
+        app = make_app(tmp_path, {"typo/route.py": "def GET():\n    return {}\ndef post():\n    return {}\n"})
+    records = [r for r in caplog.records if r.name == "minirouter" and r.levelno == logging.WARNING]
+    assert any("post" in r.getMessage() for r in records), caplog.text
+    c = client(app)
+    assert c.get("/typo").status == 200
+    assert c.post("/typo").status == 405
+
+
+def test_no_error_for_valid_tree(tmp_path):
+    app = make_app(tmp_path, {
+        "route.py": echo("root"),
+        "shop/[...slug]/route.py": echo("shop"),
+        "docs/[[...slug]]/route.py": echo("docs"),
+        "comments/[id]/route.py": echo("c"),
+        "comments/route.py": echo("cs"),
+        "(g)/about/route.py": echo("about"),
+    })
+    assert get(app, "/about").status == 200
+
+
+# --- imports: the app folder is a package ----------------------------------------
+
+SHARED = {
+    "comments/__init__.py": "",
+    "comments/data.py": "store = {'count': 0}\n",
+    "comments/route.py": """
+        from .data import store
+
+        def POST():
+            store['count'] += 1
+            return {'count': store['count'], 'id': id(store)}
+        """,
+    "stats/route.py": """
+        from PKG.comments.data import store
+        from PKG.comments import data as data_module
+
+        def GET():
+            return {'count': store['count'], 'id': id(store), 'same': data_module.store is store}
+        """,
+    "lib/[id]/route.py": """
+        from PKG.comments.data import store
+        from PKG._lib.util import double
+
+        def GET(request, context):
+            return {'count': store['count'], 'double': double(store['count'])}
+        """,
+    "_lib/util.py": """
+        def double(n):
+            return 2 * n
+        """,
+}
+
+
+def test_relative_and_absolute_imports_share_one_module(tmp_path):
+    d = make_app_dir(tmp_path, SHARED)
+    app = App(str(d))
+    c = client(app)
+    first = c.post("/comments").json()
+    second = c.post("/comments").json()
+    assert second["count"] == 2
+    stats = c.get("/stats").json()
+    assert stats["count"] == 2
+    assert stats["id"] == first["id"]
+    assert stats["same"] is True
+    assert c.get("/lib/1").json() == {"count": 2, "double": 4}
+    # The test sees the very same module object as the routes.
+    data = import_from_app(d, "comments.data")
+    assert data.store["count"] == 2
+
+
+def test_package_needs_no_init_file(tmp_path):
+    files = {k: v for k, v in SHARED.items() if not k.endswith("__init__.py")}
+    app = App(str(make_app_dir(tmp_path, files)))
+    c = client(app)
+    c.post("/comments")
+    assert c.get("/stats").json()["count"] == 1
+
+
+def test_each_app_imports_routes_afresh(tmp_path):
+    d = make_app_dir(tmp_path, SHARED)
+    c1 = client(App(str(d)))
+    c1.post("/comments")
+    c1.post("/comments")
+    c2 = client(App(str(d)))
+    assert c2.post("/comments").json()["count"] == 1
+
+
+def test_route_table(tmp_path):
+    app = make_app(tmp_path, {
+        "comments/[id]/route.py": "def GET(request, context):\n    return {}\ndef PATCH():\n    return {}\n",
+        "shop/[...slug]/route.py": echo("shop"),
+        "docs/[[...slug]]/route.py": echo("docs"),
+        "profile/page.html": "<p>x</p>\n",
+    })
+    table = {info.url: info for info in app.route_table()}
+    assert set(table) == {"/comments/[id]", "/shop/[...slug]", "/docs/[[...slug]]", "/profile"}
+    c = table["/comments/[id]"]
+    assert c.kind == "route"
+    assert c.methods == ("GET", "HEAD", "OPTIONS", "PATCH")
+    assert set(c.handlers) == {"GET", "PATCH"}
+    assert c.params == [("id", "single")]
+    assert c.file.endswith("comments/[id]/route.py")
+    assert table["/shop/[...slug]"].params == [("slug", "catchall")]
+    assert table["/docs/[[...slug]]"].params == [("slug", "optional")]
+    assert table["/profile"].kind == "page"
+    assert table["/profile"].module is None
+
+
+# --- percent-decoding of the path -------------------------------------------------
+
+ID_ROUTE = {"comments/[id]/route.py": echo("id"), "hello/route.py": echo("hello")}
+
+
+@pytest.fixture
+def id_app(tmp_path):
+    return make_app(tmp_path, ID_ROUTE)
+
+
+def test_encoded_slash_from_request_uri(id_app):
+    env = make_environ("GET", "/comments/a/b", request_uri="/comments/a%2Fb")
+    r = call(id_app, env)
+    assert r.status == 200
+    assert r.json()["params"] == {"id": "a/b"}
+
+
+def test_encoded_slash_from_raw_uri(id_app):
+    env = make_environ("GET", "/comments/a/b", raw_uri="/comments/a%2Fb")
+    r = call(id_app, env)
+    assert r.status == 200
+    assert r.json()["params"] == {"id": "a/b"}
+
+
+def test_utf8_from_request_uri(id_app):
+    env = make_environ("GET", latin1("/comments/café"), request_uri="/comments/caf%C3%A9?x=1", query="x=1")
+    r = call(id_app, env)
+    assert r.json()["params"] == {"id": "café"}
+
+
+def test_utf8_from_path_info_only(id_app):
+    env = make_environ("GET", latin1("/comments/café"))
+    r = call(id_app, env)
+    assert r.status == 200
+    assert r.json()["params"] == {"id": "café"}
+
+
+def test_each_segment_decoded_once(id_app):
+    env = make_environ("GET", "/comments/%41", request_uri="/comments/%2541")
+    assert call(id_app, env).json()["params"] == {"id": "%41"}
+
+
+def test_path_info_is_not_decoded_again(id_app):
+    # PATH_INFO is already decoded by the server (PEP 3333): a literal %41 stays.
+    env = make_environ("GET", "/comments/%41")
+    assert call(id_app, env).json()["params"] == {"id": "%41"}
+
+
+def test_static_segment_matches_after_decoding(id_app):
+    env = make_environ("GET", "/hello", request_uri="/h%65llo")
+    r = call(id_app, env)
+    assert r.status == 200
+    assert r.json()["route"] == "hello"
+
+
+def test_testclient_non_ascii_path(id_app):
+    assert client(id_app).get("/comments/café").json()["params"] == {"id": "café"}
+    assert client(id_app).get("/comments/caf%C3%A9").json()["params"] == {"id": "café"}
+
+
+@pytest.mark.parametrize("raw", ["/comments/%zz", "/comments/%", "/comments/%4", "/comments/%C3", "/comments/%E9", "/comments/%FF%FE"])
+def test_malformed_escape_or_bad_utf8_is_400(id_app, raw):
+    env = make_environ("GET", "/comments/x", request_uri=raw)
+    r = call(id_app, env)
+    assert_json_error(r.status, r.header, r.body, 400)
+
+
+def test_bad_utf8_in_path_info_is_400(id_app):
+    env = make_environ("GET", "/comments/\xe9")  # a lone latin-1 byte: not UTF-8
+    r = call(id_app, env)
+    assert_json_error(r.status, r.header, r.body, 400)
+
+
+# --- trailing slash -----------------------------------------------------------------
+
+def location_parts(location: str):
+    parts = urlsplit(location)
+    assert parts.netloc in ("", "testserver"), location
+    return parts.path, parts.query
+
+
+def test_trailing_slash_redirects_308(tmp_path):
+    app = make_app(tmp_path, {"comments/route.py": echo("c"), "comments/[id]/route.py": echo("id")})
+    c = client(app)
+    r = c.get("/comments/")
+    assert r.status == 308
+    assert location_parts(r.headers.get("location")) == ("/comments", "")
+    r = c.get("/comments/?a=1&b=2")
+    assert r.status == 308
+    assert location_parts(r.headers.get("location")) == ("/comments", "a=1&b=2")
+    r = c.post("/comments/7/")
+    assert r.status == 308
+    assert location_parts(r.headers.get("location")) == ("/comments/7", "")
+
+
+def test_root_is_not_redirected(tmp_path):
+    app = make_app(tmp_path, {"route.py": echo("root")})
+    assert get(app, "/").status == 200

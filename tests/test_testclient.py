@@ -1,0 +1,188 @@
+"""TestClient: works with any WSGI callable, builds PEP 3333 environs (checked
+by wsgiref's validator), sends json/data/headers/cookies/files, and exposes
+status, headers, text, content, json() and cookies (design.md and BRIEF)."""
+from __future__ import annotations
+
+import json
+from email.parser import BytesParser
+from email.policy import HTTP
+from urllib.parse import parse_qsl
+
+import pytest
+
+from helpers import client, make_app
+from minirouter import TestClient
+
+
+def echo_app(environ, start_response):
+    """A plain WSGI app that reports what it received."""
+    length = environ.get("CONTENT_LENGTH") or "0"
+    body = environ["wsgi.input"].read(int(length)) if int(length) else b""
+    data = {
+        "method": environ["REQUEST_METHOD"],
+        "path_info": environ["PATH_INFO"],
+        "query": environ.get("QUERY_STRING", ""),
+        "content_type": environ.get("CONTENT_TYPE", ""),
+        "content_length": environ.get("CONTENT_LENGTH", ""),
+        "cookie": environ.get("HTTP_COOKIE"),
+        "x_a": environ.get("HTTP_X_A"),
+        "host": environ.get("HTTP_HOST"),
+        "body": body.decode("latin-1"),
+    }
+    out = json.dumps(data).encode()
+    start_response("200 OK", [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(out))),
+        ("X-Multi", "1"),
+        ("x-multi", "2"),
+        ("Set-Cookie", "a=1; Path=/"),
+        ("Set-Cookie", "b=two; Path=/; HttpOnly"),
+    ])
+    return [out]
+
+
+@pytest.fixture
+def c():
+    return client(echo_app)
+
+
+def test_get_with_query_and_non_ascii_path(c):
+    r = c.get("/a/café?q=é&x=1")
+    assert r.status == 200
+    data = r.json()
+    assert data["method"] == "GET"
+    assert data["path_info"] == "/a/café".encode("utf-8").decode("latin-1")
+    assert parse_qsl(data["query"], keep_blank_values=True, encoding="utf-8") == [("q", "é"), ("x", "1")]
+    assert data["host"]
+
+
+def test_result_fields(c):
+    r = c.get("/")
+    assert isinstance(r.status, int) and r.status == 200
+    assert isinstance(r.content, bytes)
+    assert isinstance(r.text, str) and r.text == r.content.decode("utf-8")
+    assert r.headers.get("content-type") == "application/json"
+    assert r.headers.get("CONTENT-TYPE") == "application/json"
+    assert r.headers.get("x-multi") == "1, 2"
+    assert r.headers.get_all("X-MULTI") == ["1", "2"]
+    assert r.headers.get("x-missing") is None
+    assert r.cookies == {"a": "1", "b": "two"}
+
+
+def test_json_keyword(c):
+    r = c.post("/j", json={"a": [1, "é"]})
+    data = r.json()
+    assert data["method"] == "POST"
+    assert data["content_type"].split(";")[0].strip() == "application/json"
+    assert json.loads(data["body"].encode("latin-1").decode("utf-8")) == {"a": [1, "é"]}
+    assert data["content_length"] == str(len(data["body"].encode("latin-1")))
+
+
+def test_data_dict_is_urlencoded_form(c):
+    data = c.post("/f", data={"name": "Zoë", "q": "a&b"}).json()
+    assert data["content_type"].split(";")[0].strip() == "application/x-www-form-urlencoded"
+    assert parse_qsl(data["body"].encode("latin-1").decode("ascii"), encoding="utf-8") == [("name", "Zoë"), ("q", "a&b")]
+
+
+def test_data_bytes_and_str(c):
+    assert c.put("/b", data=b"\x00\xff").json()["body"] == "\x00\xff"
+    data = c.patch("/s", data="héllo").json()
+    assert data["method"] == "PATCH"
+    assert data["body"].encode("latin-1") == "héllo".encode("utf-8")
+
+
+def test_headers_and_cookies_keywords(c):
+    data = c.delete("/d", headers={"X-A": "hello"}, cookies={"sid": "abc", "t": "1"}).json()
+    assert data["method"] == "DELETE"
+    assert data["x_a"] == "hello"
+    pairs = dict(p.strip().split("=", 1) for p in data["cookie"].split(";"))
+    assert pairs == {"sid": "abc", "t": "1"}
+
+
+def test_content_type_header_goes_to_cgi_key(c):
+    data = c.post("/x", data=b"{}", headers={"Content-Type": "application/json"}).json()
+    assert data["content_type"] == "application/json"
+
+
+def test_head_options_and_request(c):
+    h = c.head("/h")
+    assert h.status == 200
+    assert c.options("/o").json()["method"] == "OPTIONS"
+    assert c.request("PROPFIND", "/p").json()["method"] == "PROPFIND"
+
+
+def test_files_keyword_sends_multipart(c):
+    data = c.post("/up", files={"doc": ("name.txt", b"file bytes", "text/plain")}, data={"title": "T"}).json()
+    ctype = data["content_type"]
+    assert ctype.startswith("multipart/form-data; boundary=")
+    raw = data["body"].encode("latin-1")
+    msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + raw)
+    parts = {p.get_param("name", header="content-disposition"): p for p in msg.iter_parts()}
+    assert parts["doc"].get_filename() == "name.txt"
+    assert parts["doc"].get_content_type() == "text/plain"
+    assert parts["doc"].get_payload(decode=True) == b"file bytes"
+    assert parts["title"].get_payload(decode=True) == b"T"
+
+
+def test_redirects_not_followed_and_cookies_not_kept(tmp_path):
+    app = make_app(tmp_path, {
+        "go/route.py": """
+            from minirouter import Response
+
+            def GET():
+                resp = Response.redirect('/target')
+                resp.cookies.set('sid', 'abc')
+                return resp
+            """,
+        "target/route.py": """
+            def GET(request):
+                return {'sid': request.cookies.get('sid')}
+            """,
+    })
+    c = client(app)
+    r = c.get("/go")
+    assert r.status == 307
+    assert r.headers.get("location") == "/target"
+    assert r.cookies == {"sid": "abc"}
+    assert c.get("/target").json() == {"sid": None}
+
+
+def test_app_using_write_callable():
+    def app(environ, start_response):
+        write = start_response("201 Created", [("Content-Type", "text/plain")])
+        write(b"hello ")
+        return [b"world"]
+
+    r = client(app).get("/")
+    assert r.status == 201
+    assert r.text == "hello world"
+
+
+def test_iterable_is_closed():
+    closed = []
+
+    class Body:
+        def __iter__(self):
+            yield b"a"
+            yield b"b"
+
+        def close(self):
+            closed.append(True)
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Body()
+
+    r = TestClient(app).get("/")
+    assert r.content == b"ab"
+    assert closed == [True]
+
+
+def test_error_status_is_not_an_exception():
+    def app(environ, start_response):
+        start_response("503 Service Unavailable", [("Content-Type", "text/plain"), ("Content-Length", "4")])
+        return [b"down"]
+
+    r = client(app).get("/")
+    assert r.status == 503
+    assert r.text == "down"
