@@ -65,6 +65,9 @@ INSTALL_HINT = (
     "and the driver with `pip install playwright`; never `playwright install`"
 )
 
+if sync_playwright is not None:
+    expect.set_options(timeout=TIMEOUT_MS)
+
 # Talk to the server directly, never through a proxy from the environment.
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -444,3 +447,12 @@ def _cookie(page: Page, name: str) -> str | None:
         if cookie["name"] == name:
             return cookie["value"]
     return None
+
+
+def test_a_missing_browser_skips_locally_but_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y chromium chromium-driver"):
+        _unavailable("Chromium is not installed")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="cannot run under CI=true"):
+        _unavailable("Chromium is not installed")
