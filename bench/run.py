@@ -1,0 +1,1175 @@
+#!/usr/bin/env python3
+"""Benchmark minirouter against Bottle, Falcon, Flask and a bare WSGI floor.
+
+One command runs everything and writes bench/results/latest.md and .json:
+
+    pip install -r bench/requirements.txt && python bench/run.py
+
+Every framework serves the same app: N routes of each of three kinds, a static
+text route (/static/s{i}), a dynamic route (/items/r{i}/{id} -> {"id": id})
+and a JSON echo (POST /echo/e{i}). The minirouter app is a generated folder of
+real route.py files. The bare floor is a WSGI callable that looks the path up
+in a dict.
+
+Sections (each can be chosen with --sections):
+  inproc   WSGI callables called directly with prebuilt environs, all
+           frameworks and sizes interleaved in one process, median of repeats
+  startup  time and traced memory to build each app and serve its first
+           request, one subprocess per framework and size
+  http     each app under waitress (4 threads) in a subprocess on 127.0.0.1,
+           driven by wrk when installed, else by a keep-alive http.client
+           load process; bounded in time and in request count
+"""
+from __future__ import annotations
+
+import argparse
+import compileall
+import datetime
+import gc
+import io
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+FRAMEWORKS = ("bare", "minirouter", "falcon", "bottle", "flask")
+PEERS = ("falcon", "bottle", "flask")
+KINDS = ("static", "dynamic", "echo")
+TARGETS = ("last", "random")
+DEFAULT_NS = (10, 100, 1000, 10000)
+ECHO_BODY = b'{"name": "minirouter", "tags": ["a", "b"], "count": 3, "ok": true}'
+RANDOM_POOL = 256  # distinct prebuilt requests cycled through for "random"
+
+WsgiApp = Callable[..., Any]
+
+
+# ---------------------------------------------------------------------------
+# The same app in every framework.
+# Each builder takes the number of routes per kind and the folder that holds
+# the generated minirouter trees, and returns a WSGI callable.
+
+
+def static_text(i: int) -> str:
+    return f"static s{i}"
+
+
+def build_bare(n: int, root: Path) -> WsgiApp:
+    """The floor: one dict lookup on the path, then the least work possible."""
+    routes: Dict[Tuple[str, str], Tuple[str, bytes]] = {}
+    for i in range(n):
+        routes[("GET", f"/static/s{i}")] = ("static", static_text(i).encode())
+        routes[("GET", f"/items/r{i}")] = ("dynamic", b"")
+        routes[("POST", f"/echo/e{i}")] = ("echo", b"")
+    text_type = ("Content-Type", "text/plain; charset=utf-8")
+    json_type = ("Content-Type", "application/json")
+
+    def app(environ: dict, start_response: Callable) -> List[bytes]:
+        method = environ["REQUEST_METHOD"]
+        path = environ["PATH_INFO"]
+        route = routes.get((method, path))
+        if route is None:
+            prefix, _, ident = path.rpartition("/")
+            route = routes.get((method, prefix))
+            if route is None or route[0] != "dynamic" or not ident:
+                start_response("404 Not Found", [("Content-Length", "0")])
+                return []
+            body = json.dumps({"id": ident}).encode()
+            start_response("200 OK", [json_type, ("Content-Length", str(len(body)))])
+            return [body]
+        kind, payload = route
+        if kind == "static":
+            start_response("200 OK", [text_type, ("Content-Length", str(len(payload)))])
+            return [payload]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.dumps(json.loads(environ["wsgi.input"].read(length))).encode()
+        start_response("200 OK", [json_type, ("Content-Length", str(len(body)))])
+        return [body]
+
+    return app
+
+
+def minirouter_dir(root: Path, n: int) -> Path:
+    # The folder basename becomes a Python package name: unique per N.
+    return root / f"mrbench_n{n}"
+
+
+STATIC_ROUTE = '''from minirouter import Response
+
+
+def GET(request, context):
+    return Response({text!r})
+'''
+
+DYNAMIC_ROUTE = '''def GET(request, context):
+    return {"id": context.params["id"]}
+'''
+
+ECHO_ROUTE = '''def POST(request, context):
+    return request.json()
+'''
+
+
+def write_minirouter_tree(root: Path, n: int) -> Path:
+    app_dir = minirouter_dir(root, n)
+    for i in range(n):
+        files = (
+            (app_dir / "static" / f"s{i}", STATIC_ROUTE.format(text=static_text(i))),
+            (app_dir / "items" / f"r{i}" / "[id]", DYNAMIC_ROUTE),
+            (app_dir / "echo" / f"e{i}", ECHO_ROUTE),
+        )
+        for folder, source in files:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "route.py").write_text(source, encoding="utf-8")
+    # Byte-compile once, as after an app's first run: start-up then measures
+    # scanning and importing, not compiling.
+    compileall.compile_dir(str(app_dir), quiet=2, workers=0)
+    return app_dir
+
+
+def build_minirouter(n: int, root: Path) -> WsgiApp:
+    import minirouter
+
+    return minirouter.App(str(minirouter_dir(root, n)))
+
+
+def build_falcon(n: int, root: Path) -> WsgiApp:
+    import falcon
+
+    class StaticResource:
+        def __init__(self, text: str) -> None:
+            self.text = text
+
+        def on_get(self, req: Any, resp: Any) -> None:
+            resp.content_type = falcon.MEDIA_TEXT
+            resp.text = self.text
+
+    class ItemResource:
+        def on_get(self, req: Any, resp: Any, id: str) -> None:
+            resp.media = {"id": id}
+
+    class EchoResource:
+        def on_post(self, req: Any, resp: Any) -> None:
+            resp.media = req.get_media()
+
+    app = falcon.App()
+    for i in range(n):
+        app.add_route(f"/static/s{i}", StaticResource(static_text(i)))
+        app.add_route(f"/items/r{i}/{{id}}", ItemResource())
+        app.add_route(f"/echo/e{i}", EchoResource())
+    return app
+
+
+def build_bottle(n: int, root: Path) -> WsgiApp:
+    import bottle
+
+    app = bottle.Bottle()
+
+    def make_static(text: str) -> Callable[[], str]:
+        def static() -> str:
+            return text
+
+        return static
+
+    def item(id: str) -> dict:
+        return {"id": id}
+
+    def echo() -> Any:
+        return bottle.request.json
+
+    for i in range(n):
+        app.route(f"/static/s{i}", "GET", make_static(static_text(i)))
+        app.route(f"/items/r{i}/<id>", "GET", item)
+        app.route(f"/echo/e{i}", "POST", echo)
+    return app
+
+
+def build_flask(n: int, root: Path) -> WsgiApp:
+    import flask
+
+    app = flask.Flask(f"bench_flask_n{n}")
+
+    def make_static(text: str) -> Callable[[], Any]:
+        def static() -> Any:
+            return text, 200, {"Content-Type": "text/plain; charset=utf-8"}
+
+        return static
+
+    def item(id: str) -> dict:
+        return {"id": id}
+
+    def echo() -> Any:
+        return flask.request.get_json()
+
+    for i in range(n):
+        app.add_url_rule(f"/static/s{i}", f"s{i}", make_static(static_text(i)), methods=["GET"])
+        app.add_url_rule(f"/items/r{i}/<id>", f"r{i}", item, methods=["GET"])
+        app.add_url_rule(f"/echo/e{i}", f"e{i}", echo, methods=["POST"])
+    return app
+
+
+BUILDERS: Dict[str, Callable[[int, Path], WsgiApp]] = {
+    "bare": build_bare,
+    "minirouter": build_minirouter,
+    "falcon": build_falcon,
+    "bottle": build_bottle,
+    "flask": build_flask,
+}
+
+
+def framework_version(name: str) -> Optional[str]:
+    """The installed version, or None when the framework cannot be imported."""
+    if name == "bare":
+        return "-"
+    try:
+        module = __import__(name)
+    except Exception:
+        return None
+    version = getattr(module, "__version__", None)
+    if version is None:
+        try:
+            from importlib.metadata import version as dist_version
+
+            version = dist_version(name)
+        except Exception:
+            version = "unknown"
+    return str(version)
+
+
+# ---------------------------------------------------------------------------
+# Requests: prebuilt environs, one call, checking the answer.
+
+
+def make_environ(method: str, path: str, body: bytes = b"") -> dict:
+    environ = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "REQUEST_URI": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "REMOTE_PORT": "54321",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "HTTP_USER_AGENT": "minirouter-bench",
+        "HTTP_ACCEPT": "*/*",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+    }
+    if body:
+        environ["CONTENT_TYPE"] = "application/json"
+        environ["CONTENT_LENGTH"] = str(len(body))
+    return environ
+
+
+class Probe:
+    """One prebuilt request and the answer it must get."""
+
+    __slots__ = ("environ", "body", "kind", "expect")
+
+    def __init__(self, kind: str, i: int, ident: str) -> None:
+        self.kind = kind
+        if kind == "static":
+            self.environ = make_environ("GET", f"/static/s{i}")
+            self.body = b""
+            self.expect: Any = static_text(i)
+        elif kind == "dynamic":
+            self.environ = make_environ("GET", f"/items/r{i}/{ident}")
+            self.body = b""
+            self.expect = {"id": ident}
+        else:
+            self.environ = make_environ("POST", f"/echo/e{i}", ECHO_BODY)
+            self.body = ECHO_BODY
+            self.expect = json.loads(ECHO_BODY)
+
+
+def _write(data: bytes) -> None:
+    pass
+
+
+def _start_response(status: str, headers: list, exc_info: Any = None) -> Callable:
+    return _write
+
+
+def call_once(app: WsgiApp, probe: Probe) -> Tuple[str, bytes]:
+    seen: Dict[str, str] = {}
+
+    def start_response(status: str, headers: list, exc_info: Any = None) -> Callable:
+        seen["status"] = status
+        return _write
+
+    environ = probe.environ.copy()
+    environ["wsgi.input"] = io.BytesIO(probe.body)
+    result = app(environ, start_response)
+    try:
+        body = b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return seen.get("status", ""), body
+
+
+def check(app: WsgiApp, framework: str, probe: Probe) -> None:
+    """Fail loudly when a framework answers a request wrongly."""
+    status, body = call_once(app, probe)
+    if not status.startswith("200"):
+        raise RuntimeError(
+            f"{framework}: {probe.environ['REQUEST_METHOD']} {probe.environ['PATH_INFO']} "
+            f"gave {status!r}: {body[:200]!r}"
+        )
+    got: Any = body.decode("utf-8") if probe.kind == "static" else json.loads(body)
+    if got != probe.expect:
+        raise RuntimeError(
+            f"{framework}: {probe.environ['PATH_INFO']} answered {got!r}, expected {probe.expect!r}"
+        )
+
+
+def time_batch(app: WsgiApp, probes: List[Probe], calls: int) -> float:
+    """Mean nanoseconds per call over `calls` calls cycling through probes."""
+    pairs = [(p.environ, p.body) for p in probes]
+    count = len(pairs)
+    start_response = _start_response
+    bytes_io = io.BytesIO
+    clock = time.perf_counter_ns
+    t0 = clock()
+    for k in range(calls):
+        base, body = pairs[k % count]
+        environ = base.copy()
+        environ["wsgi.input"] = bytes_io(body)
+        result = app(environ, start_response)
+        for _chunk in result:
+            pass
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return (clock() - t0) / calls
+
+
+def make_probes(kind: str, n: int, target: str, rng: random.Random) -> List[Probe]:
+    if target == "last":
+        return [Probe(kind, n - 1, "4242")]
+    return [Probe(kind, rng.randrange(n), str(rng.randrange(1, 10**6))) for _ in range(RANDOM_POOL)]
+
+
+# ---------------------------------------------------------------------------
+# In-process: every framework and size built up front, then measured in a
+# shuffled order, repeat after repeat, so noise hits them alike.
+
+
+def run_inproc(frameworks: List[str], ns: List[int], root: Path, args: argparse.Namespace) -> List[dict]:
+    rng = random.Random(20261122)
+    apps: Dict[Tuple[str, int], WsgiApp] = {}
+    for n in ns:
+        for fw in frameworks:
+            log(f"inproc: building {fw} with {n} routes per kind")
+            apps[(fw, n)] = BUILDERS[fw](n, root)
+    cells = []
+    probes: Dict[Tuple[int, str, str], List[Probe]] = {}
+    for n in ns:
+        for kind in KINDS:
+            for target in TARGETS:
+                probes[(n, kind, target)] = make_probes(kind, n, target, rng)
+                for fw in frameworks:
+                    cells.append((n, fw, kind, target))
+    for n, fw, kind, target in cells:
+        for probe in probes[(n, kind, target)]:
+            check(apps[(fw, n)], fw, probe)
+    # Everything built so far lives until the end: keep it out of the
+    # collector's way so a full collection does not land on one framework.
+    gc.collect()
+    if hasattr(gc, "freeze"):
+        gc.freeze()
+    samples: Dict[Tuple[int, str, str, str], List[float]] = {cell: [] for cell in cells}
+    warm = max(1, args.calls // 10)
+    for cell in cells:
+        n, fw, kind, target = cell
+        time_batch(apps[(fw, n)], probes[(n, kind, target)], warm)
+    for rep in range(args.repeats):
+        log(f"inproc: repeat {rep + 1}/{args.repeats}")
+        order = list(cells)
+        rng.shuffle(order)
+        for cell in order:
+            n, fw, kind, target = cell
+            samples[cell].append(time_batch(apps[(fw, n)], probes[(n, kind, target)], args.calls))
+    rows = []
+    for cell in cells:
+        n, fw, kind, target = cell
+        rows.append(
+            {
+                "n": n,
+                "framework": fw,
+                "kind": kind,
+                "target": target,
+                "us": statistics.median(samples[cell]) / 1000.0,
+                "samples_us": [round(s / 1000.0, 4) for s in samples[cell]],
+            }
+        )
+    if hasattr(gc, "unfreeze"):
+        gc.unfreeze()
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# Start-up: a fresh subprocess per framework and size, so imports, caches and
+# sys.modules from one build never help another.
+
+
+def startup_worker(fw: str, n: int, root: Path, repeats: int) -> dict:
+    builder = BUILDERS[fw]
+    probe = Probe("static", n - 1, "1")
+    builder(n, root)  # warm the imports and the file cache; not timed
+    gc.collect()
+    build_times = []
+    first_times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        app = builder(n, root)
+        t1 = time.perf_counter()
+        call_once(app, probe)
+        t2 = time.perf_counter()
+        build_times.append(t1 - t0)
+        first_times.append(t2 - t1)
+        del app
+        gc.collect()
+    tracemalloc.start()
+    gc.collect()
+    before = tracemalloc.get_traced_memory()[0]
+    app = builder(n, root)
+    check(app, fw, probe)
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    retained = after - before
+    return {
+        "framework": fw,
+        "n": n,
+        "routes": 3 * n,
+        "build_s": statistics.median(build_times),
+        "first_request_s": statistics.median(first_times),
+        "startup_s": statistics.median(b + f for b, f in zip(build_times, first_times)),
+        "memory_bytes": retained,
+        "bytes_per_route": retained / (3 * n),
+    }
+
+
+def run_startup(frameworks: List[str], ns: List[int], root: Path, args: argparse.Namespace) -> List[dict]:
+    rows = []
+    for n in ns:
+        for fw in frameworks:
+            log(f"startup: {fw} with {n} routes per kind")
+            cmd = [
+                sys.executable, str(Path(__file__).resolve()), "--startup-worker", fw,
+                "--worker-n", str(n), "--root", str(root),
+                "--startup-repeats", str(args.startup_repeats),
+            ]
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+            if done.returncode != 0:
+                raise RuntimeError(f"startup worker {fw} n={n} failed:\n{done.stderr[-3000:]}")
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# Over HTTP: waitress subprocesses, a separate load process.
+
+
+def serve_worker(fw: str, n: int, root: Path, threads: int) -> None:
+    import logging
+
+    from waitress import create_server
+
+    logging.getLogger("waitress").setLevel(logging.ERROR)
+    app = BUILDERS[fw](n, root)
+    server = create_server(app, host="127.0.0.1", port=0, threads=threads)
+    print(json.dumps({"port": server.effective_port}), flush=True)
+    server.run()
+
+
+class Server:
+    """A framework's app under waitress in a subprocess, stopped by close()."""
+
+    def __init__(self, fw: str, n: int, root: Path, threads: int) -> None:
+        cmd = [
+            sys.executable, str(Path(__file__).resolve()), "--serve-worker", fw,
+            "--worker-n", str(n), "--root", str(root), "--threads", str(threads),
+        ]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line: List[str] = []
+        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(120)
+        if not line or not line[0].strip():
+            self.close()
+            raise RuntimeError(f"{fw} server did not start")
+        self.port = json.loads(line[0])["port"]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def http_request_for(kind: str, n: int) -> Tuple[str, str, bytes]:
+    i = n - 1
+    if kind == "static":
+        return "GET", f"/static/s{i}", b""
+    if kind == "dynamic":
+        return "GET", f"/items/r{i}/4242", b""
+    return "POST", f"/echo/e{i}", ECHO_BODY
+
+
+def load_worker(port: int, method: str, path: str, body: bytes, connections: int,
+                duration: float, max_requests: int) -> dict:
+    """Keep-alive http.client load: one connection per thread."""
+    import http.client
+    import itertools
+
+    tickets = itertools.count()
+    deadline = time.perf_counter() + duration
+    latencies: List[List[float]] = [[] for _ in range(connections)]
+    errors = [0] * connections
+    headers = {"Content-Type": "application/json"} if body else {}
+
+    def drive(slot: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        mine = latencies[slot]
+        clock = time.perf_counter
+        try:
+            while next(tickets) < max_requests:
+                t0 = clock()
+                if t0 > deadline:
+                    break
+                conn.request(method, path, body=body or None, headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+                mine.append(clock() - t0)
+                if resp.status != 200:
+                    errors[slot] += 1
+        except (OSError, http.client.HTTPException):
+            errors[slot] += 1
+        finally:
+            conn.close()
+
+    workers = [threading.Thread(target=drive, args=(s,)) for s in range(connections)]
+    t0 = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(duration + 30)
+    elapsed = time.perf_counter() - t0
+    every = sorted(x for lat in latencies for x in lat)
+    return {
+        "client": "python",
+        "requests": len(every),
+        "seconds": elapsed,
+        "rps": len(every) / elapsed if elapsed else 0.0,
+        "p50_ms": percentile(every, 50) * 1000,
+        "p99_ms": percentile(every, 99) * 1000,
+        "errors": sum(errors),
+    }
+
+
+def percentile(sorted_values: List[float], pct: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, int(round(pct / 100.0 * len(sorted_values) + 0.5)) - 1))
+    return sorted_values[index]
+
+
+WRK_SCRIPT = """
+wrk.method = "{method}"
+wrk.body = {body}
+{header}
+local count = 0
+local limit = {limit}
+function response(status, headers, body)
+  count = count + 1
+  if count >= limit then wrk.thread:stop() end
+end
+"""
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _wrk_ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if not match:
+        return float("nan")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def run_wrk(port: int, method: str, path: str, body: bytes, connections: int,
+            duration: float, max_requests: int, scratch: Path) -> dict:
+    threads = 1
+    script = scratch / f"wrk_{method}_{abs(hash(path))}.lua"
+    script.write_text(
+        WRK_SCRIPT.format(
+            method=method,
+            body=json.dumps(body.decode()) if body else "nil",
+            header='wrk.headers["Content-Type"] = "application/json"' if body else "",
+            limit=max(1, max_requests // threads),
+        )
+    )
+    seconds = max(1, int(round(duration)))
+    cmd = [
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+        "-s", str(script), f"http://127.0.0.1:{port}{path}",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    out = done.stdout
+    requests = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", out)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if done.returncode != 0 or not requests or not rps:
+        raise RuntimeError(f"wrk failed: {done.stderr or out}")
+    avg = re.search(r"^\s+Latency\s+(\S+)", out, re.M)
+    errors = int(non2xx.group(1)) if non2xx else 0
+    if sock:
+        errors += sum(int(g) for g in sock.groups())
+    count = int(requests.group(1))
+    rate = float(rps.group(1))
+    capped = count >= max_requests
+    if capped and avg:
+        # wrk divides by the whole -d duration even when the request cap
+        # stopped its thread early; with every connection busy, Little's law
+        # (connections / mean latency) gives the rate actually served.
+        rate = connections / (_wrk_ms(avg.group(1)) / 1000.0)
+    return {
+        "client": "wrk",
+        "requests": count,
+        "capped": capped,
+        "seconds": _wrk_ms(requests.group(2) + requests.group(3)) / 1000.0,
+        "rps": rate,
+        "p50_ms": _wrk_ms(p50.group(1)) if p50 else float("nan"),
+        "p99_ms": _wrk_ms(p99.group(1)) if p99 else float("nan"),
+        "errors": errors,
+    }
+
+
+def warm_up(fw: str, port: int, kind: str, n: int, count: int) -> None:
+    """A few keep-alive requests that must all succeed before measuring."""
+    import http.client
+
+    method, path, body = http_request_for(kind, n)
+    headers = {"Content-Type": "application/json"} if body else {}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        for _ in range(count):
+            conn.request(method, path, body=body or None, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"http: {fw} {method} {path} gave {resp.status}: {data[:200]!r}")
+    finally:
+        conn.close()
+
+
+def drive_load(client: str, port: int, kind: str, n: int, args: argparse.Namespace,
+               scratch: Path, duration: float, max_requests: int) -> dict:
+    method, path, body = http_request_for(kind, n)
+    if client == "wrk":
+        return run_wrk(port, method, path, body, args.connections, duration, max_requests, scratch)
+    cmd = [
+        sys.executable, str(Path(__file__).resolve()), "--load-worker", str(port),
+        "--load-method", method, "--load-path", path, "--load-body", body.decode(),
+        "--connections", str(args.connections), "--http-duration", str(duration),
+        "--http-requests", str(max_requests),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120)
+    if done.returncode != 0:
+        raise RuntimeError(f"load worker failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def choose_client(requested: str) -> str:
+    if requested == "auto":
+        return "wrk" if shutil.which("wrk") else "python"
+    if requested == "wrk" and not shutil.which("wrk"):
+        raise SystemExit("--client wrk asked, but wrk is not on PATH")
+    return requested
+
+
+def run_http(frameworks: List[str], n: int, root: Path, args: argparse.Namespace, scratch: Path) -> List[dict]:
+    client = choose_client(args.client)
+    rng = random.Random(7)
+    servers: Dict[str, Server] = {}
+    samples: Dict[Tuple[str, str], List[dict]] = {(fw, k): [] for fw in frameworks for k in KINDS}
+    try:
+        for fw in frameworks:
+            log(f"http: starting {fw} under waitress ({args.threads} threads)")
+            servers[fw] = Server(fw, n, root, args.threads)
+        for fw in frameworks:
+            for kind in KINDS:
+                warm_up(fw, servers[fw].port, kind, n, 20)
+        for rnd in range(args.http_rounds):
+            for kind in KINDS:
+                order = list(frameworks)
+                rng.shuffle(order)
+                for fw in order:
+                    log(f"http: round {rnd + 1}/{args.http_rounds} {kind} {fw} ({client})")
+                    samples[(fw, kind)].append(
+                        drive_load(client, servers[fw].port, kind, n, args, scratch,
+                                   args.http_duration, args.http_requests)
+                    )
+    finally:
+        for server in servers.values():
+            server.close()
+    rows = []
+    for (fw, kind), runs in samples.items():
+        rows.append(
+            {
+                "framework": fw,
+                "kind": kind,
+                "n": n,
+                "client": client,
+                "rps": statistics.median(r["rps"] for r in runs),
+                "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+                "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+                "requests": sum(r["requests"] for r in runs),
+                "errors": sum(r["errors"] for r in runs),
+                "rounds": len(runs),
+            }
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# Results: ratios, targets, Markdown and JSON.
+
+
+def machine() -> dict:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": memory,
+        "os": platform.platform(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+    }
+
+
+def index_rows(rows: List[dict], *keys: str) -> Dict[tuple, dict]:
+    return {tuple(r[k] for k in keys): r for r in rows}
+
+
+def compute_targets(results: dict) -> List[dict]:
+    targets = []
+    inproc = results.get("inproc") or []
+    by = index_rows(inproc, "n", "framework", "kind", "target")
+    ns = sorted({r["n"] for r in inproc})
+    fws = {r["framework"] for r in inproc}
+
+    def ratio(fw_a: str, fw_b: str, n: int, kind: str) -> Optional[float]:
+        worst = None
+        for target in TARGETS:
+            a, b = by.get((n, fw_a, kind, target)), by.get((n, fw_b, kind, target))
+            if a and b:
+                value = a["us"] / b["us"]
+                worst = value if worst is None else max(worst, value)
+        return worst
+
+    small = 10 if 10 in ns else (ns[0] if ns else None)
+    if small is not None and "minirouter" in fws:
+        for peer, goal in (("falcon", 0.7), ("bottle", 1.0), ("flask", 1.0)):
+            if peer not in fws:
+                continue
+            for kind in KINDS:
+                value = ratio("minirouter", peer, small, kind)
+                targets.append({
+                    "target": f"{kind} at N={small}: minirouter / {peer}",
+                    "goal": f"<= {goal}" if peer == "falcon" else "well under 1",
+                    "value": value,
+                    "met": value is not None and value <= goal,
+                })
+    if len(ns) >= 2 and "minirouter" in fws:
+        lo, hi = ns[0], ns[-1]
+        for kind in KINDS:
+            worst = None
+            for target in TARGETS:
+                a, b = by.get((hi, "minirouter", kind, target)), by.get((lo, "minirouter", kind, target))
+                if a and b:
+                    g = a["us"] / b["us"]
+                    worst = g if worst is None else max(worst, g)
+            targets.append({
+                "target": f"{kind}: minirouter growth N={lo} -> N={hi} (worst of last/random)",
+                "goal": "<= 1.2",
+                "value": worst,
+                "met": worst is not None and worst <= 1.2,
+            })
+    http = index_rows(results.get("http") or [], "framework", "kind")
+    for kind in KINDS:
+        a, b = http.get(("minirouter", kind)), http.get(("bare", kind))
+        if a and b and b["rps"]:
+            value = a["rps"] / b["rps"]
+            targets.append({
+                "target": f"{kind} over HTTP: minirouter req/s / bare req/s",
+                "goal": ">= 0.95",
+                "value": value,
+                "met": value >= 0.95,
+            })
+    startup = index_rows(results.get("startup") or [], "framework", "n")
+    for n in sorted({r["n"] for r in results.get("startup") or []}):
+        a, b = startup.get(("minirouter", n)), startup.get(("flask", n))
+        if a and b and n == 1000:
+            value = a["startup_s"] / b["startup_s"]
+            targets.append({
+                "target": "start-up, 3,000 routes: minirouter / flask",
+                "goal": "< 1",
+                "value": value,
+                "met": value < 1,
+            })
+    return targets
+
+
+def fmt(value: Optional[float], digits: int = 2) -> str:
+    if value is None or value != value:
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def markdown(results: dict) -> str:
+    meta = results["meta"]
+    m = meta["machine"]
+    out = [
+        "# minirouter benchmark",
+        "",
+        f"- Date: {meta['date']}",
+        f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, {m['os']}, {m['python']}",
+        f"- Command: `{meta['command']}`",
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if k != "bare"),
+        f"- Settings: {json.dumps(meta['settings'])}",
+    ]
+    if meta.get("skipped"):
+        out.append("- Skipped: " + "; ".join(f"{k} ({v})" for k, v in meta["skipped"].items()))
+    targets = results.get("targets") or []
+    if targets:
+        out += ["", "## Targets (issue 6)", "", "| target | goal | measured | met |", "|---|---|---|---|"]
+        for t in targets:
+            out.append(f"| {t['target']} | {t['goal']} | {fmt(t['value'])} | {'yes' if t['met'] else 'NO'} |")
+    inproc = results.get("inproc") or []
+    if inproc:
+        fws = [fw for fw in FRAMEWORKS if any(r["framework"] == fw for r in inproc)]
+        peers = [fw for fw in fws if fw != "minirouter"]
+        by = index_rows(inproc, "n", "framework", "kind", "target")
+        s = meta["settings"]
+        out += [
+            "",
+            "## Per request, in-process (µs per request, median)",
+            "",
+            f"Median of {s.get('repeats')} repeats of {s.get('calls')} calls each; `last` is the last registered "
+            f"route, `random` cycles over {RANDOM_POOL} random routes and ids. Ratios: minirouter's time "
+            "divided by the other's (below 1 means minirouter is faster); `x bare` is each framework's time "
+            "over the floor's.",
+            "",
+        ]
+        head = ["N", "kind", "target"] + [f"{fw} µs" for fw in fws]
+        if "minirouter" in fws:
+            head += [f"mr / {p}" for p in peers]
+        head += [f"{fw} x bare" for fw in fws if fw != "bare"] if "bare" in fws else []
+        out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for n in sorted({r["n"] for r in inproc}):
+            for kind in KINDS:
+                for target in TARGETS:
+                    cells = [str(n), kind, target]
+                    row = {fw: by.get((n, fw, kind, target)) for fw in fws}
+                    cells += [fmt(row[fw]["us"]) if row[fw] else "-" for fw in fws]
+                    mr = row.get("minirouter")
+                    if "minirouter" in fws:
+                        cells += [fmt(mr["us"] / row[p]["us"]) if mr and row[p] else "-" for p in peers]
+                    if "bare" in fws:
+                        bare = row["bare"]
+                        cells += [fmt(row[fw]["us"] / bare["us"]) if row[fw] and bare else "-"
+                                  for fw in fws if fw != "bare"]
+                    out.append("| " + " | ".join(cells) + " |")
+        ns = sorted({r["n"] for r in inproc})
+        if len(ns) >= 2:
+            lo, hi = ns[0], ns[-1]
+            out += [
+                "",
+                f"### Growth: time at N={hi} / time at N={lo}",
+                "",
+                "| kind | target | " + " | ".join(fws) + " |",
+                "|---|---|" + "---|" * len(fws),
+            ]
+            for kind in KINDS:
+                for target in TARGETS:
+                    cells = [kind, target]
+                    for fw in fws:
+                        a, b = by.get((hi, fw, kind, target)), by.get((lo, fw, kind, target))
+                        cells.append(fmt(a["us"] / b["us"]) if a and b else "-")
+                    out.append("| " + " | ".join(cells) + " |")
+    startup = results.get("startup") or []
+    if startup:
+        fws = [fw for fw in FRAMEWORKS if any(r["framework"] == fw for r in startup)]
+        by_s = index_rows(startup, "framework", "n")
+        out += [
+            "",
+            "## Start-up (build the app and serve one request; traced memory retained)",
+            "",
+            "Seconds to build (for minirouter: scan the folder and import every route.py, byte-compiled "
+            "beforehand) plus the first request, which is where lazy routers compile; memory is what "
+            "tracemalloc sees retained after the build, per route (3 N routes).",
+            "",
+            "| N per kind | routes | " + " | ".join(f"{fw} s" for fw in fws) + " | "
+            + " | ".join(f"{fw} B/route" for fw in fws) + " |",
+            "|---|---|" + "---|" * (2 * len(fws)),
+        ]
+        for n in sorted({r["n"] for r in startup}):
+            cells = [str(n), str(3 * n)]
+            cells += [fmt(by_s[(fw, n)]["startup_s"], 4) if (fw, n) in by_s else "-" for fw in fws]
+            cells += [f"{by_s[(fw, n)]['bytes_per_route']:.0f}" if (fw, n) in by_s else "-" for fw in fws]
+            out.append("| " + " | ".join(cells) + " |")
+    http = results.get("http") or []
+    if http:
+        fws = [fw for fw in FRAMEWORKS if any(r["framework"] == fw for r in http)]
+        by_h = index_rows(http, "framework", "kind")
+        first = http[0]
+        s = meta["settings"]
+        out += [
+            "",
+            f"## Over HTTP (waitress, {s.get('threads')} threads, N={first['n']} per kind, last route)",
+            "",
+            f"Load: {first['client']} with {s.get('connections')} keep-alive connections, "
+            f"{s.get('http_duration')} s or {s.get('http_requests')} requests per run, median of "
+            f"{first['rounds']} rounds; servers and load share the machine's cores.",
+            "",
+            "| kind | framework | req/s | x bare | p50 ms | p99 ms | errors |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for kind in KINDS:
+            bare = by_h.get(("bare", kind))
+            for fw in fws:
+                r = by_h.get((fw, kind))
+                if not r:
+                    continue
+                rel = fmt(r["rps"] / bare["rps"]) if bare and bare["rps"] else "-"
+                out.append(
+                    f"| {kind} | {fw} | {r['rps']:.0f} | {rel} | {fmt(r['p50_ms'], 3)} | "
+                    f"{fmt(r['p99_ms'], 3)} | {r['errors']} |"
+                )
+    return "\n".join(out) + "\n"
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# Profiling minirouter's per-request path (not part of the default run).
+
+
+def run_profile(root: Path, n: int, calls: int) -> None:
+    import cProfile
+    import pstats
+
+    write_minirouter_tree(root, n)
+    app = build_minirouter(n, root)
+    rng = random.Random(1)
+    for kind in KINDS:
+        probes = make_probes(kind, n, "random", rng)
+        for probe in probes[:3]:
+            check(app, "minirouter", probe)
+        time_batch(app, probes, 200)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        time_batch(app, probes, calls)
+        profiler.disable()
+        print(f"\n===== minirouter {kind}, N={n}, {calls} calls =====")
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("tottime").print_stats(18)
+
+
+# ---------------------------------------------------------------------------
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", default=",".join(map(str, DEFAULT_NS)),
+                   help="routes per kind, comma-separated (default 10,100,1000,10000)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny run for smoke tests: N=3,10, few calls, short HTTP runs")
+    p.add_argument("--frameworks", default=",".join(FRAMEWORKS))
+    p.add_argument("--sections", default="inproc,startup,http")
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--calls", type=int, default=3000, help="calls per timed batch")
+    p.add_argument("--startup-repeats", type=int, default=3)
+    p.add_argument("--startup-n", default=None,
+                   help="routes per kind for start-up (default: the --n sizes)")
+    p.add_argument("--http-n", type=int, default=None, help="routes per kind over HTTP (default: smallest N)")
+    p.add_argument("--http-duration", type=float, default=3.0, help="seconds per load run")
+    p.add_argument("--http-requests", type=int, default=200000, help="requests at most per load run")
+    p.add_argument("--http-rounds", type=int, default=3)
+    p.add_argument("--connections", type=int, default=4)
+    p.add_argument("--threads", type=int, default=4, help="waitress threads")
+    p.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    p.add_argument("--out", default=str(HERE / "results"), help="folder for latest.md and latest.json")
+    p.add_argument("--profile", action="store_true", help="cProfile minirouter's request path and exit")
+    # internal: subprocess roles
+    p.add_argument("--startup-worker", help=argparse.SUPPRESS)
+    p.add_argument("--serve-worker", help=argparse.SUPPRESS)
+    p.add_argument("--load-worker", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--worker-n", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--root", help=argparse.SUPPRESS)
+    p.add_argument("--load-method", help=argparse.SUPPRESS)
+    p.add_argument("--load-path", help=argparse.SUPPRESS)
+    p.add_argument("--load-body", default="", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.quick:
+        if "--n" not in (argv if argv is not None else sys.argv):
+            args.n = "3,10"
+        args.repeats = min(args.repeats, 2)
+        args.calls = min(args.calls, 50)
+        args.startup_repeats = 1
+        args.http_duration = min(args.http_duration, 0.5)
+        args.http_requests = min(args.http_requests, 100)
+        if args.startup_n is None:
+            args.startup_n = args.n.split(",")[0]
+        args.http_rounds = 1
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    if args.startup_worker:
+        row = startup_worker(args.startup_worker, args.worker_n, Path(args.root), args.startup_repeats)
+        print(json.dumps(row))
+        return 0
+    if args.serve_worker:
+        serve_worker(args.serve_worker, args.worker_n, Path(args.root), args.threads)
+        return 0
+    if args.load_worker:
+        row = load_worker(args.load_worker, args.load_method, args.load_path, args.load_body.encode(),
+                          args.connections, args.http_duration, args.http_requests)
+        print(json.dumps(row))
+        return 0
+
+    ns = sorted({int(x) for x in args.n.split(",") if x.strip()})
+    if not ns or min(ns) < 1:
+        raise SystemExit("--n needs positive sizes")
+    startup_ns = sorted({int(x) for x in args.startup_n.split(",")}) if args.startup_n else ns
+    http_n = args.http_n or ns[0]
+    sections = {s.strip() for s in args.sections.split(",") if s.strip()}
+    if args.profile:
+        with tempfile.TemporaryDirectory(prefix="mrbench_") as tmp:
+            run_profile(Path(tmp), ns[0], args.calls)
+        return 0
+
+    versions: Dict[str, str] = {}
+    skipped: Dict[str, str] = {}
+    frameworks = []
+    for fw in [f.strip() for f in args.frameworks.split(",") if f.strip()]:
+        if fw not in BUILDERS:
+            raise SystemExit(f"unknown framework {fw!r}; choose from {', '.join(FRAMEWORKS)}")
+        version = framework_version(fw)
+        if version is None:
+            skipped[fw] = "not importable"
+            log(f"skipping {fw}: not importable")
+            continue
+        versions[fw] = version
+        frameworks.append(fw)
+    if "http" in sections:
+        try:
+            import waitress  # noqa: F401
+
+            versions["waitress"] = framework_version("waitress") or "unknown"
+        except ImportError:
+            skipped["http"] = "waitress not installed"
+            sections.discard("http")
+
+    command = "python bench/run.py" + ("".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:])))
+    results: Dict[str, Any] = {
+        "meta": {
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine(),
+            "command": command,
+            "versions": versions,
+            "skipped": skipped,
+            "settings": {
+                "n": ns,
+                "repeats": args.repeats,
+                "calls": args.calls,
+                "startup_n": startup_ns,
+                "startup_repeats": args.startup_repeats,
+                "http_n": http_n,
+                "http_duration": args.http_duration,
+                "http_requests": args.http_requests,
+                "http_rounds": args.http_rounds,
+                "connections": args.connections,
+                "threads": args.threads,
+            },
+        }
+    }
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="mrbench_") as tmp:
+        root = Path(tmp)
+        if "minirouter" in frameworks:
+            for n in sorted(set(ns) | set(startup_ns) | {http_n}):
+                log(f"writing {3 * n} minirouter route files (N={n})")
+                write_minirouter_tree(root, n)
+        if "inproc" in sections:
+            results["inproc"] = run_inproc(frameworks, ns, root, args)
+        if "startup" in sections:
+            results["startup"] = run_startup(frameworks, startup_ns, root, args)
+        if "http" in sections:
+            scratch = root / "scratch"
+            scratch.mkdir()
+            results["http"] = run_http(frameworks, http_n, root, args, scratch)
+    results["meta"]["seconds"] = round(time.perf_counter() - started, 1)
+    results["targets"] = compute_targets(results)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    text = markdown(results)
+    (out / "latest.md").write_text(text, encoding="utf-8")
+    print(text)
+    log(f"wrote {out / 'latest.md'} and {out / 'latest.json'} in {results['meta']['seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

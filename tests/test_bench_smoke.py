@@ -1,0 +1,91 @@
+"""Smoke run of bench/run.py: tiny sizes, few requests, nothing about time.
+
+It keeps the benchmark working: every framework answers every kind of
+request correctly (the harness checks each answer before timing), and the
+Markdown and JSON results hold the expected rows.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+for _peer in ("bottle", "falcon", "flask", "waitress"):
+    pytest.importorskip(_peer)
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / "bench" / "run.py"
+FRAMEWORKS = ["bare", "minirouter", "falcon", "bottle", "flask"]
+KINDS = ["static", "dynamic", "echo"]
+NS = [2, 5]
+
+
+def run_bench(tmp_path: Path, *extra: str) -> dict:
+    out = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, str(RUN), "--quick", "--n", ",".join(map(str, NS)), "--out", str(out), *extra],
+        cwd=str(ROOT),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert (out / "latest.md").is_file()
+    results = json.loads((out / "latest.json").read_text(encoding="utf-8"))
+    results["markdown"] = (out / "latest.md").read_text(encoding="utf-8")
+    return results
+
+
+def test_quick_run_writes_every_table(tmp_path: Path) -> None:
+    results = run_bench(tmp_path, "--client", "python")
+    meta = results["meta"]
+    assert meta["skipped"] == {}
+    assert set(meta["versions"]) >= {"minirouter", "falcon", "bottle", "flask", "waitress"}
+    assert meta["command"].startswith("python bench/run.py --quick")
+
+    cells = {(r["n"], r["framework"], r["kind"], r["target"]) for r in results["inproc"]}
+    expected = {(n, fw, kind, target) for n in NS for fw in FRAMEWORKS for kind in KINDS
+                for target in ("last", "random")}
+    assert cells == expected
+    assert all(r["us"] > 0 and len(r["samples_us"]) == 2 for r in results["inproc"])
+
+    assert {(r["framework"], r["n"]) for r in results["startup"]} == {(fw, NS[0]) for fw in FRAMEWORKS}
+    assert all(r["memory_bytes"] > 0 and r["routes"] == 3 * NS[0] for r in results["startup"])
+
+    http = {(r["framework"], r["kind"]): r for r in results["http"]}
+    assert set(http) == {(fw, kind) for fw in FRAMEWORKS for kind in KINDS}
+    for row in http.values():
+        assert row["client"] == "python"
+        assert row["requests"] > 0
+        assert row["errors"] == 0
+
+    names = [t["target"] for t in results["targets"]]
+    for kind in KINDS:
+        assert f"{kind} at N={NS[0]}: minirouter / falcon" in names
+        assert any(name.startswith(f"{kind}: minirouter growth") for name in names)
+        assert f"{kind} over HTTP: minirouter req/s / bare req/s" in names
+
+    text = results["markdown"]
+    for heading in ("## Targets (issue 6)", "## Per request, in-process", "### Growth",
+                    "## Start-up", "## Over HTTP"):
+        assert heading in text
+    for n in NS:
+        for kind in KINDS:
+            for target in ("last", "random"):
+                assert f"| {n} | {kind} | {target} |" in text
+    for fw in FRAMEWORKS:
+        for kind in KINDS:
+            assert f"| {kind} | {fw} |" in text
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_quick_http_run_with_wrk(tmp_path: Path) -> None:
+    results = run_bench(tmp_path, "--sections", "http", "--frameworks", "bare,minirouter", "--client", "wrk")
+    rows = {(r["framework"], r["kind"]): r for r in results["http"]}
+    assert set(rows) == {(fw, kind) for fw in ("bare", "minirouter") for kind in KINDS}
+    assert all(r["client"] == "wrk" and r["requests"] > 0 and r["errors"] == 0 for r in rows.values())
+    assert "inproc" not in results and "startup" not in results
