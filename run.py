@@ -56,7 +56,12 @@ def main(argv: list[str] | None = None) -> int:
         print("waitress is not installed: pip install -r requirements.txt", file=sys.stderr)
         return 1
 
-    server = waitress.create_server(application, host=args.host, port=args.port)
+    try:
+        server = waitress.create_server(application, host=args.host, port=args.port)
+    except OSError as error:  # most often: the port is taken
+        print(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}; "
+              "try another --port", file=sys.stderr)
+        return 1
     print(f"minirouter serving {HERE / 'app'} at http://{_host_for_url(args.host)}:{server.effective_port}")
     print(route_table(application))
     print("Press Ctrl-C to stop.", flush=True)
