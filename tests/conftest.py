@@ -57,10 +57,12 @@ def client(example_app: App) -> TestClient:
 class LiveServer:
     """waitress serving a WSGI app in a background thread."""
 
-    def __init__(self, app, threads: int = 4) -> None:
+    def __init__(self, app, threads: int = 4, **server_options) -> None:
         import waitress
 
-        self.server = waitress.create_server(app, host="127.0.0.1", port=0, threads=threads)
+        self.server = waitress.create_server(
+            app, host="127.0.0.1", port=0, threads=threads, **server_options
+        )
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self.thread = threading.Thread(target=self.server.run, name="waitress", daemon=True)
         self.thread.start()

@@ -1,0 +1,248 @@
+"""page.html and public/: validators, 304, one Range, methods, and no way out.
+
+Design: "Middleware, caching, pages and static files"; RFC 9110 sections 13
+(conditional requests) and 14 (range requests).
+"""
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import LiveServer
+from helpers import client, make_app_dir
+from minirouter import App
+
+CSS = b"body { color: #222; }\n"
+BLOB = bytes(range(256)) * 40  # 10,240 bytes, every byte value
+
+
+@pytest.fixture
+def site(tmp_path: Path):
+    """An app with a page, a route that shadows a public file, and public/ beside it."""
+    app_dir = make_app_dir(
+        tmp_path,
+        {
+            "profile/page.html": "<h1>Profile</h1>\n",
+            "both/page.html": "<p>never served</p>\n",
+            "both/route.py": "def GET():\n    return {'from': 'route'}\n",
+            "robots.txt/route.py": "from minirouter import Response\n\ndef GET():\n    return Response('from the route')\n",
+        },
+    )
+    public = tmp_path / "public"
+    (public / "css").mkdir(parents=True)
+    (public / "css" / "style.css").write_bytes(CSS)
+    (public / "blob.bin").write_bytes(BLOB)
+    (public / "empty.txt").write_bytes(b"")
+    (public / "robots.txt").write_bytes(b"from public\n")
+    (public / ".env").write_bytes(b"SECRET=1\n")
+    (public / ".hidden").mkdir()
+    (public / ".hidden" / "x.txt").write_bytes(b"hidden\n")
+    (tmp_path / "outside.txt").write_bytes(b"outside the public folder\n")
+    os.symlink(tmp_path / "outside.txt", public / "leak.txt")
+    os.symlink(public / "css" / "style.css", public / "alias.css")
+    return app_dir
+
+
+@pytest.fixture
+def web(site: Path):
+    return client(App(str(site)))
+
+
+def test_public_file_is_served_with_type_length_and_validators(web):
+    r = web.get("/css/style.css")
+    assert r.status == 200
+    assert r.content == CSS
+    assert r.headers["content-type"] == "text/css; charset=utf-8"
+    assert r.headers["content-length"] == str(len(CSS))
+    assert r.headers["etag"].startswith('"') and r.headers["etag"].endswith('"')
+    assert r.headers["last-modified"].endswith(" GMT")
+    assert r.headers["accept-ranges"] == "bytes"
+
+
+def test_head_gives_the_headers_without_the_body(web):
+    r = web.head("/blob.bin")
+    assert r.status == 200
+    assert r.content == b""
+    assert r.headers["content-length"] == str(len(BLOB))
+    assert r.headers["content-type"] == "application/octet-stream"
+
+
+def test_if_none_match_gives_304_that_repeats_the_etag(web):
+    etag = web.get("/css/style.css").headers["etag"]
+    for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        r = web.get("/css/style.css", headers={"If-None-Match": header})
+        assert r.status == 304, header
+        assert r.content == b""
+        assert r.headers["etag"] == etag
+        assert "content-type" not in r.headers
+    assert web.get("/css/style.css", headers={"If-None-Match": '"nope"'}).status == 200
+
+
+def test_if_modified_since(web):
+    last_modified = web.get("/css/style.css").headers["last-modified"]
+    assert web.get("/css/style.css", headers={"If-Modified-Since": last_modified}).status == 304
+    old = "Mon, 01 Jan 2001 00:00:00 GMT"
+    assert web.get("/css/style.css", headers={"If-Modified-Since": old}).status == 200
+    # A malformed date is ignored, never an error.
+    assert web.get("/css/style.css", headers={"If-Modified-Since": "yesterday"}).status == 200
+
+
+def test_if_none_match_takes_precedence_over_if_modified_since(web):
+    last_modified = web.get("/css/style.css").headers["last-modified"]
+    r = web.get("/css/style.css", headers={"If-None-Match": '"nope"', "If-Modified-Since": last_modified})
+    assert r.status == 200  # RFC 9110 13.2.2: If-Modified-Since is ignored here
+
+
+@pytest.mark.parametrize(
+    "header, first, last",
+    [("bytes=0-9", 0, 9), ("bytes=100-", 100, len(BLOB) - 1), ("bytes=-16", len(BLOB) - 16, len(BLOB) - 1),
+     ("bytes=10000-99999", 10000, len(BLOB) - 1), ("bytes=5-5", 5, 5)],
+)
+def test_single_range_gives_206(web, header, first, last):
+    r = web.get("/blob.bin", headers={"Range": header})
+    assert r.status == 206
+    assert r.content == BLOB[first : last + 1]
+    assert r.headers["content-range"] == f"bytes {first}-{last}/{len(BLOB)}"
+    assert r.headers["content-length"] == str(last - first + 1)
+
+
+@pytest.mark.parametrize("header", ["bytes=20000-", "bytes=10240-10300", "bytes=-0"])
+def test_unsatisfiable_range_gives_416(web, header):
+    r = web.get("/blob.bin", headers={"Range": header})
+    assert r.status == 416
+    assert r.headers["content-range"] == f"bytes */{len(BLOB)}"
+    assert r.json() == {"error": "range not satisfiable"}
+
+
+@pytest.mark.parametrize("header", ["bytes=0-1,5-6", "items=0-5", "bytes=9-2", "bytes=a-b", "bytes"])
+def test_several_or_malformed_ranges_give_the_whole_file(web, header):
+    r = web.get("/blob.bin", headers={"Range": header})
+    assert r.status == 200
+    assert r.content == BLOB
+
+
+def test_if_range_with_an_old_etag_gives_the_whole_file(web):
+    etag = web.get("/blob.bin").headers["etag"]
+    assert web.get("/blob.bin", headers={"Range": "bytes=0-0", "If-Range": etag}).status == 206
+    r = web.get("/blob.bin", headers={"Range": "bytes=0-0", "If-Range": '"old"'})
+    assert r.status == 200 and r.content == BLOB
+
+
+def test_empty_file(web):
+    r = web.get("/empty.txt")
+    assert r.status == 200 and r.content == b"" and r.headers["content-length"] == "0"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/../outside.txt",
+        "/%2e%2e/outside.txt",
+        "/css/..%2f..%2foutside.txt",
+        "/css/%2E%2E/%2E%2E/outside.txt",
+        "/..%5coutside.txt",
+        "/css%5cstyle.css",
+        "/css/style.css%00",
+        "/css/style.css%00.png",
+        "/.env",
+        "/%2eenv",
+        "/.hidden/x.txt",
+        "/leak.txt",  # a symlink that leaves the folder
+        "//etc/passwd",
+        "/%2fetc%2fpasswd",
+        "/C:%5cWindows",
+        "/css",  # a folder is not a file
+    ],
+)
+def test_nothing_outside_public_is_reachable(web, path):
+    r = web.get(path)
+    assert r.status in (400, 404), path
+    assert b"outside the public folder" not in r.content and b"SECRET" not in r.content and b"root:" not in r.content
+
+
+def test_symlink_inside_the_folder_is_served(web):
+    assert web.get("/alias.css").content == CSS
+
+
+def test_routes_win_over_public_files(web):
+    assert web.get("/robots.txt").text == "from the route"
+
+
+def test_public_files_answer_only_get_and_head(web):
+    r = web.post("/css/style.css", data=b"x")
+    assert r.status == 405
+    assert r.headers["allow"] == "GET, HEAD, OPTIONS"
+    assert r.json()["error"]
+    r = web.options("/css/style.css")
+    assert r.status == 204 and r.headers["allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_page_html_is_served_at_its_folder(web):
+    r = web.get("/profile")
+    assert r.status == 200
+    assert r.headers["content-type"] == "text/html; charset=utf-8"
+    assert r.text == "<h1>Profile</h1>\n"
+    head = web.head("/profile")
+    assert head.status == 200 and head.content == b""
+    assert head.headers["content-length"] == r.headers["content-length"]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_page_html_refuses_other_methods(web, method):
+    r = web.request(method, "/profile", data=b"")
+    assert r.status == 405
+    assert r.headers["allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_page_html_options(web):
+    r = web.options("/profile")
+    assert r.status == 204 and r.headers["allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_route_beside_page_wins_with_a_warning(site, caplog):
+    with caplog.at_level(logging.WARNING, logger="minirouter"):
+        web = client(App(str(site)))
+    assert web.get("/both").json() == {"from": "route"}
+    warnings = [r.getMessage() for r in caplog.records if r.name == "minirouter"]
+    assert any("both" in m and "page.html" in m and "route.py" in m for m in warnings)
+
+
+def test_public_dir_option_names_another_folder(tmp_path):
+    app_dir = make_app_dir(tmp_path, {"route.py": "def GET():\n    return {}\n"})
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    (assets / "a.txt").write_text("A")
+    web = client(App(str(app_dir), public_dir=str(assets)))
+    assert web.get("/a.txt").text == "A"
+
+
+def _get(url: str, path: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def test_files_through_waitress_use_its_file_wrapper(site, tmp_path):
+    big = os.urandom(3 * 1024 * 1024)
+    (tmp_path / "public" / "big.bin").write_bytes(big)
+    server = LiveServer(App(str(site)))
+    try:
+        status, headers, body = _get(server.url, "/big.bin")
+        assert status == 200 and body == big and headers["content-length"] == str(len(big))
+        status, headers, body = _get(server.url, "/big.bin", {"Range": "bytes=1000-1999"})
+        assert status == 206 and body == big[1000:2000]
+        status, _, body = _get(server.url, "/profile")
+        assert status == 200 and body == b"<h1>Profile</h1>\n"
+        status, _, _ = _get(server.url, "/%2e%2e/outside.txt")
+        assert status == 404
+    finally:
+        server.stop()

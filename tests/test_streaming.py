@@ -1,0 +1,218 @@
+"""Streamed bodies: responses produced as they are sent, requests piped through.
+
+Issue 3: a Response body may be any iterable or generator of bytes or str,
+sync or async, sent with no Content-Length; request.stream() yields the body
+in chunks; 50 MB goes through waitress with memory bounded (tracemalloc).
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from conftest import LiveServer
+from helpers import client, make_app_dir
+from minirouter import App
+
+MB = 1024 * 1024
+
+ROUTES = {
+    "numbers/route.py": """
+        from minirouter import Response
+
+        def GET(request):
+            count = int(request.search_params.get("count", "3"))
+            def lines():
+                for i in range(count):
+                    yield f"line {i}\\n"          # str chunks are UTF-8 encoded
+            return Response(lines(), headers={"Content-Type": "text/plain; charset=utf-8"})
+        """,
+    "bytes/route.py": """
+        from minirouter import Response
+
+        def GET():
+            return Response(iter([b"ab", b"", b"cd"]))
+        """,
+    "async/route.py": """
+        import asyncio
+        from minirouter import Response
+
+        async def GET():
+            async def chunks():
+                for word in ("async ", "chunks"):
+                    await asyncio.sleep(0)
+                    yield word
+            return Response(chunks())
+        """,
+    "zeros/route.py": """
+        from minirouter import Response
+
+        def GET(request):
+            megabytes = int(request.search_params.get("mb", "1"))
+            block = bytes(1024 * 1024)
+            return Response(block for _ in range(megabytes))
+        """,
+    "pipe/route.py": """
+        from minirouter import Response
+
+        def POST(request):
+            # Send the upload back as it arrives, never holding it whole.
+            return Response(request.stream(), headers={"Content-Type": "application/octet-stream"})
+        """,
+    "closing/route.py": """
+        from minirouter import Response
+        from PKG._lib import state
+
+        def GET():
+            def body():
+                try:
+                    yield b"first"
+                    yield b"second"
+                finally:
+                    state.closed.append(True)
+            return Response(body())
+        """,
+    "_lib/state.py": "closed = []\n",
+}
+
+
+@pytest.fixture
+def stream_app(tmp_path: Path) -> App:
+    return App(str(make_app_dir(tmp_path, ROUTES)), max_body_size=64 * MB)
+
+
+def test_generator_of_str_is_streamed_without_content_length(stream_app):
+    r = client(stream_app).get("/numbers?count=4")
+    assert r.status == 200
+    assert r.text == "line 0\nline 1\nline 2\nline 3\n"
+    assert "content-length" not in r.headers
+
+
+def test_iterable_of_bytes_defaults_to_octet_stream(stream_app):
+    r = client(stream_app).get("/bytes")
+    assert r.content == b"abcd"
+    assert r.headers["content-type"] == "application/octet-stream"
+
+
+def test_async_generator_body(stream_app):
+    assert client(stream_app).get("/async").text == "async chunks"
+
+
+def test_head_of_a_streamed_response_sends_no_body_and_closes_it(stream_app, tmp_path):
+    from importlib import import_module
+
+    state = import_module(f"{Path(stream_app.app_dir).name}._lib.state")
+    r = client(stream_app).head("/closing")
+    assert r.status == 200 and r.content == b""
+    r = client(stream_app).get("/closing")
+    assert r.content == b"firstsecond"
+    assert state.closed == [True]
+
+
+def test_request_stream_yields_the_body_in_chunks(stream_app):
+    data = bytes(range(256)) * 1000
+    r = client(stream_app).post("/pipe", data=data)
+    assert r.content == data
+
+
+# waitress holds up to 16 MB of unsent output in memory by default before it
+# pauses the app; a smaller mark keeps the measurement about minirouter.
+WAITRESS_BUFFERS = {"outbuf_high_watermark": 2 * MB, "outbuf_overflow": 256 * 1024}
+
+
+def size_limit(body_size: int) -> int:
+    """Peak memory allowed for streaming a body of this size: a fifth of it
+    (the 1 MiB chunks in flight, the server's buffers and the client's)."""
+    return body_size // 5
+
+
+def _split(url: str) -> tuple[str, int]:
+    host, port = url.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def test_50_mb_upload_is_piped_back_through_waitress_with_memory_bounded(stream_app):
+    size = 50 * MB
+    block = bytes(range(256)) * 256  # 64 KiB
+    server = LiveServer(stream_app, **WAITRESS_BUFFERS)
+    tracemalloc.start()
+    try:
+        conn = http.client.HTTPConnection(*_split(server.url), timeout=60)
+        conn.putrequest("POST", "/pipe")
+        conn.putheader("Content-Length", str(size))
+        conn.endheaders()
+        for _ in range(size // len(block)):
+            conn.send(block)
+        response = conn.getresponse()
+        digest, received = hashlib.sha256(), 0
+        while True:
+            chunk = response.read(256 * 1024)
+            if not chunk:
+                break
+            digest.update(chunk)
+            received += len(chunk)
+        conn.close()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        server.stop()
+    expected = hashlib.sha256(block * (size // len(block))).hexdigest()
+    assert response.status == 200
+    assert received == size and digest.hexdigest() == expected
+    # Client, server and app run in this process: all of it together stays a
+    # small fraction of the body.
+    assert peak < size_limit(size), f"peak {peak / MB:.1f} MB for a {size / MB:.0f} MB body"
+
+
+def test_50_mb_streamed_response_through_waitress_with_memory_bounded(stream_app):
+    server = LiveServer(stream_app, **WAITRESS_BUFFERS)
+    tracemalloc.start()
+    try:
+        conn = http.client.HTTPConnection(*_split(server.url), timeout=60)
+        conn.request("GET", "/zeros?mb=50")
+        response = conn.getresponse()
+        assert response.getheader("Content-Length") is None
+        received = 0
+        while True:
+            chunk = response.read(256 * 1024)
+            if not chunk:
+                break
+            assert not chunk.strip(b"\0")
+            received += len(chunk)
+        conn.close()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        server.stop()
+    assert received == 50 * MB
+    assert peak < size_limit(50 * MB), f"peak {peak / MB:.1f} MB"
+
+
+def test_body_without_content_length_is_read_up_to_the_limit_then_413(tmp_path):
+    """With no Content-Length, a body the server marks as terminated
+    (wsgi.input_terminated, as waitress does for chunked requests) is read up
+    to max_body_size and refused past it."""
+    import io
+
+    files = dict(ROUTES)
+    files["size/route.py"] = "def POST(request):\n    return {'n': len(request.body())}\n"
+    app = App(str(make_app_dir(tmp_path, files)), max_body_size=1000)
+
+    def call(data: bytes):
+        environ = {
+            "REQUEST_METHOD": "POST", "SCRIPT_NAME": "", "PATH_INFO": "/size", "QUERY_STRING": "",
+            "SERVER_NAME": "t", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(data),
+            "wsgi.errors": io.StringIO(), "wsgi.multithread": False, "wsgi.multiprocess": False,
+            "wsgi.run_once": False, "wsgi.input_terminated": True,
+        }
+        seen = []
+        body = b"".join(app(environ, lambda status, headers, exc=None: seen.append(status)))
+        return seen[0], body
+
+    assert call(b"x" * 1000) == ("200 OK", b'{"n":1000}')
+    status, body = call(b"x" * 5000)
+    assert status.startswith("413") and b"limit" in body
