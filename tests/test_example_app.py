@@ -195,7 +195,7 @@ def test_profile_page_and_api_headers_and_cookies(client):
     assert response.cookies["theme"] == "dark"
     assert response.cookies["resultsPerPage"] == "20"
     set_cookies = response.headers.get_all("set-cookie")
-    assert "theme=dark" in set_cookies
+    assert "theme=dark; Path=/" in set_cookies
     assert any(v.startswith("resultsPerPage=20;") and "Path=/" in v for v in set_cookies)
     assert "<li>Authorization: Bearer abc</li>" in response.text
     assert "<li>User-Agent: tests &lt;b&gt;</li>" in response.text  # escaped, never raw HTML

@@ -31,7 +31,8 @@ def GET(request):
         headers={
             # Our own Content-Type replaces the text/plain a str body gets.
             "Content-Type": "text/html; charset=utf-8",
-            # A header set by hand works too: the browser keeps theme=dark.
-            "Set-Cookie": "theme=dark",
+            # A header written by hand works too. Path=/ makes the browser send
+            # theme=dark to every page; without it the cookie would stay under /profile.
+            "Set-Cookie": "theme=dark; Path=/",
         },
     )
