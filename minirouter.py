@@ -191,7 +191,10 @@ class Headers(MutableMapping):  # type: ignore[type-arg]
     # The fetch-style methods Next.js developers know.
     def has(self, name: str) -> bool:
         key = name.lower()
-        return any(n.lower() == key for n, _ in self._items)
+        for item_name, _ in self._items:
+            if item_name.lower() == key:
+                return True
+        return False
 
     def set(self, name: str, value: str) -> None:
         """Replace every value of ``name`` with ``value``."""
@@ -560,6 +563,11 @@ def _json_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# Built once: json.loads()/dumps() with options build a new coder per call.
+_JSON_DECODER = jsonlib.JSONDecoder(parse_constant=_json_constant)
+_JSON_ENCODER = jsonlib.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 class Request:
     """One HTTP request, as the handler sees it.
 
@@ -771,7 +779,7 @@ class Request:
         if text.startswith("\ufeff"):
             text = text[1:]
         try:
-            return jsonlib.loads(text, parse_constant=_json_constant)
+            return _JSON_DECODER.decode(text)
         except RecursionError:
             raise HTTPError(400, "malformed JSON: nested too deeply") from None
         except ValueError as exc:
@@ -1012,7 +1020,7 @@ class Response:
 
     def _default_type(self, content_type: str) -> None:
         if not self.headers.has("content-type"):
-            self.headers.append("Content-Type", content_type)
+            self.headers._items.append(("Content-Type", content_type))  # a known-good value
 
     def __repr__(self) -> str:
         return f"<Response {self.status}>"
@@ -1029,9 +1037,8 @@ class Response:
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: HeaderInput = None) -> Response:
         """``data`` serialised as JSON (compact, UTF-8), ``application/json``."""
-        body = jsonlib.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         response = cls(None, status, headers)
-        response._body = body.encode("utf-8")
+        response._body = _JSON_ENCODER.encode(data).encode("utf-8")
         response._default_type("application/json")
         return response
 
@@ -1667,8 +1674,10 @@ def _raw_target_path(environ: dict[str, Any]) -> Optional[str]:
     target = environ.get("REQUEST_URI") or environ.get("RAW_URI")
     if not target:
         return None
-    raw = target.split("?", 1)[0].split("#", 1)[0]
-    if not raw.startswith("/"):
+    raw = target.partition("?")[0]
+    if "#" in raw:
+        raw = raw.partition("#")[0]
+    if raw[:1] != "/":
         scheme_end = raw.find("://")  # absolute-form: http://host/path
         if scheme_end == -1:
             return None
@@ -1703,6 +1712,8 @@ def _request_path(environ: dict[str, Any]) -> tuple[str, list[str], str]:
     if raw is not None:
         if raw == "/":
             return "/", [], "/"
+        if "%" not in raw and raw.isascii():  # the common case: nothing to decode
+            return raw, raw[1:].split("/"), raw
         segments = [_decode_segment(part) for part in raw[1:].split("/")]
         return "/" + "/".join(segments), segments, raw
     # PATH_INFO is already decoded, as latin-1 (PEP 3333): recode it to UTF-8.
@@ -1905,8 +1916,12 @@ def _run_awaitable(awaitable: Any) -> Any:
     return loop.run_until_complete(awaitable)
 
 
+_STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in http.HTTPStatus}
+
+
 def _status_line(status: int) -> str:
-    return f"{status} {_reason(status)}"
+    line = _STATUS_LINES.get(status)
+    return line if line is not None else f"{status} {_reason(status)}"
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -2078,9 +2093,12 @@ class App:
                 result = handler(request)
             else:
                 result = handler()
-            if inspect.isawaitable(result):
-                result = _run_awaitable(result)
-            response = self._as_response(result, endpoint, method)
+            if type(result) is Response and 100 <= result.status <= 599:
+                response = result  # the common case, checked without a call
+            else:
+                if inspect.isawaitable(result):
+                    result = _run_awaitable(result)
+                response = self._as_response(result, endpoint, method)
         except HTTPError as exc:
             response = exc.to_response()
         except Exception:
@@ -2093,6 +2111,8 @@ class App:
         return response
 
     def _as_response(self, result: Any, endpoint: Endpoint, method: str) -> Response:
+        if isinstance(result, (dict, list)):
+            return Response.json(result)
         if isinstance(result, Response):
             status = result.status
             if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
@@ -2102,8 +2122,6 @@ class App:
                 )
                 return self._internal_error()
             return result
-        if isinstance(result, (dict, list)):
-            return Response.json(result)
         logger.error(
             "%s: %s handler returned %s; return a Response, a dict or a list",
             endpoint.file, method, type(result).__name__,
@@ -2111,9 +2129,10 @@ class App:
         return self._internal_error()
 
     def _internal_error(self) -> Response:
-        """500: the traceback is logged, and shown only with ``debug=True``."""
+        """500: the traceback is logged, and shown only with ``debug=True``
+        (as the ``traceback`` text beside ``error``)."""
         if self.debug:
-            return Response(traceback.format_exc(), 500)
+            return Response.json({"error": "internal server error", "traceback": traceback.format_exc()}, 500)
         return _error_response(500, "internal server error")
 
     # -- sending the response ---------------------------------------------
@@ -2127,18 +2146,14 @@ class App:
         response: Response,
     ) -> Iterable[bytes]:
         status = response.status
-        header_list = response.headers.raw()
-        body_allowed = status >= 200 and status not in (204, 304)
-        if not body_allowed:
-            header_list = [(n, v) for n, v in header_list if n.lower() not in _NO_BODY_HEADERS]
-        elif not response.headers.has("content-type"):
-            header_list.append(("Content-Type", "text/plain; charset=utf-8"))
+        body_allowed = status >= 200 and status != 204 and status != 304
+        header_list = _wire_headers(response.headers._items, body_allowed, response._stream is not None)
         send_body = body_allowed and method != "HEAD"
 
         if response._file is not None:
             file, offset, length = response._file
             if body_allowed:
-                header_list = _with_length(header_list, length)
+                header_list.append(("Content-Length", str(length)))
             start_response(_status_line(status), header_list)
             if request is not None:
                 request.close()
@@ -2153,7 +2168,7 @@ class App:
         if response._body is not None:
             body = response._body
             if body_allowed:
-                header_list = _with_length(header_list, len(body))
+                header_list.append(("Content-Length", str(len(body))))
             start_response(_status_line(status), header_list)
             if request is not None:
                 request.close()
@@ -2167,10 +2182,25 @@ class App:
         return stream
 
 
-def _with_length(header_list: list[tuple[str, str]], length: int) -> list[tuple[str, str]]:
-    kept = [(n, v) for n, v in header_list if n.lower() != "content-length"]
-    kept.append(("Content-Length", str(length)))
-    return kept
+def _wire_headers(
+    items: list[tuple[str, str]], body_allowed: bool, keep_length: bool = False
+) -> list[tuple[str, str]]:
+    """The header list for start_response, in one pass. Content-Length is
+    dropped for the sender to set from the body it holds (unless streaming);
+    a response that may not have a body (1xx, 204, 304) loses its body
+    headers; every other one gets a Content-Type."""
+    wire = []
+    has_type = False
+    for item in items:
+        name = item[0].lower()
+        if name in _NO_BODY_HEADERS:
+            if not body_allowed or (name == "content-length" and not keep_length):
+                continue
+            has_type = has_type or name == "content-type"
+        wire.append(item)
+    if body_allowed and not has_type:
+        wire.append(("Content-Type", "text/plain; charset=utf-8"))
+    return wire
 
 
 def _with_cookies(response: Response, pending: Mapping[str, str]) -> Response:
