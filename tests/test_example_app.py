@@ -498,3 +498,29 @@ def test_run_py_application_is_a_wsgi_callable_for_other_servers(example_env, mo
     finally:
         server.stop()
     assert "/files/[name]" in run.route_table(run.application)
+
+
+def test_waitress_serve_runs_the_module_level_application(example_env):
+    """README: `waitress-serve --listen=127.0.0.1:8000 run:application`."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}", "run:application"],
+        cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        _wait_for_line(process, f"127.0.0.1:{port}")
+        status, _, body = _request(f"http://127.0.0.1:{port}", "GET", "/comments/1")
+        assert (status, json.loads(body)) == (200, {"id": 1, "text": "This is the first comment"})
+    finally:
+        process.terminate()
+        process.communicate(timeout=15)
+    assert (example_env / "comments.db").exists()  # COMMENTS_DB was honoured
+
+
+def test_default_locations_are_beside_run_py(monkeypatch):
+    monkeypatch.delenv("COMMENTS_DB", raising=False)
+    monkeypatch.delenv("UPLOADS_DIR", raising=False)
+    App(str(APP_DIR))
+    assert sys.modules["app.comments.data"].CommentStore().path == ROOT / "comments.db"
+    assert sys.modules["app.files.storage"].uploads_dir() == ROOT / "uploads"
