@@ -247,7 +247,10 @@ def raw_exchange(port: int, data: bytes, *, timeout: float = 5.0, limit: int = 1
     deadline = time.monotonic() + timeout
     received = bytearray()
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(data)
+        try:
+            sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server refused early; read what it said
         while len(received) < limit:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -256,6 +259,8 @@ def raw_exchange(port: int, data: bytes, *, timeout: float = 5.0, limit: int = 1
             try:
                 chunk = sock.recv(65536)
             except socket.timeout:
+                break
+            except ConnectionResetError:
                 break
             if not chunk:
                 break

@@ -1,0 +1,208 @@
+"""Routing: only a route (or a public file) is ever reachable, paths decode
+once and strictly, odd methods and huge paths get a 4xx/501, and lookup cost is
+bounded by the route tree.
+
+design.md: "A request never touches the filesystem (except a page.html or
+public/ file being served) and never imports anything: the URL cannot reach a
+file that is not in the trie"; "a malformed escape or invalid UTF-8 gives
+400"; "any other method (FOO, get, TRACE), whatever the path: 501".
+"""
+from __future__ import annotations
+
+import pytest
+
+import minirouter
+from helpers import make_app, make_environ, latin1
+
+from .conftest import assert_error, raw_exchange, server_port, split_response
+
+
+# Private folders, helper modules, route files themselves and __pycache__ are
+# never URLs (the class of "source disclosure through the router" bugs, e.g.
+# static handlers serving .py files next to routes).
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/_private",
+        "/%5Fprivate",
+        "/%5fprivate",
+        "/_private/route.py",
+        "/echo/helper",
+        "/echo/helper.py",
+        "/echo/route",
+        "/echo/route.py",
+        "/echo/__pycache__",
+        "/echo%2Fhelper",
+        "/(group)/grouped",
+        "/%28group%29/grouped",
+        "/echo/../_private",
+        "/%2E%2E/_private",
+        "/seg",
+        "/rest",
+        "/route.py",
+        "/__init__.py",
+        "/.",
+        "/..",
+    ],
+)
+def test_only_routes_are_reachable(probe, target):
+    result = probe.raw(target)
+    assert result.status in (400, 404), (target, result)
+    assert b"leak" not in result.body and b"module beside" not in result.body
+
+
+def test_group_and_escaped_underscore_folders_route_as_designed(probe):
+    assert probe.raw("/grouped").json() == {"route": "grouped"}
+    assert probe.raw("/_under").json() == {"route": "_under"}
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/_lib/validate", "/_lib/validate.py", "/%5Flib/validate", "/comments/data", "/comments/data.py", "/files/storage"],
+)
+def test_example_app_helpers_are_not_reachable(client, target):
+    # /comments/data is /comments/[id] with id "data": a 400 from the route.
+    result = client.get(target)
+    assert result.status in (400, 404)
+    assert b"sqlite" not in result.content.lower() and b"def " not in result.content
+
+
+# Next.js: split on the raw '/', then decode each segment once. "%2F" is data
+# inside a parameter and "%252F" decodes to "%2F", not "/" (double decoding is
+# how traversal filters get bypassed).
+@pytest.mark.parametrize(
+    "target, expected",
+    [
+        ("/seg/a%2Fb", "a/b"),
+        ("/seg/%2F..%2F", "/../"),
+        ("/seg/%252F", "%2F"),
+        ("/seg/..", ".."),
+        ("/seg/caf%C3%A9", "caf\u00e9"),
+        ("/seg/%00", "\x00"),
+        ("/seg/a%20b", "a b"),
+        ("/seg/%3F%23", "?#"),
+    ],
+)
+def test_segments_decode_exactly_once(probe, target, expected):
+    result = probe.raw(target)
+    assert result.status == 200 and result.json()["params"] == {"id": expected}
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/seg/%zz", "/seg/%", "/seg/%4", "/seg/%%41", "/seg/%ff", "/seg/%c0%ae",
+        "/seg/%ed%a0%80", "/seg/%f8%88%80%80%80", "/seg/%e2%82", "/%ff/x", "/rest/a/%c0",
+    ],
+)
+def test_malformed_escapes_and_invalid_utf8_are_400(probe, target):
+    error = assert_error(probe.raw(target), 400)
+    assert "path" in error["error"]
+
+
+def test_invalid_utf8_in_path_info_alone_is_400(probe):
+    # A server that passes only PATH_INFO (decoded bytes as latin-1).
+    assert_error(probe.decoded("/seg/\xff\xfe"), 400)
+    result = probe.decoded(latin1("/seg/caf\u00e9"))
+    assert result.status == 200 and result.json()["params"] == {"id": "caf\u00e9"}
+
+
+def test_empty_segments_are_never_parameter_values(probe):
+    for target in ["/seg//", "/rest/a//b", "//seg/x", "/seg/%2F/"]:
+        result = probe.raw(target)
+        assert result.status in (308, 400, 404), (target, result)
+        assert result.status != 200
+
+
+# --- odd methods ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["FOO", "get", "Get", "TRACE", "TRACK", "CONNECT", "PROPFIND", "M-SEARCH", "", "GET ", "G\x00T", "X" * 10_000, "DEBUG"],
+)
+def test_odd_methods_are_501_whatever_the_path(probe, method):
+    for path in ("/echo", "/nowhere", "/hello.txt", "/_private"):
+        result = probe.call(make_environ(method, path), validate=False)
+        error = assert_error(result, 501)
+        assert len(error["error"]) < 20_100
+
+
+def test_trace_is_never_echoed_on_the_wire(probe_server):
+    # Cross-site tracing (XST): TRACE echoing the request would leak cookies
+    # and Authorization headers to scripts.
+    raw = raw_exchange(
+        server_port(probe_server),
+        b"TRACE /echo HTTP/1.1\r\nHost: a\r\nCookie: sid=secret\r\nConnection: close\r\n\r\n",
+    )
+    status, _, body = split_response(raw)
+    assert status in (400, 405, 501)
+    assert b"secret" not in raw
+
+
+def test_unexported_methods_are_405_with_allow(probe):
+    result = probe.call(make_environ("POST", "/only-get", body=b"x"))
+    assert_error(result, 405)
+    assert result.header("allow") == "GET, HEAD, OPTIONS"
+    result = probe.call(make_environ("DELETE", "/seg/1"))
+    assert_error(result, 405)
+
+
+# --- huge paths ----------------------------------------------------------
+
+
+def test_overlong_path_is_a_plain_404(probe):
+    target = "/" + "a" * 200_000
+    result = probe.raw(target)
+    error = assert_error(result, 404)
+    assert len(result.body) < 250_000
+    assert error
+
+
+def test_many_segments_through_a_catch_all(probe):
+    target = "/rest" + "/a" * 20_000
+    result = probe.raw(target)
+    assert result.status == 200 and len(result.json()["params"]["slug"]) == 20_000
+
+
+def test_many_empty_segments_do_not_match(probe):
+    assert probe.raw("/rest" + "/" * 20_000 + "x").status in (400, 404)
+
+
+def test_overlong_request_line_through_waitress_is_refused_not_fatal(probe_server):
+    port = server_port(probe_server)
+    raw = raw_exchange(port, b"GET /" + b"a" * 300_000 + b" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    if raw:
+        assert 400 <= split_response(raw)[0] < 500
+    # The server still serves the next client.
+    raw = raw_exchange(port, b"GET /only-get HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert split_response(raw)[0] == 200
+
+
+# The lookup backtracks (static, then [param], then catch-alls), which could
+# be exponential on a crafted tree and path. Count the calls instead of timing
+# them: each trie node may be visited at most once per request.
+def test_lookup_visits_each_trie_node_at_most_once(tmp_path, monkeypatch):
+    depth = 14
+    files = {}
+    for level in range(depth):
+        prefix = "".join(f"[p{i}]/" for i in range(level))
+        files[f"{prefix}s/route.py"] = "def GET(): return {}\n"
+        files[f"{prefix}[p{level}]/leaf{level}/route.py"] = "def GET(): return {}\n"
+    app = make_app(tmp_path, files)
+    calls = {"n": 0}
+    real = minirouter._lookup
+
+    def counting(*args):
+        calls["n"] += 1
+        if calls["n"] > 10_000:
+            raise AssertionError("lookup did not stop")
+        return real(*args)
+
+    monkeypatch.setattr(minirouter, "_lookup", counting)
+    nodes = 3 * depth + 2
+    # "s/s/s/.../nomatch": at each level both the static "s" and [param] apply.
+    path = "/" + "/".join(["s"] * depth) + "/nomatch"
+    result = minirouter.TestClient(app).get(path)
+    assert result.status == 404
+    assert calls["n"] <= nodes, calls
