@@ -67,6 +67,10 @@ FILES = {
         def PATCH():
             cookies().set('a', '1')
             return Response.redirect('/there')
+
+        def DELETE():
+            cookies().set('a', 'from-cookies')
+            return Response('x', headers={'Set-Cookie': 'a=raw-header; Path=/'})
         """,
     "redir/route.py": """
         from minirouter import cookies, redirect, permanent_redirect
@@ -182,6 +186,12 @@ def test_response_own_cookie_wins(ctx):
     a_lines = [line for line in lines if line.startswith("a=")]
     assert a_lines == ["a=from-response; Path=/"]
     assert cookie_pairs(lines) == {"a": "from-response", "b": "kept"}
+
+
+def test_response_own_raw_set_cookie_header_wins(ctx):
+    app, _ = ctx
+    r = client(app).delete("/merge")
+    assert r.headers.get_all("set-cookie") == ["a=raw-header; Path=/"]
 
 
 def test_merge_into_returned_redirect(ctx):

@@ -133,6 +133,19 @@ def test_debug_shows_traceback_to_client(tmp_path):
     assert "secret-token-xyz" in r.text
 
 
+@pytest.mark.parametrize("source", [
+    "def GET():\n    raise RuntimeError('secret-token-xyz')\n",
+    "def GET():\n    return None\n",
+], ids=["exception", "none-returned"])
+def test_debug_500_is_still_a_json_error(tmp_path, source):
+    # "Every error the framework writes has a JSON body" holds with debug=True too.
+    app = make_app(tmp_path, {"boom/route.py": source}, debug=True)
+    r = client(app).get("/boom")
+    assert_json_error(r.status, r.headers.get, r.content, 500)
+    if "secret" in source:
+        assert "secret-token-xyz" in r.json()["error"]
+
+
 def test_async_exception_is_500(tmp_path):
     app = make_app(tmp_path, {"boom/route.py": "async def GET():\n    raise ValueError('hidden-abc')\n"})
     r = client(app).get("/boom")

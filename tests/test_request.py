@@ -406,3 +406,56 @@ def test_terminated_input_cut_off_at_limit(tmp_path):
     inp2 = RecordingInput(b"z" * 1000)
     r = call(h.app, make_environ("POST", "/hook", wsgi_input=inp2, input_terminated=True))
     assert r.status == 200 and r.json() == {"n": 1000}
+
+
+# --- more rules from design.md ------------------------------------------------------------
+
+def test_trusted_forwarded_headers(tmp_path):
+    h = HookApp(tmp_path, trust_forwarded=True)
+    seen = capture(h, lambda rq, cx: rq.url)
+    env = make_environ("GET", "/hook", query="a=1", host="internal:8080",
+                       headers={"X-Forwarded-Host": "public.example", "X-Forwarded-Proto": "https"})
+    assert call(h.app, env).status == 200
+    assert seen["value"] == "https://public.example/hook?a=1"
+
+
+def test_search_params_empty_pieces_skipped(hook):
+    seen = capture(hook, lambda rq, cx: [tuple(i) for i in rq.search_params.items()])
+    call(hook.app, make_environ("GET", "/hook", query="a=1&&b=2&"))
+    assert seen["value"] == [("a", "1"), ("b", "2")]
+
+
+@pytest.mark.parametrize("body", [b"NaN", b'{"a": Infinity}', b"-Infinity"])
+def test_json_non_rfc8259_constants_400(json_hook, body):
+    r = post_raw(json_hook, body, "application/json")
+    assert_json_error(r.status, r.header, r.body, 400)
+
+
+def test_bad_content_length_is_400_even_if_body_unused(limited):
+    calls = []
+
+    def factory(rq, cx):
+        calls.append(1)
+        return {"ok": True}
+
+    limited.set(factory)
+    env = make_environ("POST", "/hook", wsgi_input=RecordingInput(b"12345"), content_length="5x")
+    r = call(limited.app, env, validate=False)
+    assert_json_error(r.status, r.header, r.body, 400)
+
+
+def test_form_limits_each_have_their_own_413(tmp_path):
+    h = HookApp(tmp_path, max_body_size=200, max_form_parts=3, max_form_memory=10)
+    h.set(lambda rq, cx: {"n": len(rq.form().get_all("a"))})
+    form = "application/x-www-form-urlencoded"
+    ok = call(h.app, make_environ("POST", "/hook", body=b"a=1&a=2&a=3", content_type=form))
+    assert ok.status == 200 and ok.json() == {"n": 3}
+    parts = call(h.app, make_environ("POST", "/hook", body=b"a=1&a=2&a=3&a=4", content_type=form))
+    memory = call(h.app, make_environ("POST", "/hook", body=b"a=" + b"x" * 11, content_type=form))
+    size = call(h.app, make_environ("POST", "/hook", body=b"a=" + b"x" * 199, content_type=form))
+    messages = []
+    for r in (parts, memory, size):
+        messages.append(assert_json_error(r.status, r.header, r.body, 413)["error"])
+    assert len(set(messages)) == 3, messages
+    at_memory_limit = call(h.app, make_environ("POST", "/hook", body=b"a=" + b"x" * 10, content_type=form))
+    assert at_memory_limit.status == 200

@@ -313,7 +313,7 @@ def test_bad_cookie_names_refused(name):
         Response("x").cookies.set(name, "v")
 
 
-@pytest.mark.parametrize("path", ["/a;b", "/a\nb", "/a\x00b", "/a\rb", "/a\x7fb"])
+@pytest.mark.parametrize("path", ["/a;b", "/a\nb", "/a\x00b", "/a\rb", "/a\x7fb", "/caf\xe9", "/\u65e5"])
 def test_bad_cookie_path_refused(path):
     with pytest.raises(ValueError):
         Response("x").cookies.set("n", "v", path=path)

@@ -514,3 +514,14 @@ def test_trailing_slash_redirects_308(tmp_path):
 def test_root_is_not_redirected(tmp_path):
     app = make_app(tmp_path, {"route.py": echo("root")})
     assert get(app, "/").status == 200
+
+
+def test_trailing_slash_never_redirects_off_site(tmp_path):
+    app = make_app(tmp_path, {"route.py": echo("root")})
+    for target in ("//evil.example/", "//evil.example//", "/\\evil.example/"):
+        env = make_environ("GET", "/x", request_uri=target)
+        r = call(app, env)
+        if r.status in (301, 302, 303, 307, 308):
+            location = r.header("location")
+            assert not location.startswith("//") and not location.startswith("/\\"), location
+            assert urlsplit(location).netloc in ("", "testserver"), location
