@@ -1,0 +1,360 @@
+"""Property tests (hypothesis) for every parser in minirouter.
+
+Each parser either parses or refuses with the framework's own HTTPError (a
+4xx); nothing else may escape. Where the standard library is correct, it is
+the oracle (urllib.parse.parse_qsl on '&'-only strings); where a round trip
+exists (Set-Cookie -> Cookie, header parameters, path segments) it must hold.
+
+max_examples is modest (100) so the file runs in seconds; for a long run:
+    MINIROUTER_FUZZ_EXAMPLES=20000 python -m pytest tests/test_fuzz.py
+(or the coverage-guided fuzz/atheris_parsers.py).
+"""
+from __future__ import annotations
+
+import os
+import re
+import string
+from pathlib import Path
+from urllib.parse import parse_qsl, quote, unquote_to_bytes
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from helpers import call, make_app, make_environ
+from minirouter import (
+    HTTPError,
+    Response,
+    _byte_range,
+    format_set_cookie,
+    parse_cookie_header,
+    parse_header_params,
+    parse_query,
+)
+
+# Applied to every test here (no global profile, so other test files keep
+# their own settings). No example database: nothing is written to the repo.
+fuzz = settings(
+    max_examples=int(os.environ.get("MINIROUTER_FUZZ_EXAMPLES", "100")),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+# RFC 9110 token characters (header names, cookie names, parameter names).
+TOKEN_CHARS = "!#$%&'*+-.^_`|~" + string.ascii_letters + string.digits
+tokens = st.text(alphabet=TOKEN_CHARS, min_size=1, max_size=12)
+
+# Text as a server hands it over in the environ: latin-1 code points (PEP 3333).
+latin1_text = st.text(alphabet=st.characters(max_codepoint=0xFF), max_size=200)
+
+# Query-ish strings built from the pieces that matter to a parser.
+QUERY_PIECES = ["&", "=", "%", "+", "a", "b", "k", "0", "%41", "%e2%82%ac", "%ff", "%2", "%zz", "%26",
+                "%3D", "%2B", " ", "~", "%C3", "%a9", "==", "&&", "x=y", "%00", "%25"]
+query_strings = st.lists(st.sampled_from(QUERY_PIECES), max_size=30).map("".join)
+
+
+def only_http_errors(function, *args):
+    """Call a parser: any exception other than a 4xx HTTPError fails the test."""
+    try:
+        return function(*args)
+    except HTTPError as exc:
+        assert 400 <= exc.status < 500, exc
+        return None
+
+
+# --- query strings ---------------------------------------------------------
+
+
+@fuzz
+@given(query_strings)
+def test_parse_query_agrees_with_parse_qsl_on_ampersand_only_strings(query):
+    # parse_qsl splits on '&' only since CVE-2021-23336; with blanks kept it
+    # is the WHATWG/URLSearchParams reading the design asks for.
+    assert parse_query(query) == parse_qsl(query, keep_blank_values=True)
+
+
+@fuzz
+@given(st.text(alphabet=string.printable.replace(";", ""), max_size=200))
+def test_parse_query_agrees_with_parse_qsl_on_printable_ascii(query):
+    assert parse_query(query) == parse_qsl(query, keep_blank_values=True)
+
+
+@fuzz
+@given(st.text(max_size=300))
+def test_parse_query_never_raises_and_keeps_semicolons(query):
+    pairs = parse_query(query)
+    assert all(isinstance(name, str) and isinstance(value, str) for name, value in pairs)
+    assert len(pairs) <= query.count("&") + 1
+    # ';' is data: it never splits a pair.
+    assert len(parse_query(query.replace("&", ";"))) <= 1
+
+
+# --- cookies ---------------------------------------------------------------
+
+# RFC 6265 cookie-octet, without '%' (values are percent-decoded when read).
+COOKIE_OCTETS = "".join(
+    chr(c) for c in [0x21, *range(0x23, 0x2C), *range(0x2D, 0x3B), *range(0x3C, 0x5C), *range(0x5D, 0x7F)]
+    if chr(c) != "%"
+)
+cookie_values = st.text(alphabet=COOKIE_OCTETS, max_size=20)
+
+
+@fuzz
+@given(latin1_text)
+def test_parse_cookie_header_never_raises_and_names_are_clean(header):
+    cookies = parse_cookie_header(header)
+    for name, value in cookies.items():
+        assert name and name == name.strip()
+        assert ";" not in name and "=" not in name
+        assert not any(ord(c) < 0x20 or ord(c) == 0x7F for c in name)
+        assert isinstance(value, str)
+
+
+@fuzz
+@given(st.lists(st.tuples(tokens.filter(lambda n: "=" not in n), cookie_values), max_size=10))
+def test_a_well_formed_cookie_header_parses_to_its_pairs(pairs):
+    header = "; ".join(f"{name}={value}" for name, value in pairs)
+    expected: dict[str, str] = {}
+    for name, value in pairs:
+        expected.setdefault(name, value)  # the first of two same names wins
+    assert parse_cookie_header(header) == expected
+
+
+@fuzz
+@given(st.lists(st.tuples(tokens.filter(lambda n: "=" not in n), cookie_values), max_size=6), latin1_text)
+def test_a_malformed_pair_never_hides_the_others(pairs, junk):
+    # Junk with no '=' and no ';' is a malformed pair: skipped, the rest kept.
+    junk = junk.replace("=", "").replace(";", "")
+    header = "; ".join([junk] + [f"{name}={value}" for name, value in pairs])
+    parsed = parse_cookie_header(header)
+    for name, value in pairs:
+        assert name in parsed
+
+
+@fuzz
+@given(tokens.filter(lambda n: "=" not in n), st.text(max_size=40).filter(lambda v: not set(v) & set("\r\n\0")))
+def test_format_set_cookie_round_trips_through_parse_cookie_header(name, value):
+    line = format_set_cookie(name, value, max_age=60, http_only=True, same_site="lax")
+    pair = line.split(";", 1)[0]
+    assert parse_cookie_header(pair) == {name: value}
+    # And the whole line is a header value that can be sent.
+    Response("x").headers.append("Set-Cookie", line)
+
+
+@fuzz
+@given(st.text(max_size=40))
+def test_format_set_cookie_refuses_or_encodes_never_anything_else(value):
+    try:
+        line = format_set_cookie("n", value)
+    except ValueError:
+        assert set(value) & set("\r\n\0")
+        return
+    assert line.isascii()
+    assert not any(ord(c) < 0x20 or ord(c) == 0x7F for c in line)
+    assert line.count(";") == 1  # only the Path separator
+
+
+# --- header parameters -------------------------------------------------------
+
+param_values = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_characters="\x7f"), max_size=20)
+
+
+def quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@fuzz
+@given(latin1_text)
+def test_parse_header_params_never_raises(value):
+    main, params = parse_header_params(value)
+    assert main == main.strip().lower()
+    assert all(name == name.lower() for name in params)
+
+
+@fuzz
+@given(tokens, tokens, st.dictionaries(tokens.map(str.lower), param_values, max_size=6))
+def test_parse_header_params_round_trips_quoted_parameters(type_, subtype, params):
+    header = f"{type_}/{subtype}" + "".join(f"; {name}={quoted(value)}" for name, value in params.items())
+    main, parsed = parse_header_params(header)
+    assert main == f"{type_}/{subtype}".lower()
+    assert parsed == params
+
+
+@fuzz
+@given(tokens, st.dictionaries(tokens.map(str.lower), tokens.filter(lambda v: ";" not in v and '"' not in v), max_size=6))
+def test_parse_header_params_reads_bare_token_values(main, params):
+    header = main + "".join(f";{name}={value}" for name, value in params.items())
+    assert parse_header_params(header)[1] == params
+
+
+# --- Range -----------------------------------------------------------------
+
+numbers = st.integers(min_value=0, max_value=10**12)
+sizes = st.integers(min_value=0, max_value=10_000)
+
+
+@fuzz
+@given(latin1_text, sizes)
+def test_byte_range_never_raises_and_stays_inside_the_file(header, size):
+    result = _byte_range(header, size)
+    if isinstance(result, tuple):
+        first, last = result
+        assert 0 <= first <= last < size
+    else:
+        assert result in (None, "unsatisfiable")
+
+
+@fuzz
+@given(st.one_of(st.none(), numbers), st.one_of(st.none(), numbers), sizes)
+def test_byte_range_matches_rfc9110_on_single_ranges(first, last, size):
+    assume(first is not None or last is not None)
+    header = f"bytes={'' if first is None else first}-{'' if last is None else last}"
+    result = _byte_range(header, size)
+    if first is None:  # suffix range: the last `last` bytes
+        expected = "unsatisfiable" if last == 0 or size == 0 else (max(0, size - last), size - 1)
+    elif last is not None and last < first:
+        expected = None  # invalid: ignored, the whole file is sent
+    elif first >= size:
+        expected = "unsatisfiable"
+    else:
+        expected = (first, size - 1 if last is None else min(last, size - 1))
+    assert result == expected, header
+
+
+# --- through the app: paths, bodies, headers ---------------------------------
+
+FUZZ_FILES = {
+    "seg/[id]/route.py": """
+        def GET(request, context):
+            return {"id": context.params["id"]}
+        """,
+    "rest/[...slug]/route.py": """
+        def GET(request, context):
+            return {"slug": context.params["slug"]}
+        """,
+    "echo/route.py": """
+        def GET(request):
+            return {"q": request.search_params.items(), "c": dict(request.cookies), "u": request.url}
+
+        def POST(request):
+            mode = request.search_params.get("mode")
+            if mode == "json":
+                return {"v": repr(request.json())}
+            if mode == "form":
+                return {"v": repr(request.form().items())}
+            return {"v": len(request.body())}
+        """,
+}
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(tmp_path_factory):
+    return make_app(tmp_path_factory.mktemp("fuzz"), FUZZ_FILES)
+
+
+def run(app, environ):
+    result = call(app, environ, validate=False)
+    assert result.status < 500, (environ.get("REQUEST_URI"), result)
+    return result
+
+
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+SEGMENT_PIECES = ["%", "%2", "%2F", "%2f", "%25", "%41", "%e2%82%ac", "%c3", "%a9", "%ff", "%00", "a", ".", "..",
+                  "~", "-", "_", "%2E", "%5C", "\\", ":", "@", "+", "%20", "!", "'", "(", "[", "]"]
+raw_segments = st.lists(st.sampled_from(SEGMENT_PIECES), min_size=1, max_size=12).map("".join)
+
+
+def reference_segment(raw: str):
+    """Next.js: decode the segment once as UTF-8; None when that is a 400."""
+    if _BAD_ESCAPE.search(raw):
+        return None
+    try:
+        return unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+@fuzz
+@given(raw=raw_segments)
+def test_path_segment_decoding_matches_the_reference(fuzz_app, raw):
+    target = "/seg/" + raw
+    environ = make_environ("GET", unquote_to_bytes(target).decode("latin-1"), request_uri=target)
+    result = run(fuzz_app, environ)
+    expected = reference_segment(raw)
+    if expected is None:
+        assert result.status == 400
+    else:
+        assert result.status == 200 and result.json() == {"id": expected}
+
+
+@fuzz
+@given(segment=st.text(min_size=1, max_size=30))
+def test_any_text_segment_round_trips_through_quote(fuzz_app, segment):
+    assume(not any(0xD800 <= ord(c) <= 0xDFFF for c in segment))
+    target = "/seg/" + quote(segment, safe="")
+    result = run(fuzz_app, make_environ("GET", unquote_to_bytes(target).decode("latin-1"), request_uri=target))
+    assert result.status == 200 and result.json() == {"id": segment}
+
+
+@fuzz
+@given(segments=st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=8))
+def test_catch_all_segments_round_trip(fuzz_app, segments):
+    assume(not any(0xD800 <= ord(c) <= 0xDFFF for s in segments for c in s))
+    target = "/rest/" + "/".join(quote(s, safe="") for s in segments)
+    result = run(fuzz_app, make_environ("GET", unquote_to_bytes(target).decode("latin-1"), request_uri=target))
+    assert result.status == 200 and result.json() == {"slug": segments}
+
+
+@fuzz
+@given(raw=st.binary(max_size=80), with_target=st.booleans())
+def test_any_raw_path_is_never_a_5xx(fuzz_app, raw, with_target):
+    path = "/" + raw.decode("latin-1")
+    if with_target:
+        environ = make_environ("GET", unquote_to_bytes(raw).decode("latin-1"), request_uri=path)
+    else:
+        environ = make_environ("GET", path)
+    run(fuzz_app, environ)
+
+
+@fuzz
+@given(query=latin1_text, cookie=latin1_text, host=latin1_text)
+def test_any_query_cookie_and_host_are_never_a_5xx(fuzz_app, query, cookie, host):
+    environ = make_environ("GET", "/echo", query=query, headers={"Cookie": cookie}, host=host)
+    result = run(fuzz_app, environ)
+    assert result.status in (200, 400)
+
+
+@fuzz
+@given(
+    body=st.one_of(st.binary(max_size=200), st.recursive(
+        st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False) | st.integers() | st.text(),
+        lambda children: st.lists(children) | st.dictionaries(st.text(), children), max_leaves=20,
+    ).map(lambda v: __import__("json").dumps(v).encode())),
+    content_type=st.sampled_from(["application/json", "application/ld+json; charset=utf-16", "text/plain", ""]),
+)
+def test_any_json_body_is_parsed_or_refused_with_4xx(fuzz_app, body, content_type):
+    environ = make_environ("POST", "/echo", query="mode=json", body=body, content_type=content_type or None)
+    result = run(fuzz_app, environ)
+    assert result.status in (200, 400, 415)
+
+
+@fuzz
+@given(body=st.binary(max_size=300), boundary=st.sampled_from(["b", "XyZ", "a" * 70]), urlencoded=st.booleans())
+def test_any_form_body_is_parsed_or_refused_with_4xx(fuzz_app, body, boundary, urlencoded):
+    if urlencoded:
+        content_type = "application/x-www-form-urlencoded"
+    else:
+        content_type = f"multipart/form-data; boundary={boundary}"
+        body = b"--" + boundary.encode() + b"\r\n" + body  # start like a form, then anything
+    environ = make_environ("POST", "/echo", query="mode=form", body=body, content_type=content_type)
+    run(fuzz_app, environ)
+
+
+@fuzz
+@given(value=latin1_text)
+def test_any_content_length_is_a_number_or_a_4xx(fuzz_app, value):
+    environ = make_environ("POST", "/echo", body=b"x" * 10, content_length=value, content_type="text/plain")
+    result = run(fuzz_app, environ)
+    if value and not (value.isascii() and value.isdigit()):
+        assert result.status == 400
