@@ -18,7 +18,9 @@ import socket
 import subprocess
 import sys
 import threading
+import tempfile
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -34,6 +36,24 @@ SECTIONS = readme_curl.read_sections(README)
 CURL = shutil.which("curl")
 
 
+def _multipart_supported() -> bool:
+    """Whether minirouter.py parses multipart forms yet (issue 3 adds it)."""
+    with tempfile.TemporaryDirectory() as folder:
+        site = Path(folder) / f"probe_{uuid.uuid4().hex[:8]}"
+        (site / "up").mkdir(parents=True)
+        (site / "up" / "route.py").write_text(
+            "def POST(request):\n    return {'size': request.form().get('f').size}\n"
+        )
+        response = TestClient(App(str(site))).post("/up", files={"f": ("a.txt", b"abc", "text/plain")})
+        sys.modules.pop(site.name, None)
+        return response.status == 200 and response.json() == {"size": 3}
+
+
+needs_multipart = pytest.mark.xfail(
+    not _multipart_supported(), reason="minirouter.py does not parse multipart forms yet (issue 3)", strict=True
+)
+
+
 # --- 1. the README, line by line ----------------------------------------------------
 
 def _section_params():
@@ -42,6 +62,8 @@ def _section_params():
             continue
         for backend in ("http.client", "curl"):
             marks = [pytest.mark.skipif(CURL is None, reason="curl is not installed")] if backend == "curl" else []
+            if any("-F" in step.argv for step in section.curl_steps):
+                marks.append(needs_multipart)
             yield pytest.param(section, backend, id=f"{backend}: {section.title}", marks=marks)
 
 
@@ -207,6 +229,7 @@ def test_profile_page_and_api_headers_and_cookies(client):
     assert "<li>theme cookie: (none)</li>" in bare.text
 
 
+@needs_multipart
 def test_upload_list_and_download(client, example_env):
     content = "name,score\nada,3\n".encode()
     response = client.post("/files", files={"file": ("scores.csv", content, "text/csv")})
@@ -225,6 +248,7 @@ def test_upload_list_and_download(client, example_env):
     assert (head.status, head.content, head.headers.get("content-length")) == (200, b"", str(len(content)))
 
 
+@needs_multipart
 def test_binary_upload_comes_back_byte_for_byte(client):
     content = bytes(range(256)) * 1000
     assert client.post("/files", files={"file": ("blob.bin", content, "application/x-thing")}).status == 201
@@ -233,6 +257,7 @@ def test_binary_upload_comes_back_byte_for_byte(client):
     assert back.headers.get("content-type") == "application/octet-stream"
 
 
+@needs_multipart
 @pytest.mark.parametrize(
     ("client_name", "stored_as"),
     [
@@ -252,6 +277,7 @@ def test_client_filenames_never_become_paths(client, example_env, client_name, s
     assert not (example_env / "passwd").exists()
 
 
+@needs_multipart
 @pytest.mark.parametrize("client_name", [".bashrc", "..", ".", "", "../", "dir/.hidden", "  "])
 def test_dotfiles_and_empty_names_are_refused(client, example_env, client_name):
     response = client.post("/files", files={"file": (client_name, b"data", "text/plain")})
@@ -260,9 +286,17 @@ def test_dotfiles_and_empty_names_are_refused(client, example_env, client_name):
     assert not uploads.exists() or list(uploads.iterdir()) == []
 
 
+@needs_multipart
 def test_upload_without_a_file_field_is_400(client):
-    assert client.post("/files", files={"other": ("a.txt", b"x", "text/plain")}).status == 400
-    assert client.post("/files", data={"file": "just text"}).status == 400
+    response = client.post("/files", files={"other": ("a.txt", b"x", "text/plain")})
+    assert response.status == 400
+    assert response.json() == {"error": 'send the file in a multipart field named "file"'}
+
+
+def test_upload_of_a_plain_field_is_400(client):
+    response = client.post("/files", data={"file": "just text"})
+    assert response.status == 400
+    assert response.json() == {"error": 'send the file in a multipart field named "file"'}
 
 
 @pytest.mark.parametrize("name", ["missing.txt", "..%2Fcomments.db", "%2E%2E", ".partial-x", "a%00b"])
