@@ -124,6 +124,20 @@ FILES = {
             barrier.wait()
             return {'who': who, 'seen': seen, 'incoming': cookies().get('incoming')}
         """,
+    "athreads/[who]/route.py": """
+        import asyncio
+        from minirouter import cookies
+        from PKG._lib.state import barrier
+
+        async def GET(request, context):
+            who = context.params['who']
+            cookies().set('who', who)
+            await asyncio.sleep(0)
+            barrier.wait()
+            seen = cookies().get('who')
+            barrier.wait()
+            return {'who': who, 'seen': seen, 'incoming': cookies().get('incoming')}
+        """,
 }
 
 
@@ -262,7 +276,8 @@ def test_cookies_set_validates(ctx, tmp_path):
     assert r.headers.get_all("set-cookie") == []
 
 
-def test_contextvars_isolation_under_threads(ctx):
+@pytest.mark.parametrize("route", ["threads", "athreads"])
+def test_contextvars_isolation_under_threads(ctx, route):
     app, d = ctx
     results = {}
     errors = []
@@ -270,7 +285,7 @@ def test_contextvars_isolation_under_threads(ctx):
     def worker(who):
         try:
             c = client(app)
-            r = c.get(f"/threads/{who}", cookies={"incoming": f"in-{who}"})
+            r = c.get(f"/{route}/{who}", cookies={"incoming": f"in-{who}"})
             results[who] = (r.status, r.json(), r.headers.get_all("set-cookie"))
         except Exception as exc:  # reported below
             errors.append(exc)

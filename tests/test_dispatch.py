@@ -143,7 +143,7 @@ def test_debug_500_is_still_a_json_error(tmp_path, source):
     r = client(app).get("/boom")
     assert_json_error(r.status, r.headers.get, r.content, 500)
     if "secret" in source:
-        assert "secret-token-xyz" in r.json()["error"]
+        assert "secret-token-xyz" in r.text  # the traceback, in some field of the JSON body
 
 
 def test_async_exception_is_500(tmp_path):

@@ -340,3 +340,23 @@ def test_cookie_error_inside_handler_is_500(hook):
     r = serve(hook, build)
     assert r.status == 500
     assert "evil" not in r.cookies
+
+
+@pytest.mark.parametrize("url", ["/x\r\nSet-Cookie: admin=1", "/x\n", "/x\x00"])
+def test_redirect_helpers_with_cr_lf_nul_raise_value_error(url):
+    from minirouter import permanent_redirect, redirect
+
+    for helper in (redirect, permanent_redirect):
+        with pytest.raises(ValueError):
+            helper(url)
+
+
+def test_redirect_with_cr_lf_in_handler_is_500_and_never_sent(tmp_path):
+    from minirouter import redirect
+
+    h = HookApp(tmp_path)
+    h.set(lambda request, context: redirect("/x\r\nSet-Cookie: admin=1"))
+    r = h.client.get("/hook")
+    assert r.status == 500
+    assert r.headers.get("location") is None
+    assert "admin" not in r.cookies

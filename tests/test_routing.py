@@ -525,3 +525,16 @@ def test_trailing_slash_never_redirects_off_site(tmp_path):
             location = r.header("location")
             assert not location.startswith("//") and not location.startswith("/\\"), location
             assert urlsplit(location).netloc in ("", "testserver"), location
+
+
+def test_trie_is_built_once(tmp_path):
+    # A request never touches the filesystem to route: files added or removed
+    # after App() do not change what is served.
+    d = make_app_dir(tmp_path, {"hello/route.py": echo("hello")})
+    app = App(str(d))
+    (d / "late").mkdir()
+    (d / "late" / "route.py").write_text(echo("late"), encoding="utf-8")
+    (d / "hello" / "route.py").unlink()
+    c = client(app)
+    assert c.get("/late").status == 404
+    assert c.get("/hello").json()["route"] == "hello"
