@@ -564,8 +564,17 @@ def _json_constant(name: str) -> Any:
 
 
 # Built once: json.loads()/dumps() with options build a new coder per call.
-_JSON_DECODER = jsonlib.JSONDecoder(parse_constant=_json_constant)
+def _json_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:20]}... is too large")
+    return value
+
+
+_JSON_DECODER = jsonlib.JSONDecoder(parse_constant=_json_constant, parse_float=_json_float)
 _JSON_ENCODER = jsonlib.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_JSON_ASCII_ENCODER = jsonlib.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
 class Request:
@@ -779,11 +788,19 @@ class Request:
         if text.startswith("\ufeff"):
             text = text[1:]
         try:
-            return _JSON_DECODER.decode(text)
+            value = _JSON_DECODER.decode(text)
         except RecursionError:
             raise HTTPError(400, "malformed JSON: nested too deeply") from None
         except ValueError as exc:
             raise HTTPError(400, f"malformed JSON: {exc}") from None
+        if _SURROGATE_ESCAPE.search(text):
+            # An escaped half of a surrogate pair decodes to a string that no
+            # UTF-8 store or response can hold: refuse it here, not later.
+            try:
+                _JSON_ENCODER.encode(value).encode("utf-8")
+            except UnicodeEncodeError:
+                raise HTTPError(400, "malformed JSON: a string holds a lone surrogate escape") from None
+        return value
 
     def form(self) -> FormData:
         """The body parsed as a form (urlencoded or multipart); 415 otherwise."""
@@ -806,11 +823,11 @@ class Request:
         pairs = parse_query(text)
         if len(pairs) > self._limits.max_form_parts:
             raise HTTPError(413, f"form has more than {self._limits.max_form_parts} fields")
+        limit = self._limits.max_form_memory
         for name, value in pairs:
-            if len(value) > self._limits.max_form_memory:
-                raise HTTPError(
-                    413, f"form field {name!r} is larger than {self._limits.max_form_memory} bytes"
-                )
+            # The limit counts bytes; a character takes at most 4 in UTF-8.
+            if len(value) > limit // 4 and len(value.encode("utf-8", "replace")) > limit:
+                raise HTTPError(413, f"form field {name!r} is larger than {limit} bytes")
         return FormData(pairs)
 
     def _multipart_form(self, params: dict[str, str]) -> FormData:
@@ -861,7 +878,8 @@ class _ChunkReader:
 # RFC 6265 cookie-octet, minus '%' so that every value round-trips through the
 # percent-decoding that reading a cookie applies.
 _COOKIE_SAFE = "!#$&'()*+-./:<=>?@[]^_`{|}~"
-_COOKIE_PATH = re.compile(r"[^\x00-\x1f\x7f;]*\Z")
+_COOKIE_PATH = re.compile(r"[\x20-\x3a\x3c-\x7e]*\Z")  # printable ASCII but ';'
+
 _COOKIE_DOMAIN = re.compile(r"\.?[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,252})\Z")
 _SAME_SITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 
@@ -1038,7 +1056,11 @@ class Response:
     def json(cls, data: Any, status: int = 200, headers: HeaderInput = None) -> Response:
         """``data`` serialised as JSON (compact, UTF-8), ``application/json``."""
         response = cls(None, status, headers)
-        response._body = _JSON_ENCODER.encode(data).encode("utf-8")
+        text = _JSON_ENCODER.encode(data)
+        try:
+            response._body = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: send it escaped, as \udXXX
+            response._body = _JSON_ASCII_ENCODER.encode(data).encode("ascii")
         response._default_type("application/json")
         return response
 
@@ -1116,7 +1138,7 @@ class RedirectError(HTTPError):
 
     def __init__(self, url: str, status: int = 307) -> None:
         super().__init__(status, f"redirect to {url}")
-        self.url = url
+        self.url = _location(url)  # a bad URL fails here, in the handler
 
     def to_response(self) -> Response:
         return Response.redirect(self.url, self.status)
@@ -1734,7 +1756,7 @@ def _without_trailing_slash(raw_path: str) -> str:
     """Where ``/comments/`` redirects: never ``//host``, which would leave the site."""
     stripped = raw_path.rstrip("/")
     stripped = "/" + stripped.lstrip("/\\")
-    return stripped.replace("\\", "%5C")
+    return quote(stripped, safe="/%!$&'()*+,;=:@-._~")
 
 
 # ---------------------------------------------------------------------------
