@@ -968,10 +968,27 @@ class ResponseCookies:
     def __init__(self, headers: Headers) -> None:
         self._headers = headers
 
-    def set(self, name: str, value: str, **attributes: Any) -> None:
-        """Set a cookie; attributes: max_age, expires, path ("/"), domain,
-        secure, http_only, same_site ("lax"/"strict"/"none"), partitioned."""
-        self._replace(name, format_set_cookie(name, value, **attributes))
+    def set(
+        self,
+        name: str,
+        value: str,
+        *,
+        max_age: Optional[int] = None,
+        expires: Union[datetime.datetime, float, int, None] = None,
+        path: Optional[str] = "/",
+        domain: Optional[str] = None,
+        secure: bool = False,
+        http_only: bool = False,
+        same_site: Optional[str] = None,
+        partitioned: bool = False,
+    ) -> None:
+        """Set a cookie (one ``Set-Cookie`` per name); ``max_age`` also sets
+        ``Expires``; ``same_site`` is "lax", "strict" or "none" in any case."""
+        line = format_set_cookie(
+            name, value, max_age=max_age, expires=expires, path=path, domain=domain,
+            secure=secure, http_only=http_only, same_site=same_site, partitioned=partitioned,
+        )
+        self._replace(name, line)
 
     def delete(self, name: str, *, path: Optional[str] = "/", domain: Optional[str] = None) -> None:
         """Tell the browser to drop the cookie (empty value, expired in 1970)."""
@@ -1208,9 +1225,25 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
     def has(self, name: str) -> bool:
         return name in self
 
-    def set(self, name: str, value: str, **attributes: Any) -> None:
-        """Set a cookie on the response (see ``ResponseCookies.set``)."""
-        self.pending[name] = format_set_cookie(name, value, **attributes)
+    def set(
+        self,
+        name: str,
+        value: str,
+        *,
+        max_age: Optional[int] = None,
+        expires: Union[datetime.datetime, float, int, None] = None,
+        path: Optional[str] = "/",
+        domain: Optional[str] = None,
+        secure: bool = False,
+        http_only: bool = False,
+        same_site: Optional[str] = None,
+        partitioned: bool = False,
+    ) -> None:
+        """Set a cookie on the response, as ``response.cookies.set`` does."""
+        self.pending[name] = format_set_cookie(
+            name, value, max_age=max_age, expires=expires, path=path, domain=domain,
+            secure=secure, http_only=http_only, same_site=same_site, partitioned=partitioned,
+        )
         self._changes[name] = value
 
     def delete(self, name: str, *, path: Optional[str] = "/", domain: Optional[str] = None) -> None:
