@@ -206,3 +206,32 @@ def test_lookup_visits_each_trie_node_at_most_once(tmp_path, monkeypatch):
     result = minirouter.TestClient(app).get(path)
     assert result.status == 404
     assert calls["n"] <= nodes, calls
+
+
+# Raw bytes in the request target: a server that passes them in REQUEST_URI
+# (uWSGI does; waitress and gunicorn refuse non-ASCII request lines) hands
+# them over as latin-1 characters (PEP 3333). A segment must be decoded from
+# those bytes the same way whether or not it also holds %XX escapes: today a
+# segment with an escape is re-encoded as UTF-8 first, so raw bytes are
+# decoded twice (mojibake) and invalid UTF-8 slips through as 200.
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("caf\u00c3\u00a9", "caf\u00e9"),
+        ("caf\u00c3\u00a9%20x", "caf\u00e9 x"),
+        ("%20caf\u00c3\u00a9", " caf\u00e9"),
+        ("\u00c3%A9", "\u00e9"),  # one raw byte and one escaped byte of the same character
+    ],
+)
+def test_raw_utf8_bytes_decode_the_same_with_or_without_escapes(probe, raw, expected):
+    target = "/seg/" + raw
+    environ = make_environ("GET", "/seg/" + raw.replace("%20", " ").replace("%A9", "\u00a9"), request_uri=target)
+    result = probe.call(environ, validate=False)
+    assert result.status == 200, result
+    assert result.json()["params"] == {"id": expected}
+
+
+@pytest.mark.parametrize("raw", ["\u00ff", "\u00ff%20", "%20\u00ff", "\u00c0%AE"])
+def test_raw_bytes_that_are_not_utf8_are_400_with_or_without_escapes(probe, raw):
+    environ = make_environ("GET", "/seg/x", request_uri="/seg/" + raw)
+    assert_error(probe.call(environ, validate=False), 400)
