@@ -1750,7 +1750,8 @@ def _decode_segment(raw: str) -> str:
     if "%" in raw:
         if _BAD_ESCAPE.search(raw):
             raise HTTPError(400, "malformed percent-escape in the path")
-        data = unquote_to_bytes(raw)
+        # Raw bytes arrive as latin-1 characters (PEP 3333): keep them bytes.
+        data = unquote_to_bytes(raw.encode("latin-1", "replace"))
     elif raw.isascii():
         return raw
     else:
