@@ -2239,9 +2239,11 @@ def _cache_policy(module: types.ModuleType, file: str) -> tuple[str, Optional[fl
             raise StartupError(
                 f"{file}: revalidate must be a number of seconds >= 0 or False, not {revalidate!r}"
             )
-    if dynamic == "force-dynamic" or revalidate == 0:
+    # False == 0 in Python, so revalidate = False is told apart by identity.
+    forever = revalidate is None or revalidate is False
+    if dynamic == "force-dynamic" or (not forever and revalidate == 0):
         return "force-dynamic", None
-    seconds = float(revalidate) if revalidate else None
+    seconds = None if forever else float(revalidate)
     if dynamic == "force-static":
         return "force-static", seconds
     if revalidate is None:
