@@ -2232,6 +2232,8 @@ def _cache_policy(module: types.ModuleType, file: str) -> tuple[str, Optional[fl
     if dynamic not in _DYNAMIC_VALUES:
         raise StartupError(f"{file}: dynamic must be one of {', '.join(_DYNAMIC_VALUES)}, not {dynamic!r}")
     revalidate = getattr(module, "revalidate", None)
+    seconds: Optional[float] = None  # None: no expiry
+    # bool is an int in Python (False == 0), so False is told apart first.
     if revalidate is not None and revalidate is not False:
         if isinstance(revalidate, bool) or not isinstance(revalidate, (int, float)) or not (
             0 <= revalidate < float("inf")
@@ -2239,11 +2241,9 @@ def _cache_policy(module: types.ModuleType, file: str) -> tuple[str, Optional[fl
             raise StartupError(
                 f"{file}: revalidate must be a number of seconds >= 0 or False, not {revalidate!r}"
             )
-    # False == 0 in Python, so revalidate = False is told apart by identity.
-    forever = revalidate is None or revalidate is False
-    if dynamic == "force-dynamic" or (not forever and revalidate == 0):
+        seconds = float(revalidate)
+    if dynamic == "force-dynamic" or seconds == 0:
         return "force-dynamic", None
-    seconds = None if forever else float(revalidate)
     if dynamic == "force-static":
         return "force-static", seconds
     if revalidate is None:
