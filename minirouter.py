@@ -2665,7 +2665,7 @@ class App:
                 result = handler(request)
             else:
                 result = handler()
-            if type(result) is Response and 100 <= result.status <= 599:
+            if type(result) is Response and 100 <= result.status <= 599 and result._middleware is None:
                 response = result  # the common case, checked without a call
             else:
                 if inspect.isawaitable(result):
