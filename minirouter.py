@@ -2624,7 +2624,9 @@ class App:
         static = endpoint.dynamic == "force-static"
         query = "" if static else request.environ.get("QUERY_STRING", "")
         if request._search_params is not None and not static:
-            query = urlencode(request.search_params.items())  # a rewrite's query
+            # Already parsed (by the middleware, or set by a rewrite to a path
+            # with a query): key on the query the route will actually see.
+            query = urlencode(request.search_params.items())
         key = _cache_key(segments, query)
         entry = self.cache.get(key)
         if entry is not None:
