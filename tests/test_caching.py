@@ -102,6 +102,8 @@ FILES = {
         def middleware(request):
             if request.path == "/alias":
                 return Response.rewrite("/timed")
+            if request.path == "/alias-query":
+                return Response.rewrite("/timed?from=alias")
             return Response.next(headers={"X-Request-Number": str(next(counter))})
         """,
 }
@@ -283,6 +285,14 @@ def test_a_rewrite_is_cached_under_the_route_it_serves(cache_app: CacheApp) -> N
     assert via_alias.json()["n"] == direct.json()["n"] == 1
     assert via_alias.json()["url"] == "http://testserver/alias"  # the first caller's URL
     assert cache_app.calls["timed"] == 1
+
+
+def test_a_rewrite_with_a_query_is_cached_under_that_query(cache_app: CacheApp) -> None:
+    via_alias = cache_app.get("/alias-query?ignored=1").json()
+    assert via_alias["query"] == {"from": "alias"} and via_alias["n"] == 1
+    assert cache_app.get("/timed?from=alias").json()["n"] == 1
+    assert cache_app.get("/timed?ignored=1").json()["n"] == 2
+    assert cache_app.calls["timed"] == 2
 
 
 def test_route_table_shows_the_cache_policy(cache_app: CacheApp) -> None:
