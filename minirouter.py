@@ -1035,7 +1035,9 @@ class Response:
         self.headers = Headers(headers)
         self._stream: Any = None
         self._file: Optional[tuple[IO[bytes], int, int]] = None
-        self._middleware: Optional[tuple[str, Any]] = None
+        # Set only by Response.next()/rewrite(): (action, rewrite path, request
+        # header changes). Kept out of the headers so nothing of it is ever sent.
+        self._middleware: Optional[tuple[str, Optional[str], dict[str, Optional[str]]]] = None
         if body is None:
             self._body: Optional[bytes] = b""
         elif isinstance(body, str):
@@ -1098,21 +1100,39 @@ class Response:
         replaces headers the route sees (``None`` removes one); ``headers``
         and cookies set on this response land on the final response."""
         response = cls(None, 200, headers)
-        changes = dict(request_headers or {})
-        for name, value in changes.items():
-            if value is not None:
-                _check_header(name, value)
-        response._middleware = ("next", changes)
+        response._middleware = ("next", None, _request_header_changes(request_headers))
         return response
 
     @classmethod
-    def rewrite(cls, path: str, headers: HeaderInput = None) -> Response:
-        """In middleware: serve the route at ``path``; the URL stays the same."""
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise ValueError("rewrite takes a path that starts with '/'")
+    def rewrite(
+        cls,
+        path: str,
+        headers: HeaderInput = None,
+        request_headers: Optional[Mapping[str, Optional[str]]] = None,
+    ) -> Response:
+        """In middleware: serve the route at ``path`` (``/other?a=1``: its query
+        replaces the client's) while ``request.url`` stays the client's URL.
+        ``headers`` and ``request_headers`` work as in ``Response.next``."""
+        if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
+            raise ValueError(f"rewrite takes a path on this app that starts with '/', not {path!r}")
+        if any(c in path for c in "\r\n\0#"):
+            raise ValueError(f"rewrite path {path!r} contains CR, LF, NUL or '#'")
         response = cls(None, 200, headers)
-        response._middleware = ("rewrite", path)
+        response._middleware = ("rewrite", path, _request_header_changes(request_headers))
         return response
+
+
+def _request_header_changes(changes: Optional[Mapping[str, Optional[str]]]) -> dict[str, Optional[str]]:
+    """Check ``request_headers`` at once, so a bad one fails in the middleware."""
+    checked: dict[str, Optional[str]] = {}
+    for name, value in (changes or {}).items():
+        if value is None:
+            if not isinstance(name, str) or not _is_token(name):
+                raise ValueError(f"invalid header name {name!r}")
+        else:
+            _check_header(name, value)
+        checked[name.lower()] = value
+    return checked
 
 
 def _location(url: str) -> str:
@@ -1291,6 +1311,251 @@ def cookies() -> CookieJar:
 
 
 # ---------------------------------------------------------------------------
+# Middleware: app/middleware.py runs before the route lookup on the paths its
+# matchers select, and goes on, rewrites, or answers (as Next.js middleware).
+# ---------------------------------------------------------------------------
+
+# Matcher tokens, one per path segment. A parameter never takes an empty segment.
+_LITERAL = "literal"
+_ONE = "one"  # :name    exactly one segment
+_MAYBE = "maybe"  # :name?   zero or one
+_REPEAT = "repeat"  # :name*   zero or more; :name+ is a _ONE then a _REPEAT
+# Characters with a meaning in path-to-regexp (which Next.js matchers use): in
+# a literal they mean a regex or modifier that is not supported, so refuse them.
+_MATCHER_RESERVED = frozenset("()[]{}*+?:\\")
+_MATCHER_NAME = re.compile(r"[A-Za-z0-9_]+\Z")
+
+
+class PathMatcher:
+    """One compiled ``config["matcher"]`` pattern, such as ``/api/:path*``.
+
+    Matching walks the pattern as a small NFA over the path segments, so the
+    cost is segments x tokens whatever the pattern; no regex, no backtracking.
+    """
+
+    __slots__ = ("pattern", "tokens")
+
+    def __init__(self, pattern: str, tokens: Iterable[tuple[str, str]]) -> None:
+        self.pattern = pattern
+        self.tokens = tuple(tokens)
+
+    def __repr__(self) -> str:
+        return f"PathMatcher({self.pattern!r})"
+
+    def match(self, segments: list[str]) -> bool:
+        """Whether decoded path segments (``/a/b`` -> ``["a", "b"]``) match."""
+        states = self._skip_empty({0})
+        for segment in segments:
+            states = self._skip_empty(self._step(states, segment))
+            if not states:
+                return False
+        return len(self.tokens) in states
+
+    def _step(self, states: set[int], segment: str) -> set[int]:
+        moved = set()
+        for index in states:
+            if index == len(self.tokens):
+                continue
+            kind, text = self.tokens[index]
+            if kind == _LITERAL:
+                if segment == text:
+                    moved.add(index + 1)
+            elif segment:
+                moved.add(index if kind == _REPEAT else index + 1)
+        return moved
+
+    def _skip_empty(self, states: set[int]) -> set[int]:
+        # :name? and :name* may also take nothing. Tokens only move forward,
+        # so one pass in ascending order reaches every such position.
+        result = set(states)
+        for index in range(min(states, default=len(self.tokens)), len(self.tokens)):
+            if index in result and self.tokens[index][0] in (_MAYBE, _REPEAT):
+                result.add(index + 1)
+        return result
+
+
+def compile_matcher(pattern: str) -> PathMatcher:
+    """Compile a Next.js matcher pattern; ``ValueError`` names a bad one.
+
+    Supported, each a whole segment: literal text, ``:name``, ``:name?``,
+    ``:name*``, ``:name+``, and ``(.*)`` (the docs' other spelling of
+    ``:path*``). Regex groups and mixed segments (``/a-:id``) are refused.
+    """
+    if not isinstance(pattern, str) or not pattern.startswith("/"):
+        raise ValueError(f"middleware matcher {pattern!r}: a pattern is a string starting with '/'")
+    if pattern == "/":
+        return PathMatcher(pattern, ())
+    tokens: list[tuple[str, str]] = []
+    for segment in pattern[1:].split("/"):
+        tokens.extend(_matcher_tokens(pattern, segment))
+    return PathMatcher(pattern, tokens)
+
+
+def _matcher_tokens(pattern: str, segment: str) -> list[tuple[str, str]]:
+    if segment == "":
+        raise ValueError(f"middleware matcher {pattern!r}: empty segment ('//' or a trailing '/')")
+    if segment == "(.*)":
+        return [(_REPEAT, "")]
+    if segment.startswith(":"):
+        modifier = segment[-1] if segment[-1] in "?*+" else ""
+        name = segment[1 : len(segment) - len(modifier)]
+        if not _MATCHER_NAME.match(name):
+            raise ValueError(
+                f"middleware matcher {pattern!r}: bad parameter {segment!r}; "
+                "write :name, :name?, :name* or :name+ (letters, digits, _)"
+            )
+        if modifier == "+":
+            return [(_ONE, name), (_REPEAT, name)]
+        return [({"": _ONE, "?": _MAYBE, "*": _REPEAT}[modifier], name)]
+    if any(char in _MATCHER_RESERVED for char in segment):
+        raise ValueError(
+            f"middleware matcher {pattern!r}: segment {segment!r} mixes text with parameter "
+            "or regular-expression syntax; only whole-segment parameters are supported"
+        )
+    try:
+        # Paths are matched decoded, so a literal written escaped is decoded too.
+        return [(_LITERAL, unquote_to_bytes(segment).decode("utf-8"))]
+    except UnicodeDecodeError:
+        raise ValueError(f"middleware matcher {pattern!r}: {segment!r} is not UTF-8 once decoded") from None
+
+
+def compile_matchers(config: Any) -> Optional[list[PathMatcher]]:
+    """A middleware module's ``config``; ``None`` means every request.
+
+    ``matcher`` is a pattern, a list of them, or ``{"source": pattern}``
+    objects; Next.js conditions (``has``, ``missing``) are refused, not ignored.
+    """
+    if config is None:
+        return None
+    if not isinstance(config, Mapping):
+        raise ValueError(f"config must be a dict, not {type(config).__name__}")
+    if "matcher" not in config:
+        return None
+    matcher = config["matcher"]
+    entries = [matcher] if isinstance(matcher, (str, Mapping)) else matcher
+    if not isinstance(entries, (list, tuple)) or not entries:
+        raise ValueError(f"middleware matcher {matcher!r}: give a pattern or a non-empty list of them")
+    compiled = []
+    for entry in entries:
+        if isinstance(entry, Mapping):
+            if set(entry) != {"source"}:
+                raise ValueError(f"middleware matcher {entry!r}: only {{'source': pattern}} is supported")
+            entry = entry["source"]
+        compiled.append(compile_matcher(entry))
+    return compiled
+
+
+@dataclasses.dataclass(frozen=True)
+class Middleware:
+    """``app/middleware.py``, loaded once when the ``App`` is created."""
+
+    file: str
+    function: Callable[..., Any]
+    takes_request: bool
+    matchers: Optional[tuple[PathMatcher, ...]]  # None: every request
+
+    def applies(self, segments: list[str]) -> bool:
+        if self.matchers is None:
+            return True
+        return any(matcher.match(segments) for matcher in self.matchers)
+
+    def call(self, request: Request) -> Any:
+        result = self.function(request) if self.takes_request else self.function()
+        if inspect.isawaitable(result):
+            result = _run_awaitable(result)
+        return result
+
+
+def _load_middleware(app_dir: str, loader: _ModuleLoader) -> Optional[Middleware]:
+    """The app's middleware, or None without ``middleware.py``; every mistake
+    in it (import error, no function, bad matcher) is a start-up error."""
+    file = os.path.join(app_dir, "middleware.py")
+    if not os.path.isfile(file):
+        return None
+    module = loader.load_module("middleware", file)
+    function = getattr(module, "middleware", None)
+    if not callable(function):
+        raise StartupError(f"{file} must define a function middleware(request)")
+    try:
+        matchers = compile_matchers(getattr(module, "config", None))
+    except ValueError as exc:
+        raise StartupError(f"{file}: {exc}") from None
+    return Middleware(
+        file=file,
+        function=function,
+        takes_request=_middleware_takes_request(function, file),
+        matchers=None if matchers is None else tuple(matchers),
+    )
+
+
+def _middleware_takes_request(function: Callable[..., Any], file: str) -> bool:
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    if len(required) > 1 or any(
+        p.kind == p.KEYWORD_ONLY and p.default is p.empty for p in parameters
+    ):
+        raise StartupError(f"{file}: middleware() must take (request) or ()")
+    return bool(positional) or any(p.kind == p.VAR_POSITIONAL for p in parameters)
+
+
+def _change_request_headers(request: Request, changes: Mapping[str, Optional[str]]) -> None:
+    """Apply ``request_headers={...}`` to what the route will read: a new
+    ``request.headers`` (``headers()`` reads the same), and the cookies when
+    the ``cookie`` header changed. The environ is left as the server sent it."""
+    data = dict(request.headers.items())
+    for name, value in changes.items():
+        if value is None:
+            data.pop(name, None)
+        else:
+            data[name] = value
+    request._headers = RequestHeaders(data)
+    if "cookie" in changes:
+        request._cookies = RequestCookies(parse_cookie_header(data.get("cookie", "")))
+
+
+def _with_middleware_headers(response: Response, extra: Headers) -> Response:
+    """The final response plus the headers of the middleware's ``next()``.
+
+    The route's own headers win, as in Next.js; a cookie the route sets
+    itself wins too; ``Vary`` values are merged, since a response that
+    varies for either reason must say so. Works on a copy, like ``_with_cookies``.
+    """
+    merged = Response.__new__(Response)
+    merged.status = response.status
+    merged.headers = Headers(response.headers)
+    merged._body = response._body
+    merged._stream = response._stream
+    merged._file = response._file
+    merged._middleware = None
+    own_cookies = {_set_cookie_name(line) for line in response.headers.get_all("set-cookie")}
+    for name, value in extra.raw():
+        key = name.lower()
+        if key == "set-cookie":
+            if _set_cookie_name(value) not in own_cookies:
+                merged.headers.append(name, value)
+        elif key == "vary":
+            merged.headers.set("Vary", _merge_vary(merged.headers.get_all("vary") + [value]))
+        elif not merged.headers.has(name):
+            merged.headers.append(name, value)
+    return merged
+
+
+def _merge_vary(values: list[str]) -> str:
+    """``Vary: Origin`` and ``Vary: Accept, origin`` -> ``Origin, Accept``."""
+    merged: dict[str, str] = {}
+    for value in values:
+        for name in value.split(","):
+            name = name.strip()
+            if name:
+                merged.setdefault(name.lower(), name)
+    return ", ".join(merged.values())
+
+
+# ---------------------------------------------------------------------------
 # The route tree: the app folder is scanned once, route modules imported, and
 # a trie of dicts built. A request never touches the filesystem to route.
 # ---------------------------------------------------------------------------
@@ -1353,6 +1618,9 @@ class Endpoint:
     arity: dict[str, int]
     allow: str
     module: Optional[types.ModuleType] = None
+    # Route caching (see _cache_policy): "force-dynamic" never caches.
+    dynamic: str = "force-dynamic"
+    revalidate: Optional[float] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1482,7 +1750,13 @@ class _ModuleLoader:
             name = f"{name}.{self._module_part(part)}"
             folder = os.path.join(folder, part)
             self._package_module(name, folder, parent)
-        module_name = f"{name}.route"
+        return self._load(f"{name}.route", file)
+
+    def load_module(self, name: str, file: str) -> types.ModuleType:
+        """A module at the top of the app folder, such as ``app/middleware.py``."""
+        return self._load(f"{self.package}.{name}", file)
+
+    def _load(self, module_name: str, file: str) -> types.ModuleType:
         spec = importlib.util.spec_from_file_location(module_name, file)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
@@ -1568,6 +1842,7 @@ class RouteTree:
         self._check_segments(file, segments)
         module = self._loader.load_route(file)
         handlers, arity = _route_handlers(module, file)
+        dynamic, revalidate = _cache_policy(module, file)
         endpoint = Endpoint(
             url=_url_pattern(segments),
             file=file,
@@ -1577,6 +1852,8 @@ class RouteTree:
             arity=arity,
             allow=_allow_header(handlers),
             module=module,
+            dynamic=dynamic,
+            revalidate=revalidate,
         )
         self._insert(endpoint)
 
@@ -1936,6 +2213,156 @@ def _file_chunks(file: IO[bytes], offset: int, length: int) -> Iterator[bytes]:
 
 
 # ---------------------------------------------------------------------------
+# Route caching: `revalidate = N` and `dynamic = "force-static"` keep finished
+# GET responses in memory per URL, so a hit never calls the handler.
+# ---------------------------------------------------------------------------
+
+_DYNAMIC_VALUES = ("auto", "force-dynamic", "force-static")
+
+
+def _cache_policy(module: types.ModuleType, file: str) -> tuple[str, Optional[float]]:
+    """(dynamic, seconds to keep or None for no expiry) from a route module.
+
+    As in Next.js route segment config: ``force-dynamic`` never caches and
+    wins over ``revalidate``; ``revalidate = 0`` never caches either;
+    ``force-static`` caches until restart, or for ``revalidate`` seconds when
+    both are set; ``revalidate = N`` alone caches for N seconds, and
+    ``revalidate = False`` until restart. Anything else is a start-up error.
+    """
+    dynamic = getattr(module, "dynamic", "auto")
+    if dynamic not in _DYNAMIC_VALUES:
+        raise StartupError(f"{file}: dynamic must be one of {', '.join(_DYNAMIC_VALUES)}, not {dynamic!r}")
+    revalidate = getattr(module, "revalidate", None)
+    seconds: Optional[float] = None  # None: no expiry
+    # bool is an int in Python (False == 0), so False is told apart first.
+    if revalidate is not None and revalidate is not False:
+        if isinstance(revalidate, bool) or not isinstance(revalidate, (int, float)) or not (
+            0 <= revalidate < float("inf")
+        ):
+            raise StartupError(
+                f"{file}: revalidate must be a number of seconds >= 0 or False, not {revalidate!r}"
+            )
+        seconds = float(revalidate)
+    if dynamic == "force-dynamic" or seconds == 0:
+        return "force-dynamic", None
+    if dynamic == "force-static":
+        return "force-static", seconds
+    if revalidate is None:
+        return "force-dynamic", None
+    return "auto", seconds
+
+
+@dataclasses.dataclass(frozen=True)
+class CachedResponse:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    stored_at: float
+    expires_at: Optional[float]  # None: kept until evicted or restart
+
+
+class ResponseCache:
+    """A thread-safe LRU map from a URL (path and query) to a finished response.
+
+    Bounded by entry count (``App(cache_size=...)``); expiry uses a monotonic
+    clock, so a change of the wall clock neither expires nor revives entries.
+    """
+
+    def __init__(self, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_entries = max_entries
+        self._clock = clock
+        # A dict keeps insertion order: the first key is the least recently
+        # used. One lock around every access, since a hit reorders the dict.
+        self._entries: dict[str, CachedResponse] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def get(self, key: str) -> Optional[CachedResponse]:
+        """The live entry for ``key``, now the most recently used; None on a miss."""
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry.expires_at is not None and now >= entry.expires_at:
+                del self._entries[key]  # stale: the caller computes it afresh
+                return None
+            self._entries[key] = self._entries.pop(key)
+            return entry
+
+    def put(self, key: str, response: Response, seconds: Optional[float]) -> None:
+        """Keep a response (its body must be in memory) for ``seconds``, or
+        until evicted when None; the least recently used entry makes room."""
+        assert response._body is not None
+        now = self._clock()
+        entry = CachedResponse(
+            status=response.status,
+            headers=tuple(response.headers.raw()),
+            body=response._body,
+            stored_at=now,
+            expires_at=None if seconds is None else now + seconds,
+        )
+        with self._lock:
+            self._entries.pop(key, None)
+            self._entries[key] = entry
+            while len(self._entries) > self.max_entries:
+                del self._entries[next(iter(self._entries))]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def response(self, entry: CachedResponse) -> Response:
+        """A new Response for a hit, with ``Age``: seconds since it was made."""
+        response = Response(None, entry.status, entry.headers)
+        response._body = entry.body
+        response.headers.set("Age", str(max(0, int(self._clock() - entry.stored_at))))
+        return response
+
+
+def _cache_key(segments: list[str], query: str) -> str:
+    path = "/" + "/".join(segments)
+    return f"{path}?{query}" if query else path
+
+
+def _is_cacheable(response: Response) -> bool:
+    """Only a 200 with its body in memory, and never one that sets a cookie
+    (one client's session must not reach another) or says not to store it."""
+    if response.status != 200 or response._body is None or response._middleware is not None:
+        return False
+    if response.headers.has("set-cookie"):
+        return False
+    cache_control = response.headers.get("cache-control") or ""
+    directives = {part.strip().split("=", 1)[0].lower() for part in cache_control.split(",")}
+    return not directives & {"no-store", "private"}
+
+
+def _static_request(request: Request) -> Request:
+    """The request a ``force-static`` handler sees: the same path, with no
+    query, headers, cookies or body, as Next.js does, since its one answer
+    is served to every client."""
+    environ = {
+        key: value
+        for key, value in request.environ.items()
+        if not key.startswith("HTTP_") and key not in ("CONTENT_TYPE", "CONTENT_LENGTH")
+    }
+    environ["QUERY_STRING"] = ""
+    environ["wsgi.input"] = io.BytesIO(b"")
+    for key in ("REQUEST_URI", "RAW_URI"):
+        if key in environ:
+            environ[key] = environ[key].split("?", 1)[0]
+    host = request.environ.get("HTTP_HOST")
+    if host and _VALID_HOST.match(host):
+        # request.url keeps the host (it is not a header the handler reads).
+        environ["SERVER_NAME"], _, port = host.partition(":")
+        environ["SERVER_PORT"] = port or ("443" if environ.get("wsgi.url_scheme") == "https" else "80")
+    return Request(environ, path=request.path, raw_path=request._raw_path, limits=request._limits)
+
+
+# ---------------------------------------------------------------------------
 # The App: the WSGI callable. One pass per request: environ -> Request ->
 # route lookup -> handler -> Response -> start_response, in that order.
 # ---------------------------------------------------------------------------
@@ -1973,6 +2400,10 @@ def _run_awaitable(awaitable: Any) -> Any:
 
 
 _STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in http.HTTPStatus}
+
+
+def _valid_status(status: Any) -> bool:
+    return not isinstance(status, bool) and isinstance(status, int) and 100 <= status <= 599
 
 
 def _status_line(status: int) -> str:
@@ -2029,6 +2460,8 @@ class App:
         self.cache_size = _positive_int("cache_size", cache_size)
         self.public_dir = self._find_public_dir(public_dir)
         self.tree = RouteTree(self.app_dir)
+        self.middleware = _load_middleware(self.app_dir, self.tree._loader)
+        self.cache = ResponseCache(self.cache_size)
 
     def _find_public_dir(self, public_dir: Union[str, os.PathLike, None]) -> Optional[str]:  # type: ignore[type-arg]
         if public_dir is None:
@@ -2054,6 +2487,8 @@ class App:
                     handlers=dict(endpoint.handlers),
                     params=params,
                     module=endpoint.module,
+                    revalidate=endpoint.revalidate,
+                    dynamic=endpoint.dynamic,
                 )
             )
         return table
@@ -2088,7 +2523,63 @@ class App:
             limits=self.limits,
             trust_forwarded=self.trust_forwarded,
         )
-        return request, self._route(request, segments)
+        return request, self._run_middleware(request, segments)
+
+    # -- middleware, then the route -----------------------------------------
+
+    def _run_middleware(self, request: Request, segments: list[str]) -> Response:
+        """Run ``app/middleware.py`` where its matcher applies, then the route
+        (the same path, or the one it rewrote to) unless it answered itself."""
+        middleware = self.middleware
+        if middleware is None or not middleware.applies(segments):
+            return self._route(request, segments)
+        outcome = self._call_middleware(middleware, request)
+        if outcome._middleware is None:
+            return outcome  # a redirect, a 401...: the route never runs
+        action, rewrite_path, header_changes = outcome._middleware
+        if header_changes:
+            _change_request_headers(request, header_changes)
+        if action == "rewrite":
+            assert rewrite_path is not None
+            path, _, query = rewrite_path.partition("?")
+            segments = [_decode_segment(part) for part in path[1:].split("/")] if path != "/" else []
+            if query:
+                request._search_params = SearchParams(parse_query(query))
+        response = self._route(request, segments)
+        return _with_middleware_headers(response, outcome.headers)
+
+    def _call_middleware(self, middleware: Middleware, request: Request) -> Response:
+        """The middleware's answer as a Response; ``None`` is ``Response.next()``.
+        Errors are handled as a route's are: HTTPError's status, else a 500."""
+        scope = _RequestScope(request)
+        token = _current_scope.set(scope)
+        try:
+            result = middleware.call(request)
+            if result is None:
+                result = Response.next()
+            elif isinstance(result, (dict, list)):
+                result = Response.json(result)
+            elif not isinstance(result, Response):
+                logger.error(
+                    "%s: middleware returned %s; return None, Response.next(), "
+                    "Response.rewrite(path) or a Response", middleware.file, type(result).__name__,
+                )
+                result = self._internal_error()
+            elif not _valid_status(result.status):
+                logger.error("%s: middleware returned status %r", middleware.file, result.status)
+                result = self._internal_error()
+        except HTTPError as exc:
+            result = exc.to_response()
+        except Exception:
+            logger.exception("%s: middleware raised", middleware.file)
+            result = self._internal_error()
+        finally:
+            _current_scope.reset(token)
+        if scope.jar is not None and scope.jar.pending:
+            result = _with_cookies(result, scope.jar.pending)
+        return result
+
+    # -- the route ------------------------------------------------------------
 
     def _route(self, request: Request, segments: list[str]) -> Response:
         match = self.tree.match(segments)
@@ -2117,7 +2608,35 @@ class App:
             request.check_body_size()
         except HTTPError as exc:
             return exc.to_response()
+        if method == "GET" and endpoint.dynamic != "force-dynamic":
+            return self._call_cached(endpoint, handler, request, Context(params), segments)
         return self._call_handler(endpoint, method, handler, request, Context(params))
+
+    def _call_cached(
+        self,
+        endpoint: Endpoint,
+        handler: Callable[..., Any],
+        request: Request,
+        context: Context,
+        segments: list[str],
+    ) -> Response:
+        """GET through the route cache: a hit is served without the handler.
+        A HEAD without its own handler shares the GET entry."""
+        static = endpoint.dynamic == "force-static"
+        query = "" if static else request.environ.get("QUERY_STRING", "")
+        if request._search_params is not None and not static:
+            # Already parsed (by the middleware, or set by a rewrite to a path
+            # with a query): key on the query the route will actually see.
+            query = urlencode(request.search_params.items())
+        key = _cache_key(segments, query)
+        entry = self.cache.get(key)
+        if entry is not None:
+            return self.cache.response(entry)
+        seen = _static_request(request) if static else request
+        response = self._call_handler(endpoint, "GET", handler, seen, context)
+        if _is_cacheable(response):
+            self.cache.put(key, response, endpoint.revalidate)
+        return response
 
     @staticmethod
     def _serve_file(request: Request, file: str, content_type: Optional[str]) -> Response:
@@ -2149,7 +2668,7 @@ class App:
                 result = handler(request)
             else:
                 result = handler()
-            if type(result) is Response and 100 <= result.status <= 599:
+            if type(result) is Response and 100 <= result.status <= 599 and result._middleware is None:
                 response = result  # the common case, checked without a call
             else:
                 if inspect.isawaitable(result):
@@ -2171,7 +2690,13 @@ class App:
             return Response.json(result)
         if isinstance(result, Response):
             status = result.status
-            if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            if result._middleware is not None:
+                logger.error(
+                    "%s: %s handler returned Response.%s(), which only middleware may return",
+                    endpoint.file, method, result._middleware[0],
+                )
+                return self._internal_error()
+            if not _valid_status(status):
                 logger.error(
                     "%s: %s handler returned a Response with status %r (must be 100-599)",
                     endpoint.file, method, status,

@@ -1,0 +1,434 @@
+"""Route caching: `revalidate = N`, `dynamic = "force-static"`, the LRU bound.
+
+Each route of the test app counts its calls in `_lib/calls.py`, so a test can
+tell a cached answer (the handler did not run) from a fresh one. Expiry is
+driven by replacing the cache's monotonic clock, never by wall-clock sleeps,
+except for one test through waitress that waits past a 1-second revalidate.
+The README's Caching section is replayed by tests/test_example_app.py.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+import pytest
+
+from conftest import ROOT, LiveServer
+from helpers import client, import_from_app, make_app_dir
+
+import readme_curl
+from minirouter import App, Response, ResponseCache, StartupError
+
+COUNTED = """
+    from minirouter import Response, cookies
+    from PKG._lib import calls
+    {config}
+
+    def GET(request):
+        calls.count["{name}"] = calls.count.get("{name}", 0) + 1
+        return {{
+            "n": calls.count["{name}"],
+            "query": dict(request.search_params.items()),
+            "ua": request.headers.get("user-agent"),
+            "cookie": request.cookies.get("c"),
+            "url": request.url,
+        }}
+    """
+
+
+def counted(name: str, config: str) -> str:
+    return textwrap.dedent(COUNTED).format(name=name, config=config)
+
+
+FILES = {
+    "_lib/calls.py": "count = {}\nmode = {}\n",
+    "timed/route.py": counted("timed", "revalidate = 10"),
+    "static/route.py": counted("static", 'dynamic = "force-static"'),
+    "static-timed/route.py": counted("static-timed", 'dynamic = "force-static"\nrevalidate = 5'),
+    "forever/route.py": counted("forever", "revalidate = False"),
+    "plain/route.py": counted("plain", ""),
+    "dynamic/route.py": counted("dynamic", 'dynamic = "force-dynamic"\nrevalidate = 10'),
+    "zero/route.py": counted("zero", "revalidate = 0"),
+    "items/[id]/route.py": counted("items", "revalidate = 10"),
+    "special/route.py": """
+        from minirouter import Response, cookies, not_found
+        from PKG._lib import calls
+
+        revalidate = 10
+
+        def GET(request):
+            calls.count["special"] = calls.count.get("special", 0) + 1
+            mode = request.search_params.get("mode")
+            if mode == "404":
+                not_found()
+            if mode == "201":
+                return Response.json({"created": True}, status=201)
+            if mode == "cookie":
+                response = Response("with a cookie")
+                response.cookies.set("session", "abc")
+                return response
+            if mode == "jar":
+                cookies().set("session", "abc")
+                return Response("with a cookie from cookies()")
+            if mode == "stream":
+                return Response(iter([b"a", b"b"]))
+            if mode == "no-store":
+                return Response("x", headers={"Cache-Control": "no-store"})
+            if mode == "private":
+                return Response("x", headers={"Cache-Control": "private, max-age=60"})
+            if mode == "public":
+                return Response("x", headers={"Cache-Control": "public, max-age=60"})
+            if mode == "boom":
+                raise RuntimeError("boom")
+            return Response("fine")
+
+        def POST(request):
+            calls.count["special-post"] = calls.count.get("special-post", 0) + 1
+            return Response("posted")
+        """,
+    "middleware.py": """
+        import itertools
+        from minirouter import Response
+
+        counter = itertools.count(1)
+
+        def middleware(request):
+            if request.path == "/alias":
+                return Response.rewrite("/timed")
+            if request.path == "/alias-query":
+                return Response.rewrite("/timed?from=alias")
+            return Response.next(headers={"X-Request-Number": str(next(counter))})
+        """,
+}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CacheApp:
+    def __init__(self, tmp_path: Path, **kwargs: Any) -> None:
+        self.dir = make_app_dir(tmp_path, FILES)
+        self.app = App(str(self.dir), **kwargs)
+        self.calls = import_from_app(self.dir, "_lib.calls").count
+        self.client = client(self.app)
+        self.clock = FakeClock()
+        self.app.cache._clock = self.clock
+
+    def get(self, path: str, **kwargs: Any):
+        return self.client.get(path, **kwargs)
+
+
+@pytest.fixture
+def cache_app(tmp_path: Path) -> CacheApp:
+    return CacheApp(tmp_path)
+
+
+# --- revalidate ------------------------------------------------------------------
+
+
+def test_revalidate_serves_the_cached_answer_without_calling_the_handler(cache_app: CacheApp) -> None:
+    first = cache_app.get("/timed")
+    second = cache_app.get("/timed")
+    assert first.status == second.status == 200
+    assert first.content == second.content and first.json()["n"] == 1
+    assert cache_app.calls["timed"] == 1
+    assert first.headers.get("age") is None
+    assert second.headers.get("age") == "0"
+    assert second.headers.get("content-type") == "application/json"
+    assert second.headers.get("content-length") == str(len(second.content))
+
+
+def test_revalidate_expires_after_n_seconds(cache_app: CacheApp) -> None:
+    cache_app.get("/timed")
+    cache_app.clock.now += 9.5
+    hit = cache_app.get("/timed")
+    assert hit.json()["n"] == 1 and hit.headers.get("age") == "9"
+    cache_app.clock.now += 0.5  # 10 seconds after it was stored
+    assert cache_app.get("/timed").json()["n"] == 2
+    assert cache_app.get("/timed").json()["n"] == 2
+    assert cache_app.calls["timed"] == 2
+
+
+def test_the_query_is_part_of_the_url_cached(cache_app: CacheApp) -> None:
+    assert cache_app.get("/timed?a=1").json() == {**cache_app.get("/timed?a=1").json(), "n": 1}
+    other = cache_app.get("/timed?a=2").json()
+    assert other["n"] == 2 and other["query"] == {"a": "2"}
+    assert cache_app.get("/timed").json()["n"] == 3
+    assert cache_app.calls["timed"] == 3
+
+
+def test_dynamic_routes_are_cached_per_url(cache_app: CacheApp) -> None:
+    assert cache_app.get("/items/1").json()["n"] == 1
+    assert cache_app.get("/items/2").json()["n"] == 2
+    assert cache_app.get("/items/1").json()["n"] == 1
+    assert cache_app.calls["items"] == 2
+
+
+def test_head_shares_the_get_entry(cache_app: CacheApp) -> None:
+    cache_app.get("/timed")
+    head = cache_app.client.head("/timed")
+    assert head.status == 200 and head.content == b""
+    assert cache_app.calls["timed"] == 1
+
+
+def test_revalidate_false_caches_until_restart(cache_app: CacheApp) -> None:
+    cache_app.get("/forever?q=1")
+    cache_app.clock.now += 10 ** 7
+    assert cache_app.get("/forever?q=1").json()["n"] == 1
+    assert cache_app.get("/forever?q=2").json()["query"] == {"q": "2"}  # not stripped
+
+
+# --- never cached --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/plain", "/dynamic", "/zero"])
+def test_force_dynamic_default_and_zero_never_cache(cache_app: CacheApp, path: str) -> None:
+    numbers = [cache_app.get(path).json()["n"] for _ in range(3)]
+    assert numbers == [1, 2, 3]
+
+
+@pytest.mark.parametrize("mode, status", [
+    ("404", 404), ("201", 201), ("cookie", 200), ("jar", 200), ("stream", 200),
+    ("no-store", 200), ("private", 200), ("boom", 500),
+])
+def test_only_plain_200_answers_in_memory_are_cached(cache_app: CacheApp, mode: str, status: int) -> None:
+    for _ in range(2):
+        assert cache_app.get(f"/special?mode={mode}").status == status
+    assert cache_app.calls["special"] == 2
+
+
+def test_a_cookie_never_reaches_another_client(cache_app: CacheApp) -> None:
+    first = cache_app.get("/special?mode=jar")
+    second = cache_app.get("/special?mode=jar")
+    assert first.cookies == second.cookies == {"session": "abc"}  # computed twice
+    assert cache_app.calls["special"] == 2
+
+
+def test_public_cache_control_is_cached(cache_app: CacheApp) -> None:
+    cache_app.get("/special?mode=public")
+    assert cache_app.get("/special?mode=public").headers.get("cache-control") == "public, max-age=60"
+    assert cache_app.calls["special"] == 1
+
+
+def test_post_is_never_cached(cache_app: CacheApp) -> None:
+    for _ in range(2):
+        assert cache_app.client.post("/special").text == "posted"
+    assert cache_app.calls["special-post"] == 2
+
+
+# --- force-static ------------------------------------------------------------------------
+
+
+def test_force_static_caches_until_restart_and_strips_the_request(cache_app: CacheApp) -> None:
+    first = cache_app.get("/static?x=1", headers={"User-Agent": "probe/1"}, cookies={"c": "secret"})
+    body = first.json()
+    assert body["query"] == {} and body["ua"] is None and body["cookie"] is None
+    assert body["url"] == "http://testserver/static"
+    cache_app.clock.now += 10 ** 7
+    again = cache_app.get("/static?y=2", headers={"User-Agent": "other"})
+    assert again.content == first.content  # the query is not part of the key
+    assert cache_app.calls["static"] == 1
+
+
+def test_force_static_with_revalidate_expires(cache_app: CacheApp) -> None:
+    cache_app.get("/static-timed")
+    cache_app.clock.now += 4
+    assert cache_app.get("/static-timed").json()["n"] == 1
+    cache_app.clock.now += 1
+    assert cache_app.get("/static-timed").json()["n"] == 2
+
+
+# --- the bound, middleware, threads ------------------------------------------------------
+
+
+def test_cache_size_bounds_the_entries_lru_first(tmp_path: Path) -> None:
+    app = CacheApp(tmp_path, cache_size=2)
+    app.get("/timed?k=1")
+    app.get("/timed?k=2")
+    app.get("/timed?k=1")  # now the most recently used
+    app.get("/timed?k=3")  # evicts k=2
+    assert len(app.app.cache) == 2
+    assert app.get("/timed?k=1").json()["n"] == 1
+    assert app.get("/timed?k=3").json()["n"] == 3
+    assert app.get("/timed?k=2").json()["n"] == 4
+    assert app.calls["timed"] == 4
+
+
+@pytest.mark.parametrize("size", [0, -1, 1.5, True])
+def test_cache_size_must_be_positive(tmp_path: Path, size: Any) -> None:
+    folder = make_app_dir(tmp_path, {"hello/route.py": "def GET():\n    return {}\n"})
+    with pytest.raises(ValueError):
+        App(str(folder), cache_size=size)
+
+
+def test_middleware_headers_are_added_to_cached_answers_not_stored(cache_app: CacheApp) -> None:
+    numbers = [cache_app.get("/timed").headers.get("x-request-number") for _ in range(3)]
+    assert numbers == ["1", "2", "3"]
+    assert cache_app.calls["timed"] == 1
+
+
+def test_a_rewrite_is_cached_under_the_route_it_serves(cache_app: CacheApp) -> None:
+    via_alias = cache_app.get("/alias")
+    direct = cache_app.get("/timed")
+    assert via_alias.json()["n"] == direct.json()["n"] == 1
+    assert via_alias.json()["url"] == "http://testserver/alias"  # the first caller's URL
+    assert cache_app.calls["timed"] == 1
+
+
+def test_a_rewrite_with_a_query_is_cached_under_that_query(cache_app: CacheApp) -> None:
+    via_alias = cache_app.get("/alias-query?ignored=1").json()
+    assert via_alias["query"] == {"from": "alias"} and via_alias["n"] == 1
+    assert cache_app.get("/timed?from=alias").json()["n"] == 1
+    assert cache_app.get("/timed?ignored=1").json()["n"] == 2
+    assert cache_app.calls["timed"] == 2
+
+
+def test_route_table_shows_the_cache_policy(cache_app: CacheApp) -> None:
+    table = {route.url: (route.dynamic, route.revalidate) for route in cache_app.app.route_table()}
+    assert table["/timed"] == ("auto", 10.0)
+    assert table["/static"] == ("force-static", None)
+    assert table["/static-timed"] == ("force-static", 5.0)
+    assert table["/forever"] == ("auto", None)
+    assert table["/plain"] == table["/dynamic"] == table["/zero"] == ("force-dynamic", None)
+
+
+@pytest.mark.parametrize("config", [
+    'dynamic = "error"', 'dynamic = "static"', "revalidate = -1", 'revalidate = "10"',
+    "revalidate = True", 'revalidate = float("nan")', 'revalidate = float("inf")',
+])
+def test_bad_cache_config_is_a_start_up_error(tmp_path: Path, config: str) -> None:
+    folder = make_app_dir(tmp_path, {"r/route.py": f"{config}\n\ndef GET():\n    return {{}}\n"})
+    with pytest.raises(StartupError) as info:
+        App(str(folder))
+    assert "route.py" in str(info.value)
+
+
+# --- ResponseCache on its own ---------------------------------------------------------------
+
+
+def test_response_cache_get_put_expire_evict() -> None:
+    clock = FakeClock()
+    cache = ResponseCache(2, clock=clock)
+    cache.put("/a", Response("a", headers={"X": "1"}), 10)
+    cache.put("/b", Response("b"), None)
+    entry = cache.get("/a")
+    assert entry is not None and entry.body == b"a" and ("X", "1") in entry.headers
+    cache.put("/c", Response("c"), None)  # /b was least recently used
+    assert cache.get("/b") is None and len(cache) == 2
+    clock.now += 10
+    assert cache.get("/a") is None and len(cache) == 1
+    assert cache.get("/c") is not None
+
+
+def test_response_cache_is_safe_across_threads() -> None:
+    cache = ResponseCache(50)
+    errors: list = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(1500):
+                key = f"/k{(n * 7 + i) % 120}"
+                cache.put(key, Response(key), 60)
+                entry = cache.get(key)
+                if entry is not None and entry.body != key.encode():
+                    raise AssertionError(f"wrong body for {key}")
+                if len(cache) > 50:
+                    raise AssertionError("over the bound")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == [] and len(cache) <= 50
+
+
+# --- through waitress -------------------------------------------------------------------------
+
+
+def _get(url: str, path: str, headers: Optional[dict] = None) -> tuple[int, dict, bytes]:
+    target = urlsplit(url)
+    connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def test_caching_through_waitress(cache_app: CacheApp) -> None:
+    cache_app.app.cache._clock = time.monotonic
+    server = LiveServer(cache_app.app, threads=8)
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(lambda _: _get(server.url, "/timed?w=1"), range(40)))
+        assert all(status == 200 for status, _, _ in results)
+        # Concurrent first requests may each compute it; never more than the threads.
+        assert 1 <= cache_app.calls["timed"] <= 8
+        before = cache_app.calls["timed"]
+        status, headers, body = _get(server.url, "/timed?w=1")
+        assert status == 200 and "age" in headers and cache_app.calls["timed"] == before
+        static = json.loads(_get(server.url, "/static?x=1", {"User-Agent": "probe"})[2])
+        assert static["query"] == {} and static["ua"] is None
+        assert json.loads(_get(server.url, "/static?y=2")[2]) == static
+        assert cache_app.calls["static"] == 1
+    finally:
+        server.stop()
+
+
+def test_revalidate_expires_through_waitress(tmp_path: Path) -> None:
+    folder = make_app_dir(tmp_path, {
+        "_lib/calls.py": "count = {}\n",
+        "quick/route.py": counted("quick", "revalidate = 1"),
+    })
+    app = App(str(folder))
+    calls = import_from_app(folder, "_lib.calls").count
+    server = LiveServer(app)
+    try:
+        first = _get(server.url, "/quick")[2]
+        assert _get(server.url, "/quick")[2] == first and calls["quick"] == 1
+        time.sleep(1.2)  # past the 1-second revalidate, whatever the machine's speed
+        assert json.loads(_get(server.url, "/quick")[2])["n"] == 2
+    finally:
+        server.stop()
+
+
+# --- the example app ---------------------------------------------------------------------------
+
+
+def test_example_time_routes(client) -> None:
+    first = client.get("/time")
+    assert first.status == 200 and "time" in first.json()
+    assert client.get("/time").content == first.content
+    assert client.get("/time?tz=utc").json()["query"] == {"tz": "utc"}
+    static = client.get("/time/static?tz=utc", headers={"User-Agent": "me"}).json()
+    assert static["query"] == {} and static["user_agent"] is None
+    assert client.get("/time/static").json() == static
+
+
+def test_example_time_routes_through_waitress(live_server: str) -> None:
+    first = _get(live_server, "/time")
+    second = _get(live_server, "/time")
+    assert first[0] == second[0] == 200
+    assert first[2] == second[2] and "age" in second[1]
+
+
+def test_readme_has_a_caching_section_with_curl_lines() -> None:
+    sections = {s.title: s for s in readme_curl.read_sections(ROOT / "README.md")}
+    assert len(sections["Caching"].curl_steps) >= 3

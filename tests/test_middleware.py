@@ -1,0 +1,531 @@
+"""app/middleware.py: matchers, next(), rewrite(), answering at once, errors.
+
+Most tests build a small app whose middleware calls `probe.impl(request)`, a
+function the test installs, and whose routes record what they saw; the
+example app's middleware (retired path, API header, CORS) is checked through
+TestClient and through waitress. The README's Middleware section is replayed
+by tests/test_example_app.py.
+"""
+from __future__ import annotations
+
+import http.client
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+from urllib.parse import urlsplit
+
+import pytest
+
+from conftest import ROOT, LiveServer
+from helpers import client, import_from_app, make_app_dir
+
+import readme_curl
+from minirouter import (
+    App,
+    HTTPError,
+    Response,
+    StartupError,
+    cookies,
+    headers,
+    redirect,
+)
+from minirouter import compile_matcher, compile_matchers
+
+PROBE_FILES = {
+    "_lib/probe.py": """
+        impl = None
+        calls = []
+        """,
+    "middleware.py": """
+        from PKG._lib import probe
+
+        def middleware(request):
+            return probe.impl(request)
+        """,
+    "echo/route.py": """
+        from minirouter import Response, cookies, headers
+        from PKG._lib import probe
+
+        def GET(request, context):
+            probe.calls.append(("echo", request.url))
+            return {
+                "url": request.url,
+                "path": request.path,
+                "x_a": request.headers.get("x-a"),
+                "x_b": request.headers.get("x-b"),
+                "via_headers": headers().get("x-a"),
+                "has_x_b": "x-b" in headers(),
+                "user": request.cookies.get("user"),
+                "jar_user": cookies().get("user"),
+                "query": dict(request.search_params.items()),
+            }
+        """,
+    "items/[id]/route.py": """
+        from minirouter import Response
+        from PKG._lib import probe
+
+        def GET(request, context):
+            probe.calls.append(("items", context.params["id"]))
+            return {"id": context.params["id"], "url": request.url}
+        """,
+    "own/route.py": """
+        from minirouter import Response
+
+        def GET():
+            response = Response("own", headers={"X-Shared": "route", "Vary": "Accept"})
+            response.cookies.set("flavour", "route")
+            return response
+        """,
+    "wrong/route.py": """
+        from minirouter import Response
+
+        def GET():
+            return Response.next()
+        """,
+}
+
+
+class ProbeApp:
+    def __init__(self, tmp_path: Path, extra: Optional[dict[str, str]] = None, **kwargs: Any) -> None:
+        files = dict(PROBE_FILES)
+        files.update(extra or {})
+        self.dir = make_app_dir(tmp_path, files)
+        self.app = App(str(self.dir), **kwargs)
+        self.probe = import_from_app(self.dir, "_lib.probe")
+        self.client = client(self.app)
+
+    def use(self, impl: Callable[[Any], Any]) -> "ProbeApp":
+        self.probe.impl = impl
+        return self
+
+    @property
+    def route_calls(self) -> list:
+        return self.probe.calls
+
+
+@pytest.fixture
+def probe_app(tmp_path: Path) -> ProbeApp:
+    return ProbeApp(tmp_path)
+
+
+# --- going on ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("outcome", [lambda request: None, lambda request: Response.next()])
+def test_none_and_next_go_on_to_the_route(probe_app: ProbeApp, outcome: Callable) -> None:
+    response = probe_app.use(outcome).client.get("/echo?q=1")
+    assert response.status == 200
+    assert response.json()["query"] == {"q": "1"}
+    assert len(probe_app.route_calls) == 1
+
+
+def test_without_matcher_it_runs_on_every_request_even_without_a_route(probe_app: ProbeApp) -> None:
+    seen = []
+
+    def impl(request):
+        seen.append(request.path)
+        if request.path == "/ghost":
+            return Response.json({"answered": "by middleware"})
+        return None
+
+    probe_app.use(impl)
+    assert probe_app.client.get("/ghost").json() == {"answered": "by middleware"}
+    assert probe_app.client.get("/nowhere").status == 404
+    assert probe_app.client.get("/echo").status == 200
+    assert seen == ["/ghost", "/nowhere", "/echo"]
+
+
+def test_request_headers_add_replace_and_remove(probe_app: ProbeApp) -> None:
+    probe_app.use(lambda request: Response.next(request_headers={"X-A": "from middleware", "x-b": None}))
+    body = probe_app.client.get("/echo", headers={"X-A": "from client", "X-B": "drop me"}).json()
+    assert body["x_a"] == "from middleware"
+    assert body["via_headers"] == "from middleware"  # headers() sees the same
+    assert body["x_b"] is None and body["has_x_b"] is False
+
+
+def test_request_headers_can_change_the_cookies_the_route_reads(probe_app: ProbeApp) -> None:
+    probe_app.use(lambda request: Response.next(request_headers={"cookie": "user=ada"}))
+    body = probe_app.client.get("/echo", cookies={"user": "mallory"}).json()
+    assert body["user"] == "ada" and body["jar_user"] == "ada"
+
+
+def test_request_header_changes_never_reach_the_response(probe_app: ProbeApp) -> None:
+    probe_app.use(lambda request: Response.next(request_headers={"x-a": "secret-value", "x-b": None}))
+    response = probe_app.client.get("/echo")
+    names = {name.lower() for name, _ in response.headers.raw()}
+    assert names == {"content-type", "content-length"}
+    assert all("secret-value" not in value for _, value in response.headers.raw())
+
+
+def test_bad_request_header_is_refused_in_the_middleware() -> None:
+    with pytest.raises(ValueError):
+        Response.next(request_headers={"x-a": "line\r\nbreak"})
+    with pytest.raises(ValueError):
+        Response.next(request_headers={"bad name": None})
+
+
+def test_next_headers_and_cookies_land_on_the_final_response(probe_app: ProbeApp) -> None:
+    def impl(request):
+        response = Response.next(headers={"X-From-Middleware": "yes"})
+        response.cookies.set("seen", "1")
+        return response
+
+    response = probe_app.use(impl).client.get("/echo")
+    assert response.status == 200
+    assert response.headers.get("x-from-middleware") == "yes"
+    assert response.cookies == {"seen": "1"}
+    # Also on an answer the framework writes itself.
+    missing = probe_app.client.get("/nowhere")
+    assert missing.status == 404 and missing.headers.get("x-from-middleware") == "yes"
+
+
+def test_the_routes_own_headers_and_cookies_win_and_vary_merges(probe_app: ProbeApp) -> None:
+    def impl(request):
+        response = Response.next(headers={"X-Shared": "middleware", "Vary": "Origin"})
+        response.cookies.set("flavour", "middleware")
+        response.cookies.set("extra", "1")
+        return response
+
+    response = probe_app.use(impl).client.get("/own")
+    assert response.headers.get_all("x-shared") == ["route"]
+    assert response.cookies == {"flavour": "route", "extra": "1"}
+    assert len(response.headers.get_all("set-cookie")) == 2
+    assert response.headers.get_all("vary") == ["Accept, Origin"]
+
+
+def test_cookies_set_through_cookies_in_middleware_land_on_the_response(probe_app: ProbeApp) -> None:
+    def impl(request):
+        cookies().set("visited", "yes")
+        assert headers().get("x-a") == "1"
+        return None
+
+    response = probe_app.use(impl).client.get("/echo", headers={"x-a": "1"})
+    assert response.status == 200 and response.cookies == {"visited": "yes"}
+
+
+def test_async_middleware(probe_app: ProbeApp, tmp_path: Path) -> None:
+    app = ProbeApp(tmp_path / "async", {
+        "middleware.py": """
+            from minirouter import Response
+
+            async def middleware(request):
+                if request.path == "/blocked":
+                    return Response.json({"error": "no"}, status=403)
+                return Response.next(headers={"X-Async": "1"})
+            """,
+    })
+    assert app.client.get("/blocked").status == 403
+    assert app.client.get("/echo").headers.get("x-async") == "1"
+
+
+# --- rewriting -------------------------------------------------------------------
+
+
+def test_rewrite_serves_another_route_under_the_same_url(probe_app: ProbeApp) -> None:
+    probe_app.use(lambda request: Response.rewrite("/items/7") if request.path == "/old/7" else None)
+    response = probe_app.client.get("/old/7?x=1")
+    assert response.status == 200
+    assert response.json() == {"id": "7", "url": "http://testserver/old/7?x=1"}
+    assert probe_app.route_calls == [("items", "7")]
+
+
+def test_rewrite_keeps_or_replaces_the_query(probe_app: ProbeApp) -> None:
+    probe_app.use(lambda request: Response.rewrite("/echo"))
+    assert probe_app.client.get("/anything?a=1").json()["query"] == {"a": "1"}
+    probe_app.use(lambda request: Response.rewrite("/echo?b=2"))
+    body = probe_app.client.get("/anything?a=1").json()
+    assert body["query"] == {"b": "2"}
+    assert body["url"] == "http://testserver/anything?a=1"
+
+
+def test_rewrite_to_a_missing_route_is_a_404(probe_app: ProbeApp) -> None:
+    probe_app.use(lambda request: Response.rewrite("/does/not/exist"))
+    response = probe_app.client.get("/echo")
+    assert response.status == 404
+    assert response.json() == {"error": "no route matches /echo"}
+    assert probe_app.route_calls == []
+
+
+def test_rewrite_with_headers_and_request_headers(probe_app: ProbeApp) -> None:
+    probe_app.use(lambda request: Response.rewrite("/echo", headers={"X-Rewritten": "1"},
+                                                   request_headers={"x-a": "rw"}))
+    response = probe_app.client.get("/shown")
+    assert response.headers.get("x-rewritten") == "1"
+    assert response.json()["x_a"] == "rw"
+
+
+@pytest.mark.parametrize("target", ["relative", "http://elsewhere/x", "//elsewhere/x", "/a\r\nb", ""])
+def test_rewrite_refuses_targets_off_the_app(target: str) -> None:
+    with pytest.raises(ValueError):
+        Response.rewrite(target)
+
+
+# --- answering at once, and errors ---------------------------------------------------
+
+
+def test_a_response_answers_at_once_and_the_route_never_runs(probe_app: ProbeApp) -> None:
+    probe_app.use(lambda request: Response.json({"error": "sign in first"}, status=401))
+    response = probe_app.client.get("/echo")
+    assert response.status == 401 and response.json() == {"error": "sign in first"}
+    assert probe_app.route_calls == []
+
+
+def test_redirect_from_middleware(probe_app: ProbeApp) -> None:
+    def impl(request):
+        redirect("/login")
+
+    response = probe_app.use(impl).client.get("/echo")
+    assert response.status == 307 and response.headers.get("location") == "/login"
+    assert probe_app.route_calls == []
+
+
+def test_http_error_from_middleware(probe_app: ProbeApp) -> None:
+    def impl(request):
+        raise HTTPError(429, "slow down")
+
+    response = probe_app.use(impl).client.get("/echo")
+    assert response.status == 429 and response.json() == {"error": "slow down"}
+
+
+def test_a_middleware_that_raises_is_a_logged_500(probe_app: ProbeApp, caplog: pytest.LogCaptureFixture) -> None:
+    def impl(request):
+        raise RuntimeError("database password is hunter2")
+
+    with caplog.at_level(logging.ERROR, logger="minirouter"):
+        response = probe_app.use(impl).client.get("/echo")
+    assert response.status == 500
+    assert response.json() == {"error": "internal server error"}
+    assert "hunter2" not in response.text
+    assert any("middleware.py" in record.getMessage() for record in caplog.records)
+    assert probe_app.route_calls == []
+
+
+@pytest.mark.parametrize("value", [42, "text", Response(status=700)])
+def test_a_middleware_returning_nonsense_is_a_500(probe_app: ProbeApp, value: Any,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, logger="minirouter"):
+        assert probe_app.use(lambda request: value).client.get("/echo").status == 500
+    assert caplog.records
+
+
+def test_a_route_returning_next_is_a_500(probe_app: ProbeApp, caplog: pytest.LogCaptureFixture) -> None:
+    probe_app.use(lambda request: None)
+    with caplog.at_level(logging.ERROR, logger="minirouter"):
+        response = probe_app.client.get("/wrong")
+    assert response.status == 500
+    assert any("only middleware" in record.getMessage() for record in caplog.records)
+
+
+def test_head_through_middleware_has_no_body(probe_app: ProbeApp) -> None:
+    probe_app.use(lambda request: Response("from middleware"))
+    response = probe_app.client.head("/echo")
+    assert response.status == 200 and response.content == b""
+
+
+# --- matchers --------------------------------------------------------------------------
+
+
+def test_matcher_selects_the_paths(tmp_path: Path) -> None:
+    app = ProbeApp(tmp_path, {
+        "middleware.py": """
+            from minirouter import Response
+
+            config = {"matcher": ["/items/:id+", "/echo"]}
+
+            def middleware(request):
+                return Response.next(headers={"X-Matched": request.path})
+            """,
+    })
+    assert app.client.get("/echo").headers.get("x-matched") == "/echo"
+    assert app.client.get("/items/3").headers.get("x-matched") == "/items/3"
+    assert app.client.get("/own").headers.get("x-matched") is None
+    assert app.client.get("/nowhere").headers.get("x-matched") is None
+
+
+@pytest.mark.parametrize(
+    "pattern, path, expected",
+    [
+        ("/about", "/about", True),
+        ("/about", "/about/x", False),
+        ("/about", "/About", False),
+        ("/", "/", True),
+        ("/", "/a", False),
+        ("/api/:path*", "/api", True),
+        ("/api/:path*", "/api/a/b/c", True),
+        ("/api/:path*", "/apix", False),
+        ("/items/:id+", "/items", False),
+        ("/items/:id+", "/items/1/2", True),
+        ("/items/:id", "/items/1", True),
+        ("/items/:id", "/items/1/2", False),
+        ("/items/:id?", "/items", True),
+        ("/items/:id?", "/items/1", True),
+        ("/items/:id?", "/items/1/2", False),
+        ("/:lang/docs", "/en/docs", True),
+        ("/:lang/docs", "/docs", False),
+        ("/a/:x*/b", "/a/b", True),
+        ("/a/:x*/b", "/a/1/2/b", True),
+        ("/a/:x*/b", "/a/1/2/c", False),
+        ("/about/(.*)", "/about/a/b", True),
+        ("/caf%C3%A9", "/café", True),
+    ],
+)
+def test_matcher_patterns(pattern: str, path: str, expected: bool) -> None:
+    segments = [] if path == "/" else path[1:].split("/")
+    assert compile_matcher(pattern).match(segments) is expected
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["", "about", "/about/", "/a//b", "/:", "/:*", "/:na-me", "/a:id", "/about(.*)", "/(foo)",
+     "/:id(\\d+)", "/x?", "/a*", "/%FF", 42, None],
+)
+def test_bad_matcher_pattern_names_itself(pattern: Any) -> None:
+    with pytest.raises(ValueError) as info:
+        compile_matcher(pattern)
+    assert repr(pattern) in str(info.value)
+
+
+def test_matcher_config_forms() -> None:
+    assert compile_matchers(None) is None
+    assert compile_matchers({}) is None
+    assert [m.pattern for m in compile_matchers({"matcher": "/a"}) or []] == ["/a"]
+    assert [m.pattern for m in compile_matchers({"matcher": ["/a", {"source": "/b/:p*"}]}) or []] == ["/a", "/b/:p*"]
+    for bad in ({"matcher": []}, {"matcher": 3}, {"matcher": [{"source": "/a", "has": []}]}, ["/a"]):
+        with pytest.raises(ValueError):
+            compile_matchers(bad)
+
+
+def test_matching_takes_linear_time_on_hostile_input() -> None:
+    # Stars in a row: a backtracking matcher would try exponentially many splits.
+    matcher = compile_matcher("/" + "/".join([":a*"] * 12) + "/end")
+    segments = ["x"] * 3000
+    started = time.perf_counter()
+    assert matcher.match(segments + ["nope"]) is False
+    assert matcher.match(segments + ["end"]) is True
+    assert time.perf_counter() - started < 5.0  # milliseconds when linear
+
+
+# --- start-up errors ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "source, words",
+    [
+        ('config = {"matcher": ["/ok", "/bad(.*)"]}\ndef middleware(request):\n    return None\n',
+         ["/bad(.*)", "middleware.py"]),
+        ('config = {"matcher": "no-slash"}\ndef middleware(request):\n    return None\n', ["no-slash"]),
+        ("def handler(request):\n    return None\n", ["middleware(request)"]),
+        ("import does_not_exist_anywhere\n", ["failed to import", "does_not_exist_anywhere"]),
+        ("def middleware(request, event):\n    return None\n", ["middleware()"]),
+    ],
+)
+def test_middleware_mistakes_are_start_up_errors(tmp_path: Path, source: str, words: list[str]) -> None:
+    folder = make_app_dir(tmp_path, {"hello/route.py": "def GET():\n    return {}\n", "middleware.py": source})
+    with pytest.raises(StartupError) as info:
+        App(str(folder))
+    message = str(info.value)
+    assert all(word in message for word in words), message
+
+
+def test_middleware_without_arguments(tmp_path: Path) -> None:
+    folder = make_app_dir(tmp_path, {
+        "hello/route.py": "def GET():\n    return {'hello': 1}\n",
+        "middleware.py": "from minirouter import Response\n\ndef middleware():\n    return Response.next(headers={'X-M': '1'})\n",
+    })
+    assert client(App(str(folder))).get("/hello").headers.get("x-m") == "1"
+
+
+# --- the example app: TestClient and waitress ----------------------------------------------
+
+
+def test_example_redirects_the_retired_path(client) -> None:
+    response = client.get("/old-comments/2?via=x")
+    assert response.status == 308
+    assert response.headers.get("location") == "/comments/2?via=x"
+    assert client.get("/old-comments").headers.get("location") == "/comments"
+
+
+def test_example_api_header_only_on_the_api(client) -> None:
+    assert client.get("/comments").headers.get("x-api-version") == "1"
+    assert client.get("/comments/1").headers.get("x-api-version") == "1"
+    assert client.get("/hello").headers.get("x-api-version") is None
+
+
+def test_example_cors_for_allowed_origin_only(client) -> None:
+    allowed = client.get("/comments", headers={"Origin": "http://localhost:3000"})
+    assert allowed.headers.get("access-control-allow-origin") == "http://localhost:3000"
+    assert allowed.headers.get("vary") == "Origin"
+    other = client.get("/comments", headers={"Origin": "https://elsewhere.example"})
+    assert other.status == 200
+    assert not [name for name, _ in other.headers.raw() if name.lower().startswith("access-control-")]
+
+
+def test_example_preflight(client) -> None:
+    preflight = {"Origin": "https://comments.example", "Access-Control-Request-Method": "POST"}
+    answered = client.options("/comments", headers=preflight)
+    assert answered.status == 204
+    assert answered.headers.get("access-control-allow-origin") == "https://comments.example"
+    assert "POST" in answered.headers.get("access-control-allow-methods")
+    assert answered.headers.get("allow") is None  # the middleware answered, not the route
+    refused = client.options("/comments", headers={**preflight, "Origin": "https://elsewhere.example"})
+    assert refused.status == 204 and refused.headers.get("allow") == "GET, HEAD, OPTIONS, POST"
+    assert not [name for name, _ in refused.headers.raw() if name.lower().startswith("access-control-")]
+
+
+def _http(url: str, method: str = "GET", path: str = "/", headers: Optional[dict] = None) -> http.client.HTTPResponse:
+    target = urlsplit(url)
+    connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+    connection.request(method, path, headers=headers or {})
+    response = connection.getresponse()
+    response.body = response.read()  # type: ignore[attr-defined]
+    connection.close()
+    return response
+
+
+def test_example_middleware_through_waitress(live_server: str) -> None:
+    moved = _http(live_server, path="/old-comments/1")
+    assert moved.status == 308 and moved.getheader("Location") == "/comments/1"
+    api = _http(live_server, path="/comments/1", headers={"Origin": "http://localhost:3000"})
+    assert api.status == 200
+    assert api.getheader("X-API-Version") == "1"
+    assert api.getheader("Access-Control-Allow-Origin") == "http://localhost:3000"
+    other = _http(live_server, path="/comments/1", headers={"Origin": "https://elsewhere.example"})
+    assert other.getheader("Access-Control-Allow-Origin") is None
+    preflight = _http(live_server, "OPTIONS", "/comments",
+                      {"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"})
+    assert preflight.status == 204 and preflight.getheader("Access-Control-Allow-Origin") == "http://localhost:3000"
+
+
+def test_next_rewrite_and_errors_through_waitress(probe_app: ProbeApp, caplog: pytest.LogCaptureFixture) -> None:
+    def impl(request):
+        if request.path == "/boom":
+            raise RuntimeError("boom")
+        if request.path.startswith("/old/"):
+            return Response.rewrite("/items/" + request.path[len("/old/"):])
+        if request.path == "/private":
+            return Response.json({"error": "sign in first"}, status=401)
+        return Response.next(headers={"X-Mw": "1"}, request_headers={"x-a": "set", "x-b": None})
+
+    probe_app.use(impl)
+    server = LiveServer(probe_app.app)
+    try:
+        echo = _http(server.url, path="/echo", headers={"X-B": "gone"})
+        body = readme_curl.json.loads(echo.body)  # type: ignore[attr-defined]
+        assert echo.getheader("X-Mw") == "1"
+        assert (body["x_a"], body["x_b"]) == ("set", None)
+        assert body["url"] == f"{server.url}/echo"
+        rewritten = _http(server.url, path="/old/5")
+        assert rewritten.status == 200
+        assert readme_curl.json.loads(rewritten.body)["url"].endswith("/old/5")  # type: ignore[attr-defined]
+        assert _http(server.url, path="/private").status == 401
+        with caplog.at_level(logging.ERROR, logger="minirouter"):
+            assert _http(server.url, path="/boom").status == 500
+    finally:
+        server.stop()
+
+
+def test_readme_has_a_middleware_section_with_curl_lines() -> None:
+    # tests/test_example_app.py replays these lines; make sure they stay there.
+    sections = {s.title: s for s in readme_curl.read_sections(ROOT / "README.md")}
+    assert len(sections["Middleware"].curl_steps) >= 4
