@@ -23,7 +23,6 @@ Sections (each can be chosen with --sections):
 from __future__ import annotations
 
 import argparse
-import compileall
 import datetime
 import gc
 import io
@@ -136,9 +135,9 @@ def write_minirouter_tree(root: Path, n: int) -> Path:
         for folder, source in files:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "route.py").write_text(source, encoding="utf-8")
-    # Byte-compile once, as after an app's first run: start-up then measures
-    # scanning and importing, not compiling.
-    compileall.compile_dir(str(app_dir), quiet=2, workers=0)
+    # No byte-compiling here: the first build of each tree writes the
+    # __pycache__ files, and start-up is timed on later builds, as after an
+    # app's first run (scanning and importing, not compiling).
     return app_dir
 
 
@@ -168,11 +167,75 @@ def build_falcon(n: int, root: Path) -> WsgiApp:
             resp.media = req.get_media()
 
     app = falcon.App()
+    routes = []
     for i in range(n):
-        app.add_route(f"/static/s{i}", StaticResource(static_text(i)))
-        app.add_route(f"/items/r{i}/{{id}}", ItemResource())
-        app.add_route(f"/echo/e{i}", EchoResource())
+        routes.append((f"/static/s{i}", StaticResource(static_text(i))))
+        routes.append((f"/items/r{i}/{{id}}", ItemResource()))
+        routes.append((f"/echo/e{i}", EchoResource()))
+    if quick_registration(n):
+        falcon_register_quickly(app, routes)
+    else:
+        for template, resource in routes:
+            app.add_route(template, resource)
     return app
+
+
+# Falcon and Bottle register routes in quadratic time: Falcon's add_route
+# scans every sibling node for conflicts, Bottle recompiles all its route
+# regexes on each add. At 10,000 routes per kind that takes tens of minutes,
+# so for the request benchmarks (not for start-up, which always uses the public
+# API) large apps are registered by a shortcut that ends in the same router
+# state. tests/test_bench_smoke.py checks that at a small N: same generated
+# Falcon finder source, same Bottle regexes.
+QUICK_REGISTRATION = {"mode": "large"}  # "large" (N > 1000), "always" or "never"
+
+
+def quick_registration(n: int) -> bool:
+    mode = QUICK_REGISTRATION["mode"]
+    return mode == "always" or (mode == "large" and n > 1000)
+
+
+def falcon_register_quickly(app: Any, routes: List[Tuple[str, Any]]) -> None:
+    """Falcon's CompiledRouter.add_route, minus the sibling scan: each route's
+    new nodes are appended where add_route would append them, found through
+    an index instead of a linear search. The first route of each branch goes
+    through the public add_route, so the roots are Falcon's own."""
+    from falcon.routing.compiled import CompiledRouterNode
+    from falcon.routing.util import set_default_responders
+
+    router = app._router
+    index: Dict[Tuple[int, str], Any] = {}
+
+    def nodes_of(children: list) -> None:
+        for node in children:
+            index[(id(children), node.raw_segment)] = node
+            nodes_of(node.children)
+
+    seen_roots = set()
+    for template, resource in routes:
+        path = template.lstrip("/").split("/")
+        if path[0] not in seen_roots:
+            seen_roots.add(path[0])
+            app.add_route(template, resource)
+            index.clear()
+            nodes_of(router._roots)
+            continue
+        method_map = router.map_http_methods(resource)
+        set_default_responders(method_map, asgi=False)
+        router._require_non_coroutine_responders(method_map)
+        siblings = router._roots
+        for depth, segment in enumerate(path):
+            node = index.get((id(siblings), segment))
+            if node is None:
+                node = CompiledRouterNode(segment)
+                siblings.append(node)
+                index[(id(siblings), segment)] = node
+            if depth == len(path) - 1:
+                node.method_map = method_map
+                node.resource = resource
+                node.uri_template = template
+            siblings = node.children
+    router._find = router._compile_and_find
 
 
 def build_bottle(n: int, root: Path) -> WsgiApp:
@@ -192,10 +255,32 @@ def build_bottle(n: int, root: Path) -> WsgiApp:
     def echo() -> Any:
         return bottle.request.json
 
+    quick = quick_registration(n)
+    overlays: list = []
+    if quick:
+        # Bottle's Router.add recompiles every regex of the method on each
+        # add, and each Route's config overlay sweeps the list of all earlier
+        # overlays: compile once per method at the end, and give each route an
+        # empty overlay list to sweep, then put the lists back together.
+        app.router._compile = lambda method: None
+        overlays = app.config._overlays
     for i in range(n):
-        app.route(f"/static/s{i}", "GET", make_static(static_text(i)))
-        app.route(f"/items/r{i}/<id>", "GET", item)
-        app.route(f"/echo/e{i}", "POST", echo)
+        for rule, method, callback in (
+            (f"/static/s{i}", "GET", make_static(static_text(i))),
+            (f"/items/r{i}/<id>", "GET", item),
+            (f"/echo/e{i}", "POST", echo),
+        ):
+            if quick:
+                app.config._overlays = []
+                app.route(rule, method, callback)
+                overlays.extend(app.config._overlays)
+            else:
+                app.route(rule, method, callback)
+    if quick:
+        app.config._overlays = overlays
+        del app.router._compile
+        for method in list(app.router.dyna_routes):
+            app.router._compile(method)
     return app
 
 
@@ -240,15 +325,12 @@ def framework_version(name: str) -> Optional[str]:
         module = __import__(name)
     except Exception:
         return None
-    version = getattr(module, "__version__", None)
-    if version is None:
-        try:
-            from importlib.metadata import version as dist_version
+    try:
+        from importlib.metadata import version as dist_version
 
-            version = dist_version(name)
-        except Exception:
-            version = "unknown"
-    return str(version)
+        return dist_version(name)
+    except Exception:
+        return str(getattr(module, "__version__", "unknown"))
 
 
 # ---------------------------------------------------------------------------
@@ -437,14 +519,19 @@ def run_inproc(frameworks: List[str], ns: List[int], root: Path, args: argparse.
 # sys.modules from one build never help another.
 
 
-def startup_worker(fw: str, n: int, root: Path, repeats: int) -> dict:
+def startup_worker(fw: str, n: int, root: Path, repeats: int, warm_full: bool) -> None:
+    """Print one JSON line with the build times, then one with the memory,
+    so a parent that stops a slow worker still has the first."""
+    QUICK_REGISTRATION["mode"] = "never"  # start-up is timed through the public API only
     builder = BUILDERS[fw]
     probe = Probe("static", n - 1, "1")
-    builder(n, root)  # warm the imports and the file cache; not timed
+    # Not timed: the framework's imports, and for a tree no build has
+    # imported yet, the file cache and its __pycache__.
+    builder(n if warm_full else 1, root)
     gc.collect()
     build_times = []
     first_times = []
-    for _ in range(repeats):
+    for _ in range(repeats if n < 5000 else 1):
         t0 = time.perf_counter()
         app = builder(n, root)
         t1 = time.perf_counter()
@@ -454,6 +541,14 @@ def startup_worker(fw: str, n: int, root: Path, repeats: int) -> dict:
         first_times.append(t2 - t1)
         del app
         gc.collect()
+    print(json.dumps({
+        "framework": fw,
+        "n": n,
+        "routes": 3 * n,
+        "build_s": statistics.median(build_times),
+        "first_request_s": statistics.median(first_times),
+        "startup_s": statistics.median(b + f for b, f in zip(build_times, first_times)),
+    }), flush=True)
     tracemalloc.start()
     gc.collect()
     before = tracemalloc.get_traced_memory()[0]
@@ -463,32 +558,52 @@ def startup_worker(fw: str, n: int, root: Path, repeats: int) -> dict:
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     retained = after - before
-    return {
-        "framework": fw,
-        "n": n,
-        "routes": 3 * n,
-        "build_s": statistics.median(build_times),
-        "first_request_s": statistics.median(first_times),
-        "startup_s": statistics.median(b + f for b, f in zip(build_times, first_times)),
-        "memory_bytes": retained,
-        "bytes_per_route": retained / (3 * n),
-    }
+    print(json.dumps({"memory_bytes": retained, "bytes_per_route": retained / (3 * n)}), flush=True)
 
 
-def run_startup(frameworks: List[str], ns: List[int], root: Path, args: argparse.Namespace) -> List[dict]:
+def run_startup(frameworks: List[str], ns: List[int], root: Path, args: argparse.Namespace,
+                imported: set) -> List[dict]:
+    """One worker per framework and size. A framework whose build, scaled
+    linearly from the previous size, would pass --startup-timeout is not run
+    at the larger size (Falcon and Bottle register routes in quadratic time)."""
     rows = []
+    budget = args.startup_timeout
+    previous: Dict[str, Tuple[int, float]] = {}
     for n in ns:
         for fw in frameworks:
+            row: Dict[str, Any] = {"framework": fw, "n": n, "routes": 3 * n}
+            if fw in previous:
+                prev_n, prev_s = previous[fw]
+                if prev_s is None or prev_s * n / prev_n > budget:
+                    shown = "timed out" if prev_s is None else f"took {prev_s:.1f} s"
+                    row["note"] = f"not run: N={prev_n} {shown}, so N={n} would take over {budget:.0f} s"
+                    previous[fw] = (n, None)  # type: ignore[assignment]
+                    rows.append(row)
+                    log(f"startup: {fw} with {n} routes per kind: {row['note']}")
+                    continue
             log(f"startup: {fw} with {n} routes per kind")
             cmd = [
                 sys.executable, str(Path(__file__).resolve()), "--startup-worker", fw,
                 "--worker-n", str(n), "--root", str(root),
                 "--startup-repeats", str(args.startup_repeats),
+                "--warm-full", "0" if n in imported else "1",
             ]
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-            if done.returncode != 0:
-                raise RuntimeError(f"startup worker {fw} n={n} failed:\n{done.stderr[-3000:]}")
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            try:
+                done = subprocess.run(cmd, capture_output=True, text=True, timeout=budget)
+                out, failed = done.stdout, done.returncode != 0
+                if failed:
+                    raise RuntimeError(f"startup worker {fw} n={n} failed:\n{done.stderr[-3000:]}")
+            except subprocess.TimeoutExpired as exc:
+                out = exc.stdout or ""
+                if isinstance(out, bytes):
+                    out = out.decode("utf-8", "replace")
+                row["note"] = f"stopped after {budget:.0f} s"
+            for line in out.strip().splitlines():
+                row.update(json.loads(line))
+            if "bytes_per_route" not in row and "startup_s" in row:
+                row["note"] = f"memory not measured: stopped after {budget:.0f} s"
+            previous[fw] = (n, row.get("startup_s"))
+            rows.append(row)
     return rows
 
 
@@ -855,7 +970,7 @@ def compute_targets(results: dict) -> List[dict]:
     startup = index_rows(results.get("startup") or [], "framework", "n")
     for n in sorted({r["n"] for r in results.get("startup") or []}):
         a, b = startup.get(("minirouter", n)), startup.get(("flask", n))
-        if a and b and n == 1000:
+        if a and b and n == 1000 and a.get("startup_s") and b.get("startup_s"):
             value = a["startup_s"] / b["startup_s"]
             targets.append({
                 "target": "start-up, 3,000 routes: minirouter / flask",
@@ -961,9 +1076,19 @@ def markdown(results: dict) -> str:
         ]
         for n in sorted({r["n"] for r in startup}):
             cells = [str(n), str(3 * n)]
-            cells += [fmt(by_s[(fw, n)]["startup_s"], 4) if (fw, n) in by_s else "-" for fw in fws]
-            cells += [f"{by_s[(fw, n)]['bytes_per_route']:.0f}" if (fw, n) in by_s else "-" for fw in fws]
+            for fw in fws:
+                r = by_s.get((fw, n), {})
+                cells.append(fmt(r["startup_s"], 4) if r.get("startup_s") is not None
+                             else ("(note)" if r.get("note") else "-"))
+            for fw in fws:
+                r = by_s.get((fw, n), {})
+                cells.append(f"{r['bytes_per_route']:.0f}" if r.get("bytes_per_route") is not None else "-")
             out.append("| " + " | ".join(cells) + " |")
+        notes = [r for r in startup if r.get("note")]
+        if notes:
+            out.append("")
+            for r in notes:
+                out.append(f"- {r['framework']}, N={r['n']}: {r['note']}")
     http = results.get("http") or []
     if http:
         fws = [fw for fw in FRAMEWORKS if any(r["framework"] == fw for r in http)]
@@ -1035,9 +1160,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help="tiny run for smoke tests: N=3,10, few calls, short HTTP runs")
     p.add_argument("--frameworks", default=",".join(FRAMEWORKS))
     p.add_argument("--sections", default="inproc,startup,http")
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--calls", type=int, default=3000, help="calls per timed batch")
+    p.add_argument("--repeats", type=int, default=15)
+    p.add_argument("--calls", type=int, default=1000, help="calls per timed batch")
     p.add_argument("--startup-repeats", type=int, default=3)
+    p.add_argument("--startup-timeout", type=float, default=180.0,
+                   help="seconds one start-up worker may take (build, first request, memory)")
     p.add_argument("--startup-n", default=None,
                    help="routes per kind for start-up (default: the --n sizes)")
     p.add_argument("--http-n", type=int, default=None, help="routes per kind over HTTP (default: smallest N)")
@@ -1055,6 +1182,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--load-worker", type=int, help=argparse.SUPPRESS)
     p.add_argument("--worker-n", type=int, help=argparse.SUPPRESS)
     p.add_argument("--root", help=argparse.SUPPRESS)
+    p.add_argument("--warm-full", default="1", help=argparse.SUPPRESS)
     p.add_argument("--load-method", help=argparse.SUPPRESS)
     p.add_argument("--load-path", help=argparse.SUPPRESS)
     p.add_argument("--load-body", default="", help=argparse.SUPPRESS)
@@ -1076,8 +1204,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     if args.startup_worker:
-        row = startup_worker(args.startup_worker, args.worker_n, Path(args.root), args.startup_repeats)
-        print(json.dumps(row))
+        startup_worker(args.startup_worker, args.worker_n, Path(args.root), args.startup_repeats,
+                       args.warm_full == "1")
         return 0
     if args.serve_worker:
         serve_worker(args.serve_worker, args.worker_n, Path(args.root), args.threads)
@@ -1148,13 +1276,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mrbench_") as tmp:
         root = Path(tmp)
         if "minirouter" in frameworks:
-            for n in sorted(set(ns) | set(startup_ns) | {http_n}):
+            for n in sorted(set(ns) | set(startup_ns) | {http_n, 1}):
                 log(f"writing {3 * n} minirouter route files (N={n})")
                 write_minirouter_tree(root, n)
         if "inproc" in sections:
             results["inproc"] = run_inproc(frameworks, ns, root, args)
         if "startup" in sections:
-            results["startup"] = run_startup(frameworks, startup_ns, root, args)
+            imported = set(ns) if "inproc" in sections else set()
+            results["startup"] = run_startup(frameworks, startup_ns, root, args, imported)
         if "http" in sections:
             scratch = root / "scratch"
             scratch.mkdir()

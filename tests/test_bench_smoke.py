@@ -89,3 +89,43 @@ def test_quick_http_run_with_wrk(tmp_path: Path) -> None:
     assert set(rows) == {(fw, kind) for fw in ("bare", "minirouter") for kind in KINDS}
     assert all(r["client"] == "wrk" and r["requests"] > 0 and r["errors"] == 0 for r in rows.values())
     assert "inproc" not in results and "startup" not in results
+
+
+def _load_bench():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_run_for_test", RUN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_registration_builds_the_same_routers(tmp_path: Path) -> None:
+    """The shortcut used for large Falcon and Bottle apps ends in the state
+    their public add-route API gives."""
+    bench = _load_bench()
+
+    def falcon_state(mode: str) -> str:
+        bench.QUICK_REGISTRATION["mode"] = mode
+        return bench.build_falcon(25, tmp_path)._router.finder_src
+
+    def bottle_state(mode: str) -> tuple:
+        bench.QUICK_REGISTRATION["mode"] = mode
+        app = bench.build_bottle(25, tmp_path)
+        router = app.router
+        regexes = [(method, [(match.__self__.pattern, len(rules)) for match, rules in combos])
+                   for method, combos in sorted(router.dyna_regexes.items())]
+        static = {method: sorted(paths) for method, paths in router.static.items()}
+        return regexes, static, len(app.routes), len(app.config._overlays)
+
+    try:
+        assert falcon_state("always") == falcon_state("never")
+        assert bottle_state("always") == bottle_state("never")
+        bench.QUICK_REGISTRATION["mode"] = "always"
+        for fw in ("falcon", "bottle"):
+            app = bench.BUILDERS[fw](25, tmp_path)
+            for kind in KINDS:
+                for i in (0, 24):
+                    bench.check(app, fw, bench.Probe(kind, i, "77"))
+    finally:
+        bench.QUICK_REGISTRATION["mode"] = "large"
