@@ -64,6 +64,17 @@ FAULT_FILES = {
                 return {"a": object()}
             raise AssertionError(kind)
         """,
+    "async-raise/route.py": """
+        import asyncio
+
+        async def GET():
+            await asyncio.sleep(0)
+            raise RuntimeError("boom: secret detail")
+        """,
+    "async-wrong/route.py": """
+        async def GET():
+            return 42
+        """,
     "badheader/route.py": """
         from minirouter import Response
 
@@ -168,6 +179,8 @@ FAULTS = [
     "/wrong?kind=status-str",
     "/wrong?kind=unserialisable",
     "/badheader",
+    "/async-raise",
+    "/async-wrong",
 ]
 
 

@@ -229,3 +229,88 @@ def test_mixed_load_loses_nothing_and_duplicates_nothing(server, example_env):
     port = int(server.server.effective_port)
     ledger, clients = run_clients(port, CLIENTS, REQUESTS)
     verify_final_state(ledger, clients, port, example_env / "comments.db")
+
+
+# --- no request sees another's data under concurrency ----------------------
+
+ISOLATION_FILES = {
+    "who/route.py": """
+        import time
+
+        from minirouter import cookies, headers
+
+
+        def GET(request):
+            first = cookies().get("user")
+            time.sleep(0.001)  # let other threads run in between
+            return {"cookie": first, "again": cookies().get("user"), "header": headers().get("x-user"),
+                    "request": request.cookies.get("user"), "query": request.search_params.get("user")}
+        """,
+    "who-async/route.py": """
+        import asyncio
+
+        from minirouter import cookies, headers
+
+
+        async def GET(request):
+            first = cookies().get("user")
+            await asyncio.sleep(0.001)
+            return {"cookie": first, "again": cookies().get("user"), "header": headers().get("x-user"),
+                    "request": request.cookies.get("user"), "query": request.search_params.get("user")}
+        """,
+    "set/route.py": """
+        from minirouter import Response, cookies
+
+
+        def GET(request):
+            user = request.search_params.get("user")
+            cookies().set("seen", user)
+            return Response.json({"user": user})
+        """,
+}
+
+
+def test_concurrent_requests_never_see_each_others_cookies_or_headers(tmp_path):
+    # cookies() and headers() find the request in a context variable; under
+    # 8 server threads (and the per-thread event loop of async handlers) each
+    # request must see only its own cookies, headers and Set-Cookie.
+    from helpers import make_app
+
+    app = make_app(tmp_path, ISOLATION_FILES)
+    live = LiveServer(app, threads=8)
+    problems: list[str] = []
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", int(live.server.effective_port), timeout=30)
+        try:
+            for i in range(60):
+                user = f"user-{n}-{i}"
+                path = ("/who", "/who-async", "/set")[i % 3]
+                conn.request("GET", f"{path}?user={user}", headers={"Cookie": f"user={user}", "X-User": user})
+                response = conn.getresponse()
+                data = json.loads(response.read())
+                if path == "/set":
+                    seen = response.getheader("Set-Cookie", "")
+                    ok = data == {"user": user} and seen.startswith(f"seen={user};")
+                else:
+                    ok = set(data.values()) == {user}
+                if response.status != 200 or not ok:
+                    with lock:
+                        problems.append(f"{path} as {user}: {response.status} {data}")
+        except Exception as exc:  # noqa: BLE001
+            with lock:
+                problems.append(f"client {n}: {exc!r}")
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        live.stop()
+    assert not any(t.is_alive() for t in threads)
+    assert problems == [], problems[:10]
