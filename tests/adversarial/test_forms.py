@@ -274,7 +274,9 @@ def test_multipart_boundary_parameter_variants(probe, content_type):
 
 @multipart
 def test_multipart_quoted_boundary_with_special_characters(probe):
-    boundary = "a b;c=d"
+    # Every character RFC 2046 allows in a boundary ("bchars"), space included;
+    # the quotes let the Content-Type carry them.
+    boundary = "a b'()+_,-./:=?"
     body = part("a", b"1", boundary=boundary) + close(boundary)
     assert fields(post_form(probe, body, f'multipart/form-data; boundary="{boundary}"')) == [("a", "1")]
 
@@ -419,3 +421,50 @@ def test_temporary_files_are_removed_when_the_request_ends(tight, private_tempdi
     assert result.status == expected, result
     assert list(private_tempdir.iterdir()) == []
     assert open_fds() <= before
+
+
+# A part may name its charset (RFC 7578 4.4). Whatever it names, the field is
+# text that can be written out again: an unknown or non-text codec is a 400,
+# and a decoder that yields unpaired surrogates (UTF-7 decodes "+2AA-" to
+# U+D800) must not hand the handler a str that fails the first time it is
+# encoded (a 500 in Response.json or in SQLite), as with lone "\ud800"
+# escapes in JSON (RFC 7493 2.1).
+def charset_part(charset: str, data: bytes) -> bytes:
+    return (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="f"\r\n'
+        f"Content-Type: text/plain; charset={charset}\r\n\r\n".encode() + data + b"\r\n" + close()
+    )
+
+
+@multipart
+@pytest.mark.parametrize(
+    "charset, data, expected",
+    [
+        ("utf-8", "caf\u00e9".encode(), "caf\u00e9"),
+        ("iso-8859-1", "caf\u00e9".encode("latin-1"), "caf\u00e9"),
+        ("utf-16", "caf\u00e9".encode("utf-16"), "caf\u00e9"),
+        ("bogus", b"x", None),
+        ("base64", b"eA==", None),
+        ("rot13", b"x", None),
+        ("zlib", b"x", None),
+        ("punycode", b"x", None),
+        ("utf-8", b"\xff", None),
+        ("utf-16", b"\x00\xd8", None),
+    ],
+)
+def test_part_charsets_decode_or_are_400(probe, charset, data, expected):
+    result = post_form(probe, charset_part(charset, data), MULTIPART)
+    if expected is None:
+        assert_error(result, 400)
+    else:
+        assert fields(result) == [("f", expected)]
+
+
+@multipart
+@pytest.mark.parametrize("data", [b"+2AA-", b"+3AA-", b"a+2D3cAA-b"])
+def test_a_charset_that_decodes_to_lone_surrogates_is_400(probe, data):
+    result = post_form(probe, charset_part("utf-7", data), MULTIPART)
+    assert result.status in (200, 400), result
+    if result.status == 200:
+        (field,) = result.json()["form"]
+        assert not any(0xD800 <= ord(c) <= 0xDFFF for c in field[1])
