@@ -71,11 +71,16 @@ class LiveServer:
         # Close every socket (listener, trigger, open connections) from inside
         # the server's own loop thread, through its trigger; with nothing left
         # to watch, the loop in server.run() returns. Then stop the workers.
+        from waitress.channel import HTTPChannel
+
         server = self.server
 
         def close_all() -> None:
             for channel in list(server._map.values()):
-                channel.close()
+                if isinstance(channel, HTTPChannel):
+                    channel.handle_close()  # also wakes a worker waiting to write
+                else:
+                    channel.close()
 
         server.trigger.pull_trigger(close_all)
         self.thread.join(timeout=10)
