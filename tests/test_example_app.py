@@ -244,8 +244,20 @@ def test_upload_list_and_download(client, example_env):
     assert back.content == content
     assert back.headers.get("content-type") == "text/csv"
     assert back.headers.get("x-content-type-options") == "nosniff"
+    assert back.headers.get("content-security-policy") == "sandbox"
     head = client.head("/files/scores.csv")
     assert (head.status, head.content, head.headers.get("content-length")) == (200, b"", str(len(content)))
+
+
+@needs_multipart
+def test_an_uploaded_html_page_cannot_run_scripts_on_this_site(client):
+    page = b"<script>document.cookie</script>"
+    response = client.post("/files", files={"file": ("page.html", page, "image/png")})
+    assert response.json()["type"] == "text/html"  # from the name, not the client's claim
+    back = client.get("/files/page.html")
+    assert back.content == page
+    assert back.headers.get("content-security-policy") == "sandbox"
+    assert back.headers.get("x-content-type-options") == "nosniff"
 
 
 @needs_multipart
