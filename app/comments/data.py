@@ -97,7 +97,7 @@ class CommentStore:
     def delete(self, comment_id: int) -> dict | None:
         """Remove a comment and return it; None when there is no such comment."""
 
-        def remove(db: sqlite3.Connection) -> sqlite3.Row | None:
+        def remove(db: sqlite3.Connection) -> tuple | None:
             with _write(db):
                 row = db.execute(
                     "SELECT id, text FROM comments WHERE id = ?", (comment_id,)
