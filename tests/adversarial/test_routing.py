@@ -235,3 +235,23 @@ def test_raw_utf8_bytes_decode_the_same_with_or_without_escapes(probe, raw, expe
 def test_raw_bytes_that_are_not_utf8_are_400_with_or_without_escapes(probe, raw):
     environ = make_environ("GET", "/seg/x", request_uri="/seg/" + raw)
     assert_error(probe.call(environ, validate=False), 400)
+
+
+# Method-override conventions (X-HTTP-Method-Override, X-Method-Override,
+# ?_method=, a _method form field) let a cross-site form turn a POST into a
+# DELETE in frameworks that honour them. Here the method is the request's
+# own, whatever a header, the query or the body says.
+@pytest.mark.parametrize(
+    "headers, query, body",
+    [
+        ({"X-HTTP-Method-Override": "GET"}, "", b""),
+        ({"X-HTTP-Method": "GET"}, "", b""),
+        ({"X-Method-Override": "GET"}, "", b""),
+        ({}, "_method=GET", b""),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, "", b"_method=GET"),
+    ],
+)
+def test_method_override_is_never_honoured(probe, headers, query, body):
+    environ = make_environ("POST", "/only-get", query=query, headers=headers, body=body or None)
+    result = probe.call(environ, validate=False)
+    assert_error(result, 405)
