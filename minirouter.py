@@ -18,6 +18,7 @@ The module reads top to bottom in the order a request flows through it.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextvars
 import dataclasses
 import datetime
@@ -109,6 +110,7 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 # Control characters other than HTAB are never valid in a field value (RFC 9110
 # 5.5); CR, LF and NUL would let a value forge a header or split the response.
 _BAD_FIELD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL_CHAR = re.compile(r"[\x00-\x1f\x7f]")
 # A percent sign not followed by two hex digits.
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # Host header: a name or IPv4 address, or an IPv6 literal, then an optional port.
@@ -275,6 +277,25 @@ class RequestHeaders(Mapping):  # type: ignore[type-arg]
     __setitem__ = __delitem__ = set = append = delete = _refuse
 
 
+_ESCAPE_RUN = re.compile(rb"(?:%[0-9A-Fa-f]{2})+")
+
+
+def _unescape_run(match: re.Match[bytes]) -> bytes:
+    return bytes.fromhex(match.group().replace(b"%", b"").decode("ascii"))
+
+
+def percent_decode(data: bytes) -> bytes:
+    """%XX escapes to bytes; a '%' that starts no escape stays as it is.
+
+    ``unquote_to_bytes`` handles each malformed '%' through an exception, which
+    makes a run of them ten times slower than text; runs of escapes are
+    decoded here at once, so every input costs about the same per byte.
+    """
+    if _BAD_ESCAPE.search(data.decode("latin-1")) is None:
+        return unquote_to_bytes(data)
+    return _ESCAPE_RUN.sub(_unescape_run, data)
+
+
 def _decode_component(text: str) -> str:
     """Decode one query or form component: '+' is a space, %XX are UTF-8 bytes."""
     if "+" in text:
@@ -282,21 +303,23 @@ def _decode_component(text: str) -> str:
     if "%" not in text and text.isascii():
         return text
     # WSGI strings carry the raw bytes as latin-1 (PEP 3333).
-    raw = unquote_to_bytes(text.encode("latin-1", "replace"))
-    return raw.decode("utf-8", "replace")
+    return percent_decode(text.encode("latin-1", "replace")).decode("utf-8", "replace")
 
 
-def parse_query(query: str) -> list[tuple[str, str]]:
+def parse_query(query: str, max_pairs: Optional[int] = None) -> list[tuple[str, str]]:
     """Split a query string or urlencoded form into (name, value) pairs.
 
     Only '&' separates pairs (a ';' is data, as in WHATWG URLSearchParams and
     in CPython since the web-cache-poisoning fix of 2021). ``a=`` and ``a``
-    both give ``""``; empty pieces are skipped.
+    both give ``""``; empty pieces are skipped. Past ``max_pairs`` pairs it
+    stops at once with 413.
     """
     pairs = []
     for piece in query.split("&"):
         if not piece:
             continue
+        if max_pairs is not None and len(pairs) == max_pairs:
+            raise HTTPError(413, f"form has more than {max_pairs} fields")
         name, _, value = piece.partition("=")
         pairs.append((_decode_component(name), _decode_component(value)))
     return pairs
@@ -305,7 +328,7 @@ def parse_query(query: str) -> list[tuple[str, str]]:
 def _decode_cookie_value(value: str) -> str:
     if "%" not in value and value.isascii():
         return value
-    raw = unquote_to_bytes(value.encode("latin-1", "replace"))
+    raw = percent_decode(value.encode("latin-1", "replace"))
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -326,7 +349,7 @@ def parse_cookie_header(header: str) -> dict[str, str]:
         if not sep:
             continue
         name = name.strip()
-        if not name or name in cookies or _BAD_FIELD_VALUE.search(name):
+        if not name or name in cookies or _CONTROL_CHAR.search(name):
             continue
         value = value.strip()
         if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
@@ -336,6 +359,19 @@ def parse_cookie_header(header: str) -> dict[str, str]:
 
 
 _QUOTE_OR_BACKSLASH = re.compile(r'["\\]')
+# Parameters in one header (a Content-Type, a part's Content-Disposition);
+# real ones have 1-3. Each costs a Python step, so they are capped.
+HEADER_PARAMS_LIMIT = 32
+# Backslashes in one such header; a real one has a few (a Windows path), or none.
+HEADER_BACKSLASH_LIMIT = 64
+# Runs the parameter parsers skip at C speed (one character class, no backtracking).
+_SEPARATOR_RUN = re.compile(r"[ \t;]*")
+_SPACE_RUN = re.compile(r"[ \t]*")
+
+
+def _run_end(pattern: re.Pattern[str], text: str, pos: int) -> int:
+    match = pattern.match(text, pos)
+    return match.end() if match else pos
 
 
 def _read_quoted(text: str, start: int) -> tuple[str, int]:
@@ -365,28 +401,29 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
     """
     main, _, rest = value.partition(";")
     params: dict[str, str] = {}
-    i, end = 0, len(rest)
-    while i < end:
-        while i < end and rest[i] in " \t;":
-            i += 1
+    if rest.count("\\") > HEADER_BACKSLASH_LIMIT:
+        raise HTTPError(400, "header has too many backslashes")
+    i, end, seen = 0, len(rest), 0
+    while True:
+        i = _run_end(_SEPARATOR_RUN, rest, i)
         if i >= end:
             break
-        equals = rest.find("=", i)
+        seen += 1
+        if seen > HEADER_PARAMS_LIMIT:
+            raise HTTPError(400, f"header has more than {HEADER_PARAMS_LIMIT} parameters")
         semicolon = rest.find(";", i)
-        if equals == -1 or (semicolon != -1 and semicolon < equals):
-            i = end if semicolon == -1 else semicolon + 1
+        stop = end if semicolon == -1 else semicolon
+        equals = rest.find("=", i, stop)
+        if equals == -1:
+            i = stop + 1
             continue  # a parameter without a value: ignored
         name = rest[i:equals].strip().lower()
-        i = equals + 1
-        while i < end and rest[i] in " \t":
-            i += 1
+        i = _run_end(_SPACE_RUN, rest, equals + 1)
         if i < end and rest[i] == '"':
             param_value, i = _read_quoted(rest, i + 1)
             semicolon = rest.find(";", i)
             i = end if semicolon == -1 else semicolon + 1
         else:
-            semicolon = rest.find(";", i)
-            stop = end if semicolon == -1 else semicolon
             param_value = rest[i:stop].strip()
             i = stop + 1
         if name and name not in params:
@@ -518,26 +555,481 @@ class RequestCookies(Mapping):  # type: ignore[type-arg]
 # Bodies are read in chunks; file parts above spool_size go to a temp file.
 # ---------------------------------------------------------------------------
 
-# MULTIPART-SECTION (temporary until the streaming parser lands)
+# A part's header block is small in every real client; a bigger one is refused outright.
+MULTIPART_HEADER_LIMIT = 16 * 1024
+# Real parts carry two or three headers, and each header line costs a Python step.
+MULTIPART_HEADER_LINES_LIMIT = 32
+# RFC 2046 allows whitespace between a boundary and its CRLF; real clients send none.
+MULTIPART_PADDING_LIMIT = 1024
+# An RFC 5987 filename* value; a 255-byte file name takes at most 765 characters.
+EXTENDED_VALUE_LIMIT = 1024
+# The piece size UploadFile.save() copies with.
+UPLOAD_COPY_CHUNK = 64 * 1024
+
+_SP, _HT = 0x20, 0x09
+_TRUNCATED = "multipart body is truncated: no closing boundary"
+_BAD_EXTENDED = "malformed RFC 5987 header parameter"
+# RFC 2046 section 5.1.1, "bchars": what a boundary may be made of.
+_BOUNDARY_CHARS = frozenset(
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'()+_,-./:=? "
+)
+# Codecs whose decoders are slower than linear on crafted input (punycode inserts
+# characters one by one), or that are no charset a client would label a field with.
+_REFUSED_CHARSETS = frozenset({"punycode", "idna", "unicode-escape", "raw-unicode-escape"})
+
+# No pattern below repeats more than one character class, and each is matched at a
+# given position: it runs forward over the text and never backtracks, so each use is linear.
+_PART_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_PARAM_NAME_RUN = re.compile(r"[^=;]*")
+_PARAM_VALUE_RUN = re.compile(r"[^;]*")
+_QUOTED_TEXT_RUN = re.compile(r'[^"\\]*')
+# Control characters, HTAB aside (RFC 9110 field values).
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F])
 
 
 class UploadFile:
-    """A file sent in a multipart form."""
+    """A file sent in a multipart form.
 
-    filename: str
-    content_type: str
-    size: int
+    Up to `spool_size` bytes it lives in memory, beyond that in a temporary file; either
+    way closing it frees it, and the framework closes every upload when the request ends.
+    `filename` is whatever the client sent: never use it as a path without cleaning it.
+    """
+
+    def __init__(
+        self, filename: str, content_type: str, headers: dict[str, str], file: IO[bytes]
+    ) -> None:
+        self.filename = filename
+        self.content_type = content_type
+        self.headers = headers
+        self.size = 0
+        self._file = file
+        self._reading = False
+
+    def _write(self, data: bytes | bytearray) -> None:
+        self._file.write(data)
+        self.size += len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        """Read the content; the first call starts from the beginning."""
+        if not self._reading:
+            # The parser leaves the position at the end of what it wrote.
+            self._file.seek(0)
+            self._reading = True
+        return self._file.read(size)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Copy the whole content to `path`, in pieces, whatever read() has consumed."""
+        position = self._file.tell()
+        self._file.seek(0)
+        try:
+            with open(path, "wb") as target:
+                while True:
+                    piece = self._file.read(UPLOAD_COPY_CHUNK)
+                    if not piece:
+                        break
+                    target.write(piece)
+        finally:
+            # A read() in progress carries on where it was.
+            self._file.seek(position)
 
     def close(self) -> None:
-        pass
+        self._file.close()
+
+    def __enter__(self) -> UploadFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"<UploadFile filename={self.filename!r} "
+            f"content_type={self.content_type!r} size={self.size}>"
+        )
 
 
-def multipart_boundary(params: dict[str, str]) -> str:
-    raise HTTPError(415, "multipart forms are not supported yet")
+def multipart_boundary(content_type_params: dict[str, str]) -> str:
+    """The boundary of a multipart Content-Type, from its parsed parameters; 400 if unusable."""
+    boundary = content_type_params.get("boundary")
+    if boundary is None:
+        # Parameter names are case-insensitive (RFC 9110), whatever case the caller kept.
+        for key, value in content_type_params.items():
+            if key.lower() == "boundary":
+                boundary = value
+                break
+    if not boundary:
+        raise HTTPError(400, "multipart boundary is missing from Content-Type")
+    _check_boundary(boundary)
+    return boundary
 
 
-def parse_multipart(read: Callable[[int], bytes], boundary: str, **limits: int) -> list[tuple[str, Any]]:
-    raise HTTPError(415, "multipart forms are not supported yet")
+def _check_boundary(boundary: str) -> None:
+    # The length check comes first, so a huge parameter is refused without being scanned.
+    if (
+        not 1 <= len(boundary) <= 70
+        or boundary.endswith(" ")
+        or not all(char in _BOUNDARY_CHARS for char in boundary)
+    ):
+        raise HTTPError(400, "multipart boundary is invalid (RFC 2046: 1-70 plain characters)")
+
+
+def parse_multipart(
+    read: Callable[[int], bytes],
+    boundary: str,
+    *,
+    max_parts: int,
+    max_field_memory: int,
+    spool_size: int,
+    chunk_size: int = 65536,
+) -> list[tuple[str, str | UploadFile]]:
+    """Parse a multipart/form-data body into (name, value) pairs, in the order sent.
+
+    `read(n)` gives at most n bytes and b"" at the end of the body. Fields become str,
+    parts with a `filename` parameter become UploadFile. Every limit has its own 413;
+    malformed input is a 400. On any error the uploads made so far are closed.
+    """
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    _check_boundary(boundary)
+    reader = _MultipartReader(read, boundary.encode("ascii"), chunk_size)
+    form: list[tuple[str, str | UploadFile]] = []
+    try:
+        more = reader.skip_preamble()
+        while more:
+            if len(form) >= max_parts:
+                raise HTTPError(413, f"form has more than {max_parts} parts")
+            headers = _parse_part_headers(reader.read_part_headers())
+            name, filename = _form_data_names(headers)
+            if filename is None:
+                data, more = _read_field(reader, max_field_memory)
+                form.append((name, _decode_field(data, headers)))
+            else:
+                content_type = headers.get("content-type") or "application/octet-stream"
+                upload = UploadFile(filename, content_type, headers, _spool_file(spool_size))
+                # Listed before it is filled, so that an error while filling closes it too.
+                form.append((name, upload))
+                more = reader.read_part_body(upload._write)
+    except BaseException:
+        for _, value in form:
+            if isinstance(value, UploadFile):
+                value.close()
+        raise
+    # Whatever follows the closing delimiter (the epilogue) is left unread.
+    return form
+
+
+class _MultipartReader:
+    """Walks a multipart body: the preamble, then each part's headers and content.
+
+    Only unconsumed bytes are kept: a chunk plus a delimiter's length while content
+    streams through, at most one header block while headers are read.
+    """
+
+    def __init__(self, read: Callable[[int], bytes], boundary: bytes, chunk_size: int) -> None:
+        self._read = read
+        self._chunk_size = chunk_size
+        self._delimiter = b"\r\n--" + boundary
+        # The first delimiter may open the body with no CRLF before it; pretending there
+        # was one lets a single search find it at the start or after a preamble.
+        self._data = bytearray(b"\r\n")
+        self._pos = 0
+        self._eof = False
+
+    def _fill(self) -> bool:
+        """Append one chunk of the body; False at its end."""
+        if self._eof:
+            return False
+        # Drop the consumed bytes only once they are at least half of the buffer: each
+        # byte is then moved a bounded number of times, on any Python implementation.
+        if self._pos and self._pos * 2 >= len(self._data):
+            del self._data[: self._pos]
+            self._pos = 0
+        chunk = self._read(self._chunk_size)
+        if not chunk:
+            self._eof = True
+            return False
+        self._data += chunk
+        return True
+
+    def _ensure(self, count: int) -> None:
+        """Make `count` unconsumed bytes available, or fail: the body ended too early."""
+        while len(self._data) - self._pos < count:
+            if not self._fill():
+                raise HTTPError(400, _TRUNCATED)
+
+    def skip_preamble(self) -> bool:
+        """Discard everything up to the first delimiter; True when a part follows it."""
+        keep = len(self._delimiter) - 1
+        while True:
+            found = self._data.find(self._delimiter, self._pos)
+            if found >= 0:
+                self._pos = found
+                return self._delimiter_line()
+            # Only the last few bytes can still be the start of a delimiter.
+            self._pos = max(self._pos, len(self._data) - keep)
+            if not self._fill():
+                raise HTTPError(400, "multipart body does not contain the boundary")
+
+    def read_part_headers(self) -> bytes:
+        """The raw header block of the part that starts here, without its blank line."""
+        self._ensure(2)
+        if self._data[self._pos : self._pos + 2] == b"\r\n":
+            self._pos += 2  # a part with no headers at all
+            return b""
+        scanned = 0  # bytes already searched, so that no byte is searched twice
+        while True:
+            found = self._data.find(b"\r\n\r\n", self._pos + scanned)
+            if found >= 0:
+                if found - self._pos > MULTIPART_HEADER_LIMIT:
+                    raise HTTPError(413, "form part headers too large")
+                block = bytes(self._data[self._pos : found])
+                self._pos = found + 4
+                return block
+            available = len(self._data) - self._pos
+            if available > MULTIPART_HEADER_LIMIT + 3:
+                raise HTTPError(413, "form part headers too large")
+            scanned = max(0, available - 3)
+            if not self._fill():
+                raise HTTPError(400, _TRUNCATED)
+
+    def read_part_body(self, write: Callable[[bytearray], None]) -> bool:
+        """Pass the part's content to `write`, piece by piece; True when a part follows."""
+        keep = len(self._delimiter) - 1
+        while True:
+            found = self._data.find(self._delimiter, self._pos)
+            if found >= 0:
+                if found > self._pos:
+                    write(self._data[self._pos : found])
+                    self._pos = found
+                return self._delimiter_line()
+            # All but the last few bytes is content; those few may be the start of a
+            # delimiter cut in two by the chunk edge, so they wait for the next chunk.
+            safe_end = len(self._data) - keep
+            if safe_end > self._pos:
+                write(self._data[self._pos : safe_end])
+                self._pos = safe_end
+            if not self._fill():
+                raise HTTPError(400, _TRUNCATED)
+
+    def _delimiter_line(self) -> bool:
+        """Consume the delimiter line at the current position: True when a part follows,
+        False for the closing delimiter.
+
+        RFC 2046 5.1.1: a line that starts with the delimiter is one, whatever follows it,
+        since a boundary must not occur in content. Only "--" (the end) or optional
+        whitespace and CRLF may follow, so anything else is refused rather than taken for
+        content. Each delimiter found thus ends a part or the parse: crafted content cannot
+        make the parser stop and look at one candidate after another.
+        """
+        offset = len(self._delimiter)
+        self._ensure(offset + 2)
+        if self._data[self._pos + offset : self._pos + offset + 2] == b"--":
+            self._pos += offset + 2
+            return False
+        padding_end = offset + MULTIPART_PADDING_LIMIT
+        while True:
+            self._ensure(offset + 2)
+            if self._data[self._pos + offset] in (_SP, _HT) and offset < padding_end:
+                offset += 1  # transport padding
+                continue
+            if self._data[self._pos + offset : self._pos + offset + 2] == b"\r\n":
+                self._pos += offset + 2
+                return True
+            raise HTTPError(400, "malformed multipart boundary line")
+
+
+def _parse_part_headers(block: bytes) -> dict[str, str]:
+    """Header names (lower-cased) and values of one part."""
+    if not block:
+        return {}
+    # Counted before the split: the work per line is done in Python, so it is bounded.
+    if block.count(b"\r\n") >= MULTIPART_HEADER_LINES_LIMIT:
+        raise HTTPError(413, "too many headers in a form part")
+    try:
+        text = block.decode("utf-8")  # browsers send non-ASCII file names as raw UTF-8
+    except UnicodeDecodeError:
+        text = block.decode("latin-1")
+    collected: dict[str, list[str]] = {}
+    for line in text.split("\r\n"):
+        name, colon, value = line.partition(":")
+        # Folded lines (starting with whitespace), bare CR or LF and NUL are refused: a
+        # lenient reading here is how two parsers come to disagree about one request.
+        if not colon or not _PART_TOKEN.fullmatch(name) or _has_line_breaks(value):
+            raise HTTPError(400, "malformed multipart part header")
+        key = name.lower()
+        if key in collected and key in ("content-disposition", "content-type"):
+            raise HTTPError(400, f"duplicate {key} header in a multipart part")
+        collected.setdefault(key, []).append(value.strip(" \t"))
+    return {key: ", ".join(values) for key, values in collected.items()}
+
+
+def _has_line_breaks(value: str) -> bool:
+    return "\r" in value or "\n" in value or "\0" in value
+
+
+def _form_data_names(headers: dict[str, str]) -> tuple[str, str | None]:
+    """The field name and, for a file, its file name, from Content-Disposition."""
+    disposition = headers.get("content-disposition")
+    if disposition is None:
+        raise HTTPError(400, "multipart part has no Content-Disposition header")
+    kind, params = _part_header_params(disposition)
+    if kind != "form-data":
+        raise HTTPError(400, "multipart part is not form-data")
+    name = params.get("name")
+    if name is None:
+        raise HTTPError(400, "multipart part has no name")
+    return name, params.get("filename")
+
+
+def _part_header_params(value: str) -> tuple[str, dict[str, str]]:
+    """Split 'form-data; name="a b"; x=1' into ('form-data', {'name': 'a b', 'x': '1'}).
+
+    The main value and parameter names are lower-cased. Values may be quoted strings.
+    An RFC 5987 `name*=UTF-8''...` parameter replaces `name` (RFC 7578 section 4.2).
+    Malformed or repeated parameters are a 400.
+    """
+    # Linear, and more: text is only ever scanned in runs at C speed. The Python steps,
+    # one per parameter and one per backslash, are capped, since each costs a hundred
+    # times a byte scanned and crafted input could otherwise be made of nothing else.
+    if _has_control_chars(value):
+        raise HTTPError(400, "control character in a header value")
+    if value.count("\\") > HEADER_BACKSLASH_LIMIT:
+        raise HTTPError(400, "too many backslashes in a header value")
+    main, _, rest = value.partition(";")
+    params: dict[str, str] = {}
+    extended: dict[str, str] = {}
+    count = 0
+    pos, end = 0, len(rest)
+    while True:
+        pos = _run_end(_SEPARATOR_RUN, rest, pos)
+        if pos >= end:
+            break
+        count += 1
+        if count > HEADER_PARAMS_LIMIT:
+            raise HTTPError(400, "too many parameters in a header")
+        name_end = _run_end(_PARAM_NAME_RUN, rest, pos)
+        name = rest[pos:name_end].strip(" \t").lower()
+        if name_end == end or rest[name_end] == ";":
+            pos = name_end  # a bare word without "=" carries nothing: skipped
+            continue
+        if not _PART_TOKEN.fullmatch(name):
+            raise HTTPError(400, "malformed header parameter")
+        pos = _run_end(_SPACE_RUN, rest, name_end + 1)
+        if pos < end and rest[pos] == '"':
+            text, pos = _read_quoted_string(rest, pos + 1)
+            pos = _run_end(_SPACE_RUN, rest, pos)
+            if pos < end and rest[pos] != ";":
+                raise HTTPError(400, "malformed header parameter")
+        else:
+            value_end = _run_end(_PARAM_VALUE_RUN, rest, pos)
+            text = rest[pos:value_end].strip(" \t")
+            pos = value_end
+        target, key = (extended, name[:-1]) if name.endswith("*") else (params, name)
+        if key in target:
+            # Two readings of one request are how parsers get fooled: refuse the choice.
+            raise HTTPError(400, "duplicate header parameter")
+        target[key] = text
+    for key, text in extended.items():
+        params[key] = _decode_extended_value(text)
+    return main.strip(" \t").lower(), params
+
+
+def _has_control_chars(value: str) -> bool:
+    # Deleting the control bytes and comparing lengths runs at C speed (several times
+    # faster than a regex search); UTF-8 never uses these bytes inside other characters.
+    raw = value.encode("utf-8", "surrogatepass")
+    return len(raw.translate(None, _CONTROL_BYTES)) != len(raw)
+
+
+def _read_quoted_string(text: str, pos: int) -> tuple[str, int]:
+    """Unquote the string whose opening quote is just before `pos`; return it and the
+    position after its closing quote."""
+    pieces: list[str] = []
+    while True:
+        run_end = _run_end(_QUOTED_TEXT_RUN, text, pos)
+        pieces.append(text[pos:run_end])
+        if run_end >= len(text):
+            raise HTTPError(400, "unterminated quoted string in a header")
+        if text[run_end] == '"':
+            return "".join(pieces), run_end + 1
+        # A backslash. Only \" and \\ are escapes: browsers send other backslashes as
+        # they are (a Windows path "C:\dir\f.txt"; HTML escapes only quotes and line
+        # breaks, as %22 %0D %0A), so a lone backslash stays as written.
+        escaped = text[run_end + 1 : run_end + 2]
+        if escaped in ('"', "\\"):
+            pieces.append(escaped)
+            pos = run_end + 2
+        else:
+            pieces.append("\\")
+            pos = run_end + 1
+
+
+def _decode_extended_value(text: str) -> str:
+    """Decode an RFC 5987 value: charset'language'percent-encoded-bytes."""
+    charset, quote1, rest = text.partition("'")
+    _language, quote2, encoded = rest.partition("'")
+    charset = charset.strip().lower()
+    if (
+        not (quote1 and quote2)
+        or charset not in ("utf-8", "iso-8859-1")
+        or _BAD_ESCAPE.search(encoded)
+    ):
+        raise HTTPError(400, _BAD_EXTENDED)
+    if len(encoded) > EXTENDED_VALUE_LIMIT:  # each escape costs a Python step
+        raise HTTPError(400, f"RFC 5987 header parameter longer than {EXTENDED_VALUE_LIMIT} characters")
+    try:
+        return unquote_to_bytes(encoded).decode(charset)
+    except UnicodeDecodeError:
+        raise HTTPError(400, _BAD_EXTENDED) from None
+
+
+def _read_field(reader: _MultipartReader, max_memory: int) -> tuple[bytes, bool]:
+    """The content of a non-file part, refused once it grows past `max_memory`."""
+    pieces: list[bytearray] = []
+    size = 0
+
+    def keep(piece: bytearray) -> None:
+        nonlocal size
+        size += len(piece)
+        if size > max_memory:  # checked before keeping, so memory stays bounded
+            raise HTTPError(413, f"form field is larger than {max_memory} bytes")
+        pieces.append(piece)  # a copy already: the reader slices its buffer
+
+    more = reader.read_part_body(keep)
+    return b"".join(pieces), more
+
+
+def _decode_field(data: bytes, headers: dict[str, str]) -> str:
+    """A field's text: UTF-8 unless the part's Content-Type names another charset."""
+    charset = "utf-8"
+    content_type = headers.get("content-type")
+    if content_type:
+        charset = _part_header_params(content_type)[1].get("charset") or charset
+    try:
+        codec = codecs.lookup(charset).name
+        if codec in _REFUSED_CHARSETS:
+            raise LookupError(codec)
+        text = data.decode(codec)
+        if codec != "utf-8":
+            # UTF-7 and UTF-16 can spell lone surrogates, which no UTF-8
+            # store or response can hold: refuse them here.
+            text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        raise HTTPError(400, "form field decodes to a lone surrogate") from None
+    except LookupError:  # unknown, or not a text encoding (base64, zlib...)
+        raise HTTPError(400, "unsupported charset in form field") from None
+    except UnicodeDecodeError:
+        raise HTTPError(400, f"form field is not valid {codec}") from None
+
+
+def _spool_file(spool_size: int) -> IO[bytes]:
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=spool_size, mode="w+b")
+    if spool_size <= 0:
+        # SpooledTemporaryFile reads max_size=0 as "never roll over"; here a zero limit
+        # means that every file goes to disk.
+        spool.rollover()  # type: ignore[attr-defined]
+    return spool
 
 
 # ---------------------------------------------------------------------------
@@ -599,6 +1091,7 @@ class Request:
         "_body_consumed",
         "_form",
         "_uploads",
+        "read_client_data",
     )
 
     def __init__(
@@ -625,6 +1118,10 @@ class Request:
         self._body_consumed = False
         self._form: Optional[FormData] = None
         self._uploads: list[Any] = []
+        # Set when the handler reads headers, cookies or the URL (its Host):
+        # the route cache keys on path and query only, so such an answer is
+        # not cached (as Next.js bails out of caching on dynamic data).
+        self.read_client_data = False
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"
@@ -634,6 +1131,7 @@ class Request:
     @property
     def url(self) -> str:
         """The absolute URL the client asked for: ``http://host/path?query``."""
+        self.read_client_data = True
         environ = self.environ
         scheme = environ.get("wsgi.url_scheme", "http")
         host = environ.get("HTTP_HOST")
@@ -659,12 +1157,14 @@ class Request:
 
     @property
     def headers(self) -> RequestHeaders:
+        self.read_client_data = True
         if self._headers is None:
             self._headers = RequestHeaders.from_environ(self.environ)
         return self._headers
 
     @property
     def cookies(self) -> RequestCookies:
+        self.read_client_data = True
         if self._cookies is None:
             self._cookies = RequestCookies(parse_cookie_header(self.environ.get("HTTP_COOKIE", "")))
         return self._cookies
@@ -820,9 +1320,7 @@ class Request:
 
     def _urlencoded_form(self) -> FormData:
         text = self.body().decode("latin-1")  # bytes kept as-is; %XX decoded as UTF-8
-        pairs = parse_query(text)
-        if len(pairs) > self._limits.max_form_parts:
-            raise HTTPError(413, f"form has more than {self._limits.max_form_parts} fields")
+        pairs = parse_query(text, self._limits.max_form_parts)
         limit = self._limits.max_form_memory
         for name, value in pairs:
             # The limit counts bytes; a character takes at most 4 in UTF-8.
@@ -842,6 +1340,14 @@ class Request:
             spool_size=self._limits.spool_size,
         )
         self._uploads.extend(value for _, value in pairs if isinstance(value, UploadFile))
+        # Read the epilogue too: a body shorter than its Content-Length is a
+        # 400 here, not a connection left waiting for bytes that never come.
+        try:
+            for _ in chunks:
+                pass
+        except HTTPError:
+            self.close()
+            raise
         return FormData(pairs)
 
     def close(self) -> None:
@@ -2354,11 +2860,8 @@ def _static_request(request: Request) -> Request:
     for key in ("REQUEST_URI", "RAW_URI"):
         if key in environ:
             environ[key] = environ[key].split("?", 1)[0]
-    host = request.environ.get("HTTP_HOST")
-    if host and _VALID_HOST.match(host):
-        # request.url keeps the host (it is not a header the handler reads).
-        environ["SERVER_NAME"], _, port = host.partition(":")
-        environ["SERVER_PORT"] = port or ("443" if environ.get("wsgi.url_scheme") == "https" else "80")
+    # request.url names the server's own host (SERVER_NAME), never the
+    # client's Host header: the one answer is served to every client.
     return Request(environ, path=request.path, raw_path=request._raw_path, limits=request._limits)
 
 
@@ -2382,6 +2885,22 @@ class Context:
 
 _METHOD_SET = frozenset(HTTP_METHODS)
 _NO_BODY_HEADERS = ("content-type", "content-length", "transfer-encoding")
+
+
+class _ThreadLoop:
+    """This thread's event loop, closed when the thread ends (and its
+    thread-local storage, which holds the only reference, goes away)."""
+
+    __slots__ = ("loop",)
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def __del__(self) -> None:
+        if not self.loop.is_closed():
+            self.loop.close()
+
+
 _event_loops = threading.local()
 
 
@@ -2392,11 +2911,10 @@ def _run_awaitable(awaitable: Any) -> Any:
     costs more than most handlers. The task copies the current context, so
     ``headers()`` and ``cookies()`` work inside it.
     """
-    loop = getattr(_event_loops, "loop", None)
-    if loop is None or loop.is_closed():
-        loop = asyncio.new_event_loop()
-        _event_loops.loop = loop
-    return loop.run_until_complete(awaitable)
+    holder = getattr(_event_loops, "holder", None)
+    if holder is None or holder.loop.is_closed():
+        holder = _event_loops.holder = _ThreadLoop()
+    return holder.loop.run_until_complete(awaitable)
 
 
 _STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in http.HTTPStatus}
@@ -2633,8 +3151,9 @@ class App:
         if entry is not None:
             return self.cache.response(entry)
         seen = _static_request(request) if static else request
+        seen.read_client_data = False  # what the middleware read does not count
         response = self._call_handler(endpoint, "GET", handler, seen, context)
-        if _is_cacheable(response):
+        if _is_cacheable(response) and (static or not seen.read_client_data):
             self.cache.put(key, response, endpoint.revalidate)
         return response
 

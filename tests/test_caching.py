@@ -33,24 +33,28 @@ COUNTED = """
 
     def GET(request):
         calls.count["{name}"] = calls.count.get("{name}", 0) + 1
-        return {{
-            "n": calls.count["{name}"],
-            "query": dict(request.search_params.items()),
-            "ua": request.headers.get("user-agent"),
-            "cookie": request.cookies.get("c"),
-            "url": request.url,
-        }}
+        answer = {{"n": calls.count["{name}"], "query": dict(request.search_params.items())}}
+        if {reads}:
+            # Reading the client's headers, cookies or URL (its Host) keeps a
+            # revalidate route out of the cache; force-static strips them.
+            answer.update(
+                ua=request.headers.get("user-agent"),
+                cookie=request.cookies.get("c"),
+                url=request.url,
+            )
+        return answer
     """
 
 
-def counted(name: str, config: str) -> str:
-    return textwrap.dedent(COUNTED).format(name=name, config=config)
+def counted(name: str, config: str, reads: bool = False) -> str:
+    return textwrap.dedent(COUNTED).format(name=name, config=config, reads=reads)
 
 
 FILES = {
     "_lib/calls.py": "count = {}\nmode = {}\n",
     "timed/route.py": counted("timed", "revalidate = 10"),
-    "static/route.py": counted("static", 'dynamic = "force-static"'),
+    "static/route.py": counted("static", 'dynamic = "force-static"', reads=True),
+    "timed-reads/route.py": counted("timed-reads", "revalidate = 10", reads=True),
     "static-timed/route.py": counted("static-timed", 'dynamic = "force-static"\nrevalidate = 5'),
     "forever/route.py": counted("forever", "revalidate = False"),
     "plain/route.py": counted("plain", ""),
@@ -283,8 +287,17 @@ def test_a_rewrite_is_cached_under_the_route_it_serves(cache_app: CacheApp) -> N
     via_alias = cache_app.get("/alias")
     direct = cache_app.get("/timed")
     assert via_alias.json()["n"] == direct.json()["n"] == 1
-    assert via_alias.json()["url"] == "http://testserver/alias"  # the first caller's URL
     assert cache_app.calls["timed"] == 1
+
+
+def test_a_revalidate_route_that_reads_the_client_is_not_cached(cache_app: CacheApp) -> None:
+    # Headers, cookies and the URL (its Host) are not in the cache key: an
+    # answer built from them would be served to other clients (Next.js bails
+    # out of caching when dynamic data is read).
+    first = cache_app.get("/timed-reads", headers={"User-Agent": "one"})
+    second = cache_app.get("/timed-reads", headers={"User-Agent": "two"})
+    assert (first.json()["ua"], second.json()["ua"]) == ("one", "two")
+    assert cache_app.calls["timed-reads"] == 2
 
 
 def test_a_rewrite_with_a_query_is_cached_under_that_query(cache_app: CacheApp) -> None:
