@@ -13,7 +13,6 @@ import logging
 import os
 import socket
 import sqlite3
-import sys
 import tempfile
 import threading
 import time
@@ -24,7 +23,7 @@ import pytest
 
 from conftest import APP_DIR, LiveServer
 from helpers import RecordingInput, call, import_from_app, make_app_dir, make_environ
-from minirouter import App, HTTPError, Request
+from minirouter import App
 
 FAULT_FILES = {
     "_lib/state.py": """
@@ -404,17 +403,6 @@ def test_a_body_cut_short_in_process_is_answered_and_leaves_nothing(tmp_path, pr
     assert open_fds() <= fds_before
 
 
-def _multipart_pending() -> bool:
-    body = b'--b\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--b--\r\n'
-    environ = make_environ("POST", "/", body=body, content_type="multipart/form-data; boundary=b")
-    try:
-        Request(environ).form()
-    except HTTPError as exc:
-        return exc.status == 415
-    return False
-
-
-@pytest.mark.xfail(_multipart_pending(), reason="multipart/form-data still answers 415", strict=False)
 @pytest.mark.parametrize("error", [None, ConnectionResetError])
 def test_a_multipart_upload_cut_short_removes_its_spooled_file(tmp_path, private_tempdir, error):
     app = App(str(make_app_dir(tmp_path, FAULT_FILES)), spool_size=4096)
@@ -515,9 +503,6 @@ def test_concurrent_writers_on_separate_connections_all_succeed(example_env):
             store.close()
 
 
-MULTIPART_PENDING = _multipart_pending()
-
-
 def multipart_upload(size: int) -> tuple[bytes, str]:
     head = b'--b\r\nContent-Disposition: form-data; name="f"; filename="big.bin"\r\n\r\n'
     return head + os.urandom(size) + b"\r\n--b--\r\n", "multipart/form-data; boundary=b"
@@ -526,7 +511,6 @@ def multipart_upload(size: int) -> tuple[bytes, str]:
 # Uploads above spool_size (1 MiB by default) live in temporary files; they
 # must be closed (and so removed) however the request ends: a handler that
 # raises after reading them, or a streamed answer the client walks away from.
-@pytest.mark.xfail(MULTIPART_PENDING, reason="multipart/form-data still answers 415", strict=False)
 def test_spooled_uploads_are_closed_when_the_handler_raises(faults):
     assert faults.get("/ok")[0] == 200
     fds_before = open_fds()
@@ -542,7 +526,6 @@ def test_spooled_uploads_are_closed_when_the_handler_raises(faults):
     assert wait_until(lambda: open_fds() <= fds_before, timeout=10), "an upload's temporary file was left open"
 
 
-@pytest.mark.xfail(MULTIPART_PENDING, reason="multipart/form-data still answers 415", strict=False)
 def test_spooled_uploads_are_closed_when_the_client_leaves_a_streamed_answer(faults):
     assert faults.get("/ok")[0] == 200
     fds_before = open_fds()

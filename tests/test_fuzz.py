@@ -15,7 +15,6 @@ import io
 import os
 import re
 import string
-from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote_to_bytes
 
 import pytest
@@ -369,16 +368,6 @@ def test_any_content_length_is_a_number_or_a_4xx(fuzz_app, value):
 import minirouter  # noqa: E402
 
 
-def _multipart_landed() -> bool:
-    try:
-        minirouter.parse_multipart(lambda n: b"--b--\r\n", "b", max_parts=1, max_field_memory=1, spool_size=1)
-    except HTTPError as exc:
-        return exc.status != 415
-    except TypeError:
-        return False
-    return True
-
-
 BCHARS = string.ascii_letters + string.digits + "'()+_,-./:=? "
 boundaries = st.text(alphabet=BCHARS, min_size=1, max_size=70).filter(lambda b: not b.endswith(" "))
 part_names = st.text(
@@ -409,7 +398,6 @@ def _encode(boundary: str, parts: list) -> bytes:
     return bytes(out)
 
 
-@pytest.mark.skipif(not _multipart_landed(), reason="the multipart parser has not landed")
 @fuzz
 @given(
     boundary=boundaries,
