@@ -243,3 +243,41 @@ def test_range_requests(probe, value, expected):
 def test_byte_range_on_an_empty_file():
     assert _byte_range("bytes=0-0", 0) == "unsatisfiable"
     assert _byte_range("bytes=-5", 0) == "unsatisfiable"
+
+
+# The example app's /files/[name] serves uploads from UPLOADS_DIR: the name
+# comes from the URL, so only a name the app itself could have saved is
+# looked up (the same traversal list, through a route parameter this time).
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/files/..%2Fcomments.db",
+        "/files/..%2F..%2Frun.py",
+        "/files/%2e%2e",
+        "/files/.",
+        "/files/..",
+        "/files/.partial-x",
+        "/files/%2Fetc%2Fpasswd",
+        "/files/..%5Ccomments.db",
+        "/files/a%00.txt",
+        "/files/" + "a" * 200,
+    ],
+)
+def test_example_downloads_reach_only_saved_uploads(client, example_env, target):
+    (example_env / "uploads").mkdir(exist_ok=True)
+    (example_env / "uploads" / ".partial-x").write_bytes(b"half an upload")
+    (example_env / "secret.txt").write_bytes(SECRET)
+    result = client.get(target)
+    assert result.status in (400, 404), (target, result.status)
+    assert SECRET not in result.content and b"half an upload" not in result.content
+
+
+def test_example_uploads_come_back_inert(client):
+    # An uploaded HTML page is sent with its own type, but the browser may
+    # neither sniff another nor run its scripts on this origin.
+    result = client.post("/files", files={"file": ("page.html", b"<script>alert(1)</script>", "image/png")})
+    assert result.status == 201
+    download = client.get(result.headers.get("location"))
+    assert download.status == 200
+    assert download.headers.get("x-content-type-options") == "nosniff"
+    assert "sandbox" in download.headers.get("content-security-policy")
