@@ -21,9 +21,9 @@ def cookies_seen(probe, header: str) -> dict:
     return result.json()["cookies"]
 
 
-# CPython http.cookies (bpo-27657 era and the SimpleCookie "stops at the first
-# bad pair" behaviour Django worked around in its own parser): one malformed
-# pair must not drop the session cookie that follows it.
+# CPython's http.cookies.SimpleCookie stops at the first pair it cannot
+# parse and drops every cookie after it (why Django parses cookies itself):
+# one malformed pair must not drop the session cookie that follows it.
 @pytest.mark.parametrize(
     "header, expected",
     [
@@ -122,8 +122,8 @@ def inject(probe, where, value, catch=True):
 
 
 # A value is data: "; Domain=evil" in a value must be percent-encoded, never
-# become an attribute (the cookie-attribute injection class, e.g. Bottle's
-# unescaped set_cookie values and PHP's setcookie() reports).
+# become an attribute (cookie-attribute injection: a value copied from the
+# request into Set-Cookie must not be able to add Domain, Path or HttpOnly).
 @pytest.mark.parametrize(
     "value",
     ["x; Domain=evil.example", "x; Path=/admin; HttpOnly", "a=b", "x,y", 'q"u"o\\te', " spaced ", "\u20ac"],

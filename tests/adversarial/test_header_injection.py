@@ -13,9 +13,10 @@ import pytest
 
 from .conftest import assert_error, raw_exchange, server_port, split_response
 
-# Response splitting (CWE-113): Bottle (CVE-2016-9964, redirect() with CR/LF),
-# Werkzeug/Flask and CPython's own http.server/wsgiref (bpo-43223,
-# bpo-23930 family) have all shipped ways for a CR or LF to reach the wire.
+# Response splitting (CWE-113): Bottle (CVE-2016-9964: redirect() let CR/LF
+# through into Location) and CPython's urllib (CVE-2019-9740, CVE-2019-9947:
+# CR/LF in a URL reached the request line) are the nearest advisories; a CR
+# or LF in any header value must never reach the wire.
 SPLITTERS = [
     "a\r\nSet-Cookie: admin=1",
     "a\nX-Evil: 1",
@@ -120,10 +121,10 @@ def test_non_ascii_redirect_targets_are_percent_encoded(probe):
 # --- the trailing-slash redirect must never leave the site ------------------
 #
 # CVE-2021-28861 (CPython http.server: "//evil.com/" became a protocol-relative
-# Location), Werkzeug/Flask and Django (CVE-2021-33203-style) open redirects
-# through "//" and "/\\", and CVE-2022-0391 / bpo-43882 (urllib.parse): browsers
-# and WHATWG parsers drop ASCII tab and newline inside URLs, so "/\t/evil.com"
-# is read as "//evil.com". The 308 that drops a trailing slash writes the
+# Location), Django's CommonMiddleware (CVE-2018-14574: the APPEND_SLASH
+# redirect of "//evil.com" left the site), the same through "/\\", and
+# CVE-2022-0391 / bpo-43882 (urllib.parse): browsers and WHATWG parsers drop
+# ASCII tab and newline inside URLs, so "/\t/evil.com" is read as "//evil.com". The 308 that drops a trailing slash writes the
 # client's own path into Location, so it must come out as a same-site path.
 
 

@@ -19,9 +19,8 @@ from .conftest import PUBLIC_FILES, SECRET, assert_error, raw_exchange, server_p
 
 LEAKS = [SECRET, b"SECRET_KEY", b"dotfile", b"dotfolder"]
 
-# Path traversal, every encoding seen in advisories: Bottle's static_file,
-# Werkzeug safe_join (CVE-2019-14806-era bypasses, and the Windows
-# backslash/drive CVE-2022-29361 class), Starlette StaticFiles
+# Path traversal, every encoding seen in advisories: Werkzeug safe_join
+# (CVE-2024-49766: Windows UNC and drive paths slipped through), Starlette StaticFiles
 # (CVE-2023-29159: a sibling folder sharing the prefix, "public-evil"), aiohttp
 # follow_symlinks (CVE-2024-23334), double encoding, overlong UTF-8 (the IIS
 # "%c0%af" family), fullwidth dots that NFKC turns into '.', and NUL bytes that
