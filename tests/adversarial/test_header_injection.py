@@ -124,8 +124,9 @@ def test_non_ascii_redirect_targets_are_percent_encoded(probe):
 # Location), Django's CommonMiddleware (CVE-2018-14574: the APPEND_SLASH
 # redirect of "//evil.com" left the site), the same through "/\\", and
 # CVE-2022-0391 / bpo-43882 (urllib.parse): browsers and WHATWG parsers drop
-# ASCII tab and newline inside URLs, so "/\t/evil.com" is read as "//evil.com". The 308 that drops a trailing slash writes the
-# client's own path into Location, so it must come out as a same-site path.
+# ASCII tab and newline inside URLs, so "/\t/evil.com" is read as "//evil.com".
+# The 308 that drops a trailing slash writes the client's own path into
+# Location, so it must come out as a same-site path.
 
 
 def browser_reading(location: str) -> str:
