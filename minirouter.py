@@ -2420,6 +2420,13 @@ def _positive_int(name: str, value: Any) -> int:
     return value
 
 
+def _openapi_url(url: Optional[str]) -> Optional[str]:
+    # Compared with the decoded request path, which never ends in "/" (that is a 308 first).
+    if url is not None and (not url.startswith("/") or (len(url) > 1 and url.endswith("/"))):
+        raise ValueError(f"openapi_url must be a path like '/openapi.json', not {url!r}")
+    return url
+
+
 class App:
     """A WSGI application serving the ``route.py`` tree under ``app_dir``.
 
@@ -2468,7 +2475,7 @@ class App:
         self.tree = RouteTree(self.app_dir)
         self.middleware = _load_middleware(self.app_dir, self.tree._loader)
         self.cache = ResponseCache(self.cache_size)
-        self.openapi_url = openapi_url
+        self.openapi_url = _openapi_url(openapi_url)
         # Built once: the tree cannot change while the app runs, so neither can the document.
         self._openapi_json = (
             jsonlib.dumps(openapi_document(self), ensure_ascii=False).encode("utf-8") if openapi_url else None
@@ -3208,7 +3215,7 @@ def openapi_document(app: App, *, title: Optional[str] = None, version: str = "0
     operation_ids: set[str] = set()
     for info in sorted(app.route_table(), key=lambda info: info.url):
         for path, parameters in _openapi_paths(info):
-            item: dict[str, Any] = {}
+            item: dict[str, Any] = _described({}, inspect.getdoc(info.module) if info.module else None)
             if parameters:
                 item["parameters"] = parameters
             for method, operation in _openapi_operations(info, path, operation_ids):
@@ -3229,7 +3236,13 @@ def openapi_document(app: App, *, title: Optional[str] = None, version: str = "0
                     "required": ["error"],
                     "properties": {"error": {"type": "string", "description": "Why the request failed."}},
                 }
-            }
+            },
+            "responses": {
+                "Error": {
+                    "description": "An error answered by the framework or raised with HTTPError.",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
+            },
         },
     }
 
@@ -3277,24 +3290,25 @@ def _openapi_operations(info: RouteInfo, path: str, used_ids: set[str]) -> list[
         handler = info.handlers.get(method)
         if handler is None:
             continue
-        operation: dict[str, Any] = {"operationId": _operation_id(method, path, used_ids)}
-        doc = inspect.getdoc(handler)
-        if doc:
-            operation["summary"] = doc.split("\n", 1)[0].strip()
-            operation["description"] = doc
+        operation = _described({"operationId": _operation_id(method, path, used_ids)}, inspect.getdoc(handler))
         operation["responses"] = {
             "default": {"description": "The handler's response."},
-            "4XX": {
-                "description": "An error answered by the framework or raised with HTTPError.",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-            },
+            "4XX": {"$ref": "#/components/responses/Error"},
         }
         operations.append((method, operation))
     return operations
 
 
+def _described(target: dict[str, Any], doc: Optional[str]) -> dict[str, Any]:
+    # A docstring's first paragraph (often wrapped over lines) is its summary; the whole is the description.
+    if doc:
+        target["summary"] = " ".join(doc.split("\n\n", 1)[0].split())
+        target["description"] = doc
+    return target
+
+
 def _operation_id(method: str, path: str, used: set[str]) -> str:
-    words = [word.strip("{}") for word in path.split("/") if word]
+    words = [word.strip("{}") for word in path.split("/") if word] or ["index"]
     base = "_".join([method.lower()] + ["".join(c if c.isalnum() else "_" for c in word) for word in words])
     candidate, number = base, 2
     while candidate in used:  # two paths can flatten to one id ("/a-b" and "/a_b")
@@ -3452,7 +3466,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # Exits with status 2, like any other bad argument.
         args.subparser.error(f"the app folder {args.app_dir!r} does not exist (or is not a folder)")
     command: Callable[[argparse.Namespace], int] = args.command
-    return command(args)
+    try:
+        return command(args)
+    except BrokenPipeError:
+        # `minirouter openapi | head`: the reader left early, which is no reason for a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _argument_parser() -> argparse.ArgumentParser:
@@ -3534,10 +3553,18 @@ def _serve_command(args: argparse.Namespace) -> int:
         command += ["--openapi-url", args.openapi_url] if args.openapi_url else []
         return run_with_reloader(command, _reload_folders(args.app_dir))
     _log_to_stderr()
-    app = _load_app(args.app_dir, debug=args.debug, openapi_url=args.openapi_url)
+    try:
+        app = _load_app(args.app_dir, debug=args.debug, openapi_url=args.openapi_url)
+    except ValueError as error:  # a bad --openapi-url
+        args.subparser.error(str(error))
     if app is None:
         return 1
-    serve(app, args.host, args.port)
+    try:
+        serve(app, args.host, args.port)
+    except OSError as error:  # most often: the port is taken
+        print(f"minirouter: error: cannot listen on {args.host}:{args.port}: {error.strerror or error}",
+              file=sys.stderr)
+        return 1
     return 0
 
 

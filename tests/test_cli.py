@@ -323,6 +323,26 @@ def test_serve_invalid_tree_exits_1(tmp_path: Path) -> None:
     assert "SyntaxError" in result.stderr
 
 
+def test_serve_on_a_taken_port_exits_1(tmp_path: Path) -> None:
+    app_dir = write_app(tmp_path, TREE)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", app_dir.name, "--port", str(port), cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_bad_openapi_url_exits_2(tmp_path: Path) -> None:
+    app_dir = write_app(tmp_path, TREE)
+    result = run_cli("serve", app_dir.name, "--openapi-url", "openapi.json", "--port", str(free_port()),
+                     cwd=tmp_path)
+    assert result.returncode == 2
+    assert "openapi_url must be a path" in result.stderr
+
+
 def test_reload_restarts_on_edit_and_survives_a_syntax_error(tmp_path: Path, start_server) -> None:
     app_dir = write_app(tmp_path, TREE)
     route = app_dir / "hello" / "route.py"

@@ -107,6 +107,23 @@ def test_docstrings_become_summary_and_description(app: App) -> None:
     assert "summary" not in paths["/comments"]["post"]
 
 
+def test_module_docstring_describes_the_path(tmp_path: Path) -> None:
+    app = make_app(tmp_path, {"notes/route.py": '''
+        """Notes: a long first paragraph
+        wrapped over two lines.
+
+        More detail here."""
+
+        def GET(request):
+            """List the notes."""
+            return []
+        '''})
+    item = openapi_document(app)["paths"]["/notes"]
+    assert item["summary"] == "Notes: a long first paragraph wrapped over two lines."
+    assert item["description"].endswith("More detail here.")
+    assert item["get"]["summary"] == "List the notes."
+
+
 def test_operation_ids_are_unique(app: App) -> None:
     paths = openapi_document(app)["paths"]
     ids = [op["operationId"] for item in paths.values() for key, op in item.items() if key != "parameters"]
@@ -141,3 +158,9 @@ def test_served_at_openapi_url_when_asked(tmp_path: Path) -> None:
 
 def test_not_served_by_default(app: App) -> None:
     assert client(app).get("/openapi.json").status == 404
+
+
+@pytest.mark.parametrize("url", ["openapi.json", "/api/", ""])
+def test_openapi_url_must_be_a_path(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ValueError, match="openapi_url"):
+        make_app(tmp_path, FILES, openapi_url=url)
