@@ -140,11 +140,11 @@ class Server:
         pytest.fail(f"{text!r} never appeared in the output:\n{self.output()}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        # The whole process group, even when the reloader is gone: its child may outlive it.
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.process.wait(timeout=10)
         self._log.close()
 
