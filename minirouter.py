@@ -3161,15 +3161,15 @@ class TestClient:
 
 
 def route_cache_note(info: RouteInfo) -> str:
-    """How the route's GET responses are cached: ``force-static``, ``revalidate=Ns`` or ``-``."""
-    # The caching code may fill RouteInfo; until it does, the module's own settings say it.
-    dynamic = info.dynamic if info.dynamic != "force-dynamic" else getattr(info.module, "dynamic", None)
-    if dynamic == "force-static":
-        return "force-static"
-    revalidate = info.revalidate if info.revalidate is not None else getattr(info.module, "revalidate", None)
-    if isinstance(revalidate, (int, float)) and not isinstance(revalidate, bool) and revalidate > 0:
-        return f"revalidate={revalidate:g}s"
-    return "-"
+    """How the route's GET responses are cached, as the module says it:
+    ``-`` (never), ``revalidate=60s``, ``revalidate=false`` (until restart),
+    ``force-static`` or ``force-static,revalidate=60s``."""
+    seconds = f"revalidate={info.revalidate:g}s" if info.revalidate is not None else None
+    if info.dynamic == "force-static":
+        return f"force-static,{seconds}" if seconds else "force-static"
+    if info.dynamic == "force-dynamic":
+        return "-"
+    return seconds or "revalidate=false"
 
 
 def format_route_table(table: Iterable[RouteInfo], relative_to: Optional[str] = None) -> list[str]:

@@ -51,6 +51,19 @@ TREE = {
         def GET(request, context):
             return {"slug": context.params["slug"]}
         """,
+    "forever/route.py": """
+        revalidate = False
+
+        def GET(request):
+            return {}
+        """,
+    "static-minute/route.py": """
+        dynamic = "force-static"
+        revalidate = 60
+
+        def GET(request):
+            return {}
+        """,
     "(admin)/users/route.py": """
         def POST(request):
             return {"created": True}
@@ -234,7 +247,10 @@ def test_routes_prints_one_line_per_route(tmp_path: Path) -> None:
     result = run_cli("routes", app_dir.name, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()}
-    assert set(rows) == {"/hello", "/comments/[id]", "/shop/[...slug]", "/users", "/profile"}
+    assert set(rows) == {"/hello", "/comments/[id]", "/shop/[...slug]", "/users", "/profile", "/forever",
+                         "/static-minute"}
+    assert rows["/forever"][3] == "revalidate=false"
+    assert rows["/static-minute"][3] == "force-static,revalidate=60s"
     assert rows["/hello"][1:] == ["GET,HEAD,OPTIONS", f"{app_dir.name}/hello/route.py", "-"]
     assert rows["/comments/[id]"][1:] == ["DELETE,GET,HEAD,OPTIONS", f"{app_dir.name}/comments/[id]/route.py",
                                           "revalidate=60s"]
