@@ -34,25 +34,28 @@ import mimetypes
 import os
 import re
 import sys
-import tempfile
 import threading
 import time
 import traceback
 import types
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import (
     IO,
+    TYPE_CHECKING,
     Any,
     AsyncIterable,
     Callable,
     Iterable,
     Iterator,
-    List,
     Optional,
     Tuple,
     Union,
 )
 from urllib.parse import quote, unquote_to_bytes, urlencode
+
+if TYPE_CHECKING:  # the command line imports these when it runs; the WSGI app never needs them
+    import argparse
+    import subprocess
 
 __version__ = "0.1.0"
 
@@ -153,7 +156,7 @@ class Headers(MutableMapping):  # type: ignore[type-arg]
         if isinstance(init, Headers):
             self._items = list(init._items)
             return
-        pairs = init.items() if isinstance(init, Mapping) else init
+        pairs: Iterable[tuple[str, str]] = init.items() if isinstance(init, Mapping) else init
         for name, value in pairs:
             self.append(name, value)
 
@@ -2509,7 +2512,7 @@ def _url_pattern(segments: Iterable[Segment]) -> str:
 def _raw_target_path(environ: dict[str, Any]) -> Optional[str]:
     """The app's part of the raw request target, when the server passes one
     (``REQUEST_URI``, ``RAW_URI``): the path only, without ``SCRIPT_NAME``."""
-    target = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    target: Optional[str] = environ.get("REQUEST_URI") or environ.get("RAW_URI")
     if not target:
         return None
     raw = target.partition("?")[0]
@@ -2935,6 +2938,13 @@ def _positive_int(name: str, value: Any) -> int:
     return value
 
 
+def _openapi_url(url: Optional[str]) -> Optional[str]:
+    # Compared with the decoded request path, which never ends in "/" (that is a 308 first).
+    if url is not None and (not url.startswith("/") or (len(url) > 1 and url.endswith("/"))):
+        raise ValueError(f"openapi_url must be a path like '/openapi.json', not {url!r}")
+    return url
+
+
 class App:
     """A WSGI application serving the ``route.py`` tree under ``app_dir``.
 
@@ -2949,6 +2959,8 @@ class App:
     ``public_dir`` defaults to ``public/`` beside the app folder.
     ``trust_forwarded`` makes ``request.url`` use ``X-Forwarded-Proto`` and
     ``X-Forwarded-Host``: turn it on only behind a proxy that sets them.
+    ``openapi_url`` (e.g. ``"/openapi.json"``) serves the OpenAPI document
+    of the routes at that path; off by default.
     """
 
     def __init__(
@@ -2963,6 +2975,7 @@ class App:
         spool_size: int = DEFAULT_SPOOL_SIZE,
         cache_size: int = DEFAULT_CACHE_SIZE,
         trust_forwarded: bool = False,
+        openapi_url: Optional[str] = None,
     ) -> None:
         self.app_dir = os.path.abspath(os.fspath(app_dir))
         if not os.path.isdir(self.app_dir):
@@ -2980,6 +2993,14 @@ class App:
         self.tree = RouteTree(self.app_dir)
         self.middleware = _load_middleware(self.app_dir, self.tree._loader)
         self.cache = ResponseCache(self.cache_size)
+        self.openapi_url = _openapi_url(openapi_url)
+        # Built once: the tree cannot change while the app runs, so neither can the document.
+        self._openapi_json = (
+            jsonlib.dumps(openapi_document(self), ensure_ascii=False).encode("utf-8") if openapi_url else None
+        )
+        if debug:
+            for line in format_route_table(self.route_table()):
+                logger.info("route %s", line)
 
     def _find_public_dir(self, public_dir: Union[str, os.PathLike, None]) -> Optional[str]:  # type: ignore[type-arg]
         if public_dir is None:
@@ -3014,6 +3035,12 @@ class App:
     # -- the WSGI entry point ---------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        # Checked per request so logging can be turned on after the app is built; free when off.
+        if access_logger.isEnabledFor(logging.INFO):
+            return _call_with_access_log(self._handle, environ, start_response)
+        return self._handle(environ, start_response)
+
+    def _handle(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         request: Optional[Request] = None
         try:
@@ -3100,6 +3127,8 @@ class App:
     # -- the route ------------------------------------------------------------
 
     def _route(self, request: Request, segments: list[str]) -> Response:
+        if self._openapi_json is not None and request.path == self.openapi_url:
+            return self._serve_openapi(request)
         match = self.tree.match(segments)
         if match is None:
             if self.public_dir is not None:
@@ -3156,6 +3185,14 @@ class App:
         if _is_cacheable(response) and (static or not seen.read_client_data):
             self.cache.put(key, response, endpoint.revalidate)
         return response
+
+    def _serve_openapi(self, request: Request) -> Response:
+        # Answers like a page.html: GET and HEAD, OPTIONS lists them, anything else is a 405.
+        if request.method == "OPTIONS":
+            return Response(None, 204, {"Allow": _PAGE_METHODS})
+        if request.method not in ("GET", "HEAD"):
+            return _error_response(405, f"method {request.method} is not allowed here", {"Allow": _PAGE_METHODS})
+        return Response(self._openapi_json, 200, {"Content-Type": "application/json"})
 
     @staticmethod
     def _serve_file(request: Request, file: str, content_type: Optional[str]) -> Response:
@@ -3365,6 +3402,75 @@ def _async_chunks(source: AsyncIterable[Any]) -> Iterator[Any]:
 
 
 # ---------------------------------------------------------------------------
+# Access log: one line per request on "minirouter.access", silent until the
+# program configures logging (the module attaches no handler and prints nothing).
+# ---------------------------------------------------------------------------
+
+access_logger = logging.getLogger("minirouter.access")
+
+
+class _AccessLoggedBody:
+    """A response body that counts its bytes and logs the request when the server closes it."""
+
+    def __init__(self, body: Iterable[bytes], environ: dict[str, Any], status: list[str], started: float) -> None:
+        self._body = body
+        self._environ = environ
+        self._status = status
+        self._started = started
+        self._sent = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._body:
+            self._sent += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        # The request ends when the server closes the body (PEP 3333), streamed bodies included.
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._log()
+
+    def _log(self) -> None:
+        method = str(self._environ.get("REQUEST_METHOD", "-"))
+        path = _loggable_path(self._environ)
+        status = int(self._status[0].split(" ", 1)[0]) if self._status else 0
+        elapsed_ms = (time.perf_counter() - self._started) * 1000
+        access_logger.info(
+            "%s %s %d %d %.1fms", method, path, status, self._sent, elapsed_ms,
+            extra={"method": method, "path": path, "status": status, "bytes": self._sent, "duration_ms": elapsed_ms},
+        )
+
+
+def _loggable_path(environ: dict[str, Any]) -> str:
+    # The path as the client sent it (still percent-encoded), so a %0A in a URL cannot forge a log line.
+    raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    if isinstance(raw, str) and raw.isprintable():
+        return raw.split("?", 1)[0]
+    path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+    return quote(path.encode("latin-1", "replace"), safe="/:@!$&'()*+,;=-._~")
+
+
+def _call_with_access_log(
+    app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]],
+    environ: dict[str, Any],
+    start_response: StartResponse,
+) -> Iterable[bytes]:
+    started = time.perf_counter()
+    status: list[str] = []
+
+    def recording_start_response(status_line: str, header_list: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        status[:] = [status_line]  # a second call (with exc_info) replaces the first
+        if exc_info is None:
+            return start_response(status_line, header_list)
+        return start_response(status_line, header_list, exc_info)
+
+    return _AccessLoggedBody(app(environ, recording_start_response), environ, status, started)
+
+
+# ---------------------------------------------------------------------------
 # TestClient: calls the WSGI app in-process, as a server would, so tests run
 # without sockets. It works with any WSGI callable (e.g. wsgiref's validator).
 # ---------------------------------------------------------------------------
@@ -3568,7 +3674,451 @@ class TestClient:
 
 
 # ---------------------------------------------------------------------------
+# Route table and OpenAPI: what the file tree serves, for people (`routes`) and
+# for tools (`openapi`). Both read App.route_table(), so they show what the trie matches.
+# ---------------------------------------------------------------------------
+
+
+def route_cache_note(info: RouteInfo) -> str:
+    """How the route's GET responses are cached, as the module says it:
+    ``-`` (never), ``revalidate=60s``, ``revalidate=false`` (until restart),
+    ``force-static`` or ``force-static,revalidate=60s``."""
+    seconds = f"revalidate={info.revalidate:g}s" if info.revalidate is not None else None
+    if info.dynamic == "force-static":
+        return f"force-static,{seconds}" if seconds else "force-static"
+    if info.dynamic == "force-dynamic":
+        return "-"
+    return seconds or "revalidate=false"
+
+
+def format_route_table(table: Iterable[RouteInfo], relative_to: Optional[str] = None) -> list[str]:
+    """One aligned line per route: URL pattern, methods, file, caching."""
+    base = os.path.abspath(relative_to or os.getcwd())
+    rows = [
+        (info.url, ",".join(info.methods), _display_path(info.file, base), route_cache_note(info))
+        for info in sorted(table, key=lambda info: info.url)
+    ]
+    if not rows:
+        return []
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    return ["  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[3]]) for row in rows]
+
+
+def _display_path(path: str, base: str) -> str:
+    # Relative paths are shorter and match what the user typed; outside the base, stay absolute.
+    try:
+        relative = os.path.relpath(path, base)
+    except ValueError:  # another drive on Windows
+        return path
+    return path if relative.startswith(os.pardir) else relative
+
+
+# Path item keys in the order the OpenAPI specification lists them.
+_OPENAPI_METHODS = ("GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH")
+
+_CATCHALL_NOTES = {
+    CATCHALL: "Catch-all `[...{name}]`: one or more path segments joined by `/`. OpenAPI has no "
+    "parameter spanning segments, so the value may contain `/`.",
+    OPTIONAL: "Optional catch-all `[[...{name}]]`: one or more path segments joined by `/`; the "
+    "path without this segment is served by the same handlers.",
+}
+
+
+def openapi_document(app: App, *, title: Optional[str] = None, version: str = "0.1.0") -> dict[str, Any]:
+    """An OpenAPI 3.1 document of the app's routes and pages, built from the file tree.
+
+    Paths come from the folders (``[id]`` becomes ``{id}``), operations from
+    the exported handlers, summaries and descriptions from their docstrings.
+    """
+    paths: dict[str, dict[str, Any]] = {}
+    operation_ids: set[str] = set()
+    for info in sorted(app.route_table(), key=lambda info: info.url):
+        for path, parameters in _openapi_paths(info):
+            item: dict[str, Any] = _described({}, inspect.getdoc(info.module) if info.module else None)
+            if parameters:
+                item["parameters"] = parameters
+            for method, operation in _openapi_operations(info, path, operation_ids):
+                item[method.lower()] = operation
+            paths[path] = item
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title or os.path.basename(app.app_dir),
+            "version": version,
+            "description": f"Generated by minirouter {__version__} from the route files.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string", "description": "Why the request failed."}},
+                }
+            },
+            "responses": {
+                "Error": {
+                    "description": "An error answered by the framework or raised with HTTPError.",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
+            },
+        },
+    }
+
+
+def _openapi_paths(info: RouteInfo) -> list[tuple[str, list[dict[str, Any]]]]:
+    # An optional catch-all matches with and without its segment: OpenAPI needs a path for each.
+    kinds = dict(info.params)
+    segments: list[str] = []
+    parameters: list[dict[str, Any]] = []
+    variants: list[tuple[str, list[dict[str, Any]]]] = []
+    for segment in [s for s in info.url.split("/") if s]:
+        if not segment.startswith("["):
+            segments.append(segment)
+            continue
+        name = segment.strip("[]")
+        name = name[3:] if name.startswith("...") else name
+        kind = kinds.get(name, SINGLE)
+        if kind == OPTIONAL:
+            variants.append(("/" + "/".join(segments), list(parameters)))
+        segments.append("{" + name + "}")
+        parameters.append(_openapi_parameter(name, kind))
+    variants.append(("/" + "/".join(segments), parameters))
+    return variants
+
+
+def _openapi_parameter(name: str, kind: str) -> dict[str, Any]:
+    parameter: dict[str, Any] = {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    if kind in _CATCHALL_NOTES:
+        parameter["description"] = _CATCHALL_NOTES[kind].format(name=name)
+        parameter["x-minirouter-param"] = kind
+    return parameter
+
+
+def _openapi_operations(info: RouteInfo, path: str, used_ids: set[str]) -> list[tuple[str, dict[str, Any]]]:
+    if info.kind == "page":
+        page = {
+            "operationId": _operation_id("GET", path, used_ids),
+            "summary": "HTML page",
+            "description": f"Serves `{os.path.basename(info.file)}`.",
+            "responses": {"200": {"description": "The page.", "content": {"text/html": {}}}},
+        }
+        return [("GET", page)]
+    operations = []
+    for method in _OPENAPI_METHODS:
+        handler = info.handlers.get(method)
+        if handler is None:
+            continue
+        operation = _described({"operationId": _operation_id(method, path, used_ids)}, inspect.getdoc(handler))
+        operation["responses"] = {
+            "default": {"description": "The handler's response."},
+            "4XX": {"$ref": "#/components/responses/Error"},
+        }
+        operations.append((method, operation))
+    return operations
+
+
+def _described(target: dict[str, Any], doc: Optional[str]) -> dict[str, Any]:
+    # A docstring's first paragraph (often wrapped over lines) is its summary; the whole is the description.
+    if doc:
+        target["summary"] = " ".join(doc.split("\n\n", 1)[0].split())
+        target["description"] = doc
+    return target
+
+
+def _operation_id(method: str, path: str, used: set[str]) -> str:
+    words = [word.strip("{}") for word in path.split("/") if word] or ["index"]
+    base = "_".join([method.lower()] + ["".join(c if c.isalnum() else "_" for c in word) for word in words])
+    candidate, number = base, 2
+    while candidate in used:  # two paths can flatten to one id ("/a-b" and "/a_b")
+        candidate, number = f"{base}_{number}", number + 1
+    used.add(candidate)
+    return candidate
+
+
+# ---------------------------------------------------------------------------
+# Serving: waitress when installed, wsgiref otherwise, and a reloader: a parent
+# process that polls modification times and restarts a child server (stdlib only).
+# ---------------------------------------------------------------------------
+
+_RELOADER_PARENT_ENV = "MINIROUTER_RELOADER_PARENT"
+
+
+def serve(app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], host: str = "127.0.0.1",
+          port: int = 8000) -> None:
+    """Serve ``app`` until interrupted: with waitress when it is installed, else with wsgiref."""
+    parent = os.environ.get(_RELOADER_PARENT_ENV)
+    if parent and parent.isdigit():
+        _exit_when_orphaned(int(parent))
+    try:
+        waitress = importlib.import_module("waitress")  # optional: the module never requires it
+    except ImportError:
+        waitress = None
+    if waitress is not None:
+        waitress.serve(app, host=host, port=port)
+        return
+    print("minirouter: waitress is not installed; serving with wsgiref (for development only)", file=sys.stderr)
+    with _wsgiref_server(app, host, port) as server:
+        print(f"minirouter: serving on http://{host}:{server.server_port}", file=sys.stderr)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+
+
+def _wsgiref_server(app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], host: str,
+                    port: int) -> Any:
+    # Imported here: http.server is slow to import and a WSGI server never needs it.
+    import socket
+    import socketserver
+    import wsgiref.simple_server as simple
+
+    class ThreadingServer(socketserver.ThreadingMixIn, simple.WSGIServer):
+        daemon_threads = True  # a slow client must not keep Ctrl-C from stopping the server
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    class QuietHandler(simple.WSGIRequestHandler):
+        def log_request(self, code: Union[int, str] = "-", size: Union[int, str] = "-") -> None:
+            pass  # "minirouter.access" already has a line per request
+
+    return simple.make_server(host, port, app, ThreadingServer, QuietHandler)
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    # If the reloader is killed outright (SIGKILL), its child must not hold the port forever.
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="minirouter-orphan-watch", daemon=True).start()
+
+
+def watched_files(folders: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """Modification time and size of the .py and .html files under ``folders``
+    (every file under a folder named ``public``), by path."""
+    snapshot: dict[str, tuple[int, int]] = {}
+    for folder in folders:
+        take_all = os.path.basename(os.path.normpath(folder)) == "public"
+        for parent, dirs, files in os.walk(folder):
+            dirs[:] = [name for name in dirs if name != "__pycache__" and not name.startswith(".")]
+            for name in files:
+                if not (take_all or name.endswith((".py", ".html"))):
+                    continue
+                path = os.path.join(parent, name)
+                try:
+                    stat = os.stat(path)
+                except OSError:
+                    continue  # removed between listing and stat: the next poll sees it gone
+                snapshot[path] = (stat.st_mtime_ns, stat.st_size)
+    return snapshot
+
+
+def run_with_reloader(command: list[str], folders: list[str], *, interval: float = 0.5) -> int:
+    """Run ``command`` as a child process and restart it whenever a watched
+    file changes; returns 0 on Ctrl-C or SIGTERM, after stopping the child."""
+    import subprocess
+
+    def start() -> subprocess.Popen[bytes]:
+        env = dict(os.environ)
+        env[_RELOADER_PARENT_ENV] = str(os.getpid())
+        # The child may run `-m minirouter`: let it find this very file even when it is not on the path.
+        here = os.path.dirname(os.path.abspath(__file__))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), here) if p)
+        return subprocess.Popen(command, env=env)
+
+    def stop(child: subprocess.Popen[bytes]) -> None:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+    _raise_keyboard_interrupt_on_sigterm()
+    snapshot = watched_files(folders)
+    child = start()
+    reported_exit = False
+    try:
+        while True:
+            time.sleep(interval)
+            current = watched_files(folders)
+            if current != snapshot:
+                changed = sorted(set(current.items()) ^ set(snapshot.items()))[0][0]
+                snapshot = current
+                print(f"minirouter: {_display_path(changed, os.getcwd())} changed, restarting", file=sys.stderr)
+                stop(child)
+                child, reported_exit = start(), False
+            elif child.poll() is not None and not reported_exit:
+                # Typically a route that no longer imports: keep watching, so saving the fix restarts it.
+                print(f"minirouter: the server exited with status {child.returncode}; "
+                      "waiting for a file to change", file=sys.stderr)
+                reported_exit = True
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop(child)
+
+
+def _raise_keyboard_interrupt_on_sigterm() -> None:
+    # `kill <reloader>` must stop the child too: SIGTERM takes the same way out as Ctrl-C.
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
+# ---------------------------------------------------------------------------
 # Command line: python -m minirouter (serve, routes, openapi).
 # ---------------------------------------------------------------------------
 
-# CLI-SECTION
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m minirouter`` and the ``minirouter`` script; returns the exit status."""
+    parser = _argument_parser()
+    args = parser.parse_args(argv)
+    if not os.path.isdir(args.app_dir):
+        # Exits with status 2, like any other bad argument.
+        args.subparser.error(f"the app folder {args.app_dir!r} does not exist (or is not a folder)")
+    command: Callable[[argparse.Namespace], int] = args.command
+    try:
+        return command(args)
+    except BrokenPipeError:
+        # `minirouter openapi | head`: the reader left early, which is no reason for a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _argument_parser() -> argparse.ArgumentParser:
+    import argparse  # imported here: only the command line needs it
+
+    parser = argparse.ArgumentParser(prog="minirouter", description="Serve and inspect a folder of route.py files.")
+    parser.add_argument("--version", action="version", version=f"minirouter {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    serve_parser = commands.add_parser(
+        "serve", help="serve the app over HTTP",
+        description="Serve the app with waitress when it is installed, else with wsgiref, "
+        "logging one line per request.",
+    )
+    _add_app_dir(serve_parser)
+    serve_parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve_parser.add_argument("--port", type=_port, default=8000, help="port to listen on (default: %(default)s)")
+    serve_parser.add_argument(
+        "--reload", action="store_true", help="restart when a .py, .html or public/ file under the app changes"
+    )
+    serve_parser.add_argument("--debug", action="store_true", help="App(debug=True): tracebacks in 500 answers")
+    serve_parser.add_argument("--openapi-url", metavar="PATH", help="also serve the OpenAPI document at PATH")
+    serve_parser.set_defaults(command=_serve_command, subparser=serve_parser)
+
+    routes_parser = commands.add_parser(
+        "routes", help="print the route table",
+        description="Print the route table, one line per route: URL pattern, methods (with the automatic "
+        "HEAD and OPTIONS), file, caching. Exits with status 1 and the start-up error when the "
+        "route tree is invalid.",
+    )
+    _add_app_dir(routes_parser)
+    routes_parser.set_defaults(command=_routes_command, subparser=routes_parser)
+
+    openapi_parser = commands.add_parser(
+        "openapi", help="print an OpenAPI 3.1 document",
+        description="Print an OpenAPI 3.1 document (JSON) built from the route files and the "
+        "handlers' docstrings.",
+    )
+    _add_app_dir(openapi_parser)
+    openapi_parser.add_argument("--title", help="info.title (default: the app folder's name)")
+    openapi_parser.add_argument("--api-version", default="0.1.0", help="info.version (default: %(default)s)")
+    openapi_parser.set_defaults(command=_openapi_command, subparser=openapi_parser)
+    return parser
+
+
+def _add_app_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "app_dir", nargs="?", default="app", metavar="APP_DIR",
+        help="the folder of route.py files (default: %(default)s)",
+    )
+
+
+def _port(text: str) -> int:
+    import argparse
+
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (0-65535): {text!r}")
+    return int(text)
+
+
+def _load_app(app_dir: str, **options: Any) -> Optional[App]:
+    # A broken tree is the error users meet daily: say which file and why, without our frames.
+    try:
+        return App(app_dir, **options)
+    except StartupError as error:
+        print(f"minirouter: error: {error}", file=sys.stderr)
+        cause = error.__cause__
+        if cause is not None and not isinstance(cause, SyntaxError):  # the message shows a syntax error whole
+            print("".join(traceback.format_exception(type(cause), cause, cause.__traceback__)).rstrip(),
+                  file=sys.stderr)
+        return None
+
+
+def _serve_command(args: argparse.Namespace) -> int:
+    if args.reload and not os.environ.get(_RELOADER_PARENT_ENV):
+        command = [sys.executable, "-m", "minirouter", "serve", args.app_dir, "--host", args.host,
+                   "--port", str(args.port)]
+        command += ["--debug"] if args.debug else []
+        command += ["--openapi-url", args.openapi_url] if args.openapi_url else []
+        return run_with_reloader(command, _reload_folders(args.app_dir))
+    _log_to_stderr()
+    try:
+        app = _load_app(args.app_dir, debug=args.debug, openapi_url=args.openapi_url)
+    except ValueError as error:  # a bad --openapi-url
+        args.subparser.error(str(error))
+    if app is None:
+        return 1
+    try:
+        serve(app, args.host, args.port)
+    except OSError as error:  # most often: the port is taken
+        print(f"minirouter: error: cannot listen on {args.host}:{args.port}: {error.strerror or error}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _reload_folders(app_dir: str) -> list[str]:
+    public = os.path.join(os.path.dirname(os.path.abspath(app_dir)), "public")
+    return [app_dir] + ([public] if os.path.isdir(public) else [])
+
+
+def _log_to_stderr() -> None:
+    # Turns on the access log and start-up messages; does nothing if logging is already configured.
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S"
+    )
+
+
+def _routes_command(args: argparse.Namespace) -> int:
+    app = _load_app(args.app_dir)
+    if app is None:
+        return 1
+    for line in format_route_table(app.route_table()):
+        print(line)
+    return 0
+
+
+def _openapi_command(args: argparse.Namespace) -> int:
+    app = _load_app(args.app_dir)
+    if app is None:
+        return 1
+    print(jsonlib.dumps(openapi_document(app, title=args.title, version=args.api_version), indent=2,
+                        ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    # `python -m minirouter` runs this file as __main__ while route modules import
+    # `minirouter`: hand over to that module, so there is one Response class, not two.
+    _name = __spec__.name if __spec__ is not None else os.path.splitext(os.path.basename(__file__))[0]
+    sys.exit(importlib.import_module(_name).main())

@@ -3,6 +3,7 @@
     python run.py                      # http://127.0.0.1:8000
     python run.py --port 9000          # or PORT=9000 python run.py
     python run.py --host 0.0.0.0       # or HOST=0.0.0.0: reachable from other machines
+    python run.py --reload             # restart when a file in app/ or public/ changes
 
 `application` is an ordinary WSGI callable, so any WSGI server can serve it:
 
@@ -18,7 +19,7 @@ import signal
 import sys
 from pathlib import Path
 
-from minirouter import App
+from minirouter import App, run_with_reloader
 
 HERE = Path(__file__).resolve().parent
 
@@ -48,7 +49,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="address to listen on (env HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")),
                         help="port to listen on, 0 for any free port (env PORT, default 8000)")
+    parser.add_argument("--reload", action="store_true",
+                        help="restart when a .py, .html or public/ file changes")
     args = parser.parse_args(argv)
+    if args.reload:
+        # This process only watches; it runs the server, without --reload, as a child it restarts.
+        command = [sys.executable, str(HERE / "run.py"), "--host", args.host, "--port", str(args.port)]
+        return run_with_reloader(command, [str(HERE / "app"), str(HERE / "public")])
 
     try:
         import waitress

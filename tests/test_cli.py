@@ -1,0 +1,469 @@
+"""The `minirouter` command: serve (with and without --reload), routes, openapi, and its errors.
+
+Every command runs as a real subprocess (`python -m minirouter ...`) from the repository root's
+module; servers listen on 127.0.0.1 at a free port and are killed, with their children, in teardown.
+"""
+from __future__ import annotations
+
+import http.client
+import logging
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import minirouter  # noqa: E402
+
+HELLO = '''
+def GET(request):
+    """Say hello."""
+    return {"version": 1}
+'''
+
+TREE = {
+    "hello/route.py": HELLO,
+    "comments/[id]/route.py": """
+        revalidate = 60
+
+        def GET(request, context):
+            return {"id": context.params["id"]}
+
+        def DELETE(request, context):
+            return {"deleted": context.params["id"]}
+        """,
+    "shop/[...slug]/route.py": """
+        dynamic = "force-static"
+
+        def GET(request, context):
+            return {"slug": context.params["slug"]}
+        """,
+    "forever/route.py": """
+        revalidate = False
+
+        def GET(request):
+            return {}
+        """,
+    "static-minute/route.py": """
+        dynamic = "force-static"
+        revalidate = 60
+
+        def GET(request):
+            return {}
+        """,
+    "(admin)/users/route.py": """
+        def POST(request):
+            return {"created": True}
+        """,
+    "profile/page.html": "<h1>Profile</h1>\n",
+}
+
+
+def write_app(parent: Path, files: dict[str, str], name: str | None = None) -> Path:
+    """An app folder with a unique basename (each App imports it as a package of that name)."""
+    app_dir = parent / (name or f"cliapp_{uuid.uuid4().hex[:10]}")
+    for rel, source in files.items():
+        path = app_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source).lstrip("\n"), encoding="utf-8")
+    return app_dir
+
+
+def cli_env(extra_path: Path | None = None) -> dict[str, str]:
+    paths = [str(p) for p in (extra_path, ROOT) if p is not None]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    env.pop("MINIROUTER_RELOADER_PARENT", None)
+    return env
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "minirouter", *args], cwd=cwd, env=cli_env(),
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """`minirouter serve ...` in its own process group, output collected in a file."""
+
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None,
+                 program: list[str] | None = None) -> None:
+        self.port = free_port()
+        self.log_path = cwd / f"server-{self.port}.log"
+        self._log = open(self.log_path, "w+b")
+        program = program or [sys.executable, "-m", "minirouter", "serve"]
+        self.process = subprocess.Popen(
+            [*program, *args, "--port", str(self.port)],
+            cwd=cwd, env=env or cli_env(), stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # so teardown can kill the reloader's child too
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def wait_for(self, path: str, expected: bytes, timeout: float = 30) -> bytes:
+        """Poll `path` until its body contains `expected`; bounded by `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        last: bytes | str = b""
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"server exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                status, body = self.get(path)
+                if status == 200 and expected in body:
+                    return body
+                last = body
+            except OSError as error:  # not listening yet, or restarting
+                last = repr(error)
+            time.sleep(0.1)
+        pytest.fail(f"{path} never served {expected!r} (last: {last!r}); output:\n{self.output()}")
+
+    def wait_for_output(self, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output():
+                return
+            time.sleep(0.1)
+        pytest.fail(f"{text!r} never appeared in the output:\n{self.output()}")
+
+    def stop(self) -> None:
+        # The whole process group, even when the reloader is gone: its child may outlive it.
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
+        self._log.close()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[object]:
+    servers: list[Server] = []
+
+    def start(*args: str, env: dict[str, str] | None = None, program: list[str] | None = None) -> Server:
+        server = Server(list(args), tmp_path, env, program)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+# --- help, version, argument errors -----------------------------------------
+
+@pytest.mark.parametrize("command, expected", [
+    ([], ["serve", "routes", "openapi"]),
+    (["serve"], ["APP_DIR", "--host", "--port", "--reload"]),
+    (["routes"], ["APP_DIR", "route table"]),
+    (["openapi"], ["APP_DIR", "OpenAPI 3.1"]),
+])
+def test_help_for_each_command(tmp_path: Path, command: list[str], expected: list[str]) -> None:
+    result = run_cli(*command, "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: minirouter")
+    for word in expected:
+        assert word in result.stdout
+
+
+def test_version(tmp_path: Path) -> None:
+    result = run_cli("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"minirouter {minirouter.__version__}"
+
+
+def test_no_command_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli(cwd=tmp_path)
+    assert result.returncode == 2
+    assert "usage: minirouter" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["serve", "routes", "openapi"])
+def test_missing_folder_is_a_clear_error(tmp_path: Path, command: str) -> None:
+    result = run_cli(command, "no_such_folder", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "'no_such_folder' does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_default_folder_is_app_and_must_exist(tmp_path: Path) -> None:
+    result = run_cli("routes", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "'app' does not exist" in result.stderr
+    write_app(tmp_path, {"hello/route.py": HELLO}, name="app")
+    result = run_cli("routes", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("/hello ")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["serve", "--port", "http"], "not a port number"),
+    (["serve", "--port", "70000"], "not a port number (0-65535)"),
+    (["routes", "--colour"], "unrecognized arguments"),
+    (["deploy"], "invalid choice"),
+])
+def test_bad_arguments_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+# --- routes ----------------------------------------------------------------
+
+def test_routes_prints_one_line_per_route(tmp_path: Path) -> None:
+    app_dir = write_app(tmp_path, TREE)
+    result = run_cli("routes", app_dir.name, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()}
+    assert set(rows) == {"/hello", "/comments/[id]", "/shop/[...slug]", "/users", "/profile", "/forever",
+                         "/static-minute"}
+    assert rows["/forever"][3] == "revalidate=false"
+    assert rows["/static-minute"][3] == "force-static,revalidate=60s"
+    assert rows["/hello"][1:] == ["GET,HEAD,OPTIONS", f"{app_dir.name}/hello/route.py", "-"]
+    assert rows["/comments/[id]"][1:] == ["DELETE,GET,HEAD,OPTIONS", f"{app_dir.name}/comments/[id]/route.py",
+                                          "revalidate=60s"]
+    assert rows["/shop/[...slug]"][3] == "force-static"
+    assert rows["/users"][1:3] == ["OPTIONS,POST", f"{app_dir.name}/(admin)/users/route.py"]
+    assert rows["/profile"][1:3] == ["GET,HEAD,OPTIONS", f"{app_dir.name}/profile/page.html"]
+
+
+def test_routes_of_the_example_app(tmp_path: Path) -> None:
+    env_db = tmp_path / "comments.db"
+    result = subprocess.run([sys.executable, "-m", "minirouter", "routes", "app"], cwd=ROOT,
+                            env=dict(cli_env(), COMMENTS_DB=str(env_db), UPLOADS_DIR=str(tmp_path / "up")),
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    urls = [line.split()[0] for line in result.stdout.splitlines()]
+    assert "/comments/[id]" in urls
+    assert urls == sorted(urls)
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"a/[id]/route.py": HELLO, "a/[slug]/x/route.py": HELLO}, ["[id]", "[slug]"]),
+    ({"broken/route.py": "def GET(:\n"}, ["broken", "route.py", "SyntaxError"]),
+    ({"empty/route.py": "x = 1\n"}, ["empty", "no handler"]),
+    ({"(a)/same/route.py": HELLO, "(b)/same/route.py": HELLO}, ["(a)", "(b)"]),
+])
+def test_routes_exits_1_on_an_invalid_tree(tmp_path: Path, files: dict[str, str], expected: list[str]) -> None:
+    app_dir = write_app(tmp_path, files)
+    result = run_cli("routes", app_dir.name, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("minirouter: error: ")
+    for text in expected:
+        assert text in result.stderr
+
+
+def test_openapi_command_prints_a_document(tmp_path: Path) -> None:
+    app_dir = write_app(tmp_path, TREE)
+    result = run_cli("openapi", str(app_dir), "--title", "Shop", "--api-version", "2.0", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["openapi"].startswith("3.1")
+    assert document["info"] == {**document["info"], "title": "Shop", "version": "2.0"}
+    assert document["paths"]["/hello"]["get"]["summary"] == "Say hello."
+    broken = write_app(tmp_path, {"x/route.py": "import nowhere_to_be_found\n"})
+    result = run_cli("openapi", str(broken), cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert "nowhere_to_be_found" in result.stderr
+
+
+# --- serve -----------------------------------------------------------------
+
+def test_serve_answers_and_logs_each_request(tmp_path: Path, start_server) -> None:
+    app_dir = write_app(tmp_path, TREE)
+    server = start_server(app_dir.name, "--host", "127.0.0.1")
+    assert json.loads(server.wait_for("/comments/7", b"7")) == {"id": "7"}
+    status, _ = server.get("/nowhere")
+    assert status == 404
+    server.wait_for_output("GET /nowhere 404")
+    line = next(line for line in server.output().splitlines() if "GET /comments/7 200" in line)
+    assert "minirouter.access" in line
+    assert line.rstrip().endswith("ms")
+
+
+def test_serve_without_waitress_uses_wsgiref(tmp_path: Path, start_server) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "waitress.py").write_text("raise ImportError('waitress hidden by the test')\n")
+    app_dir = write_app(tmp_path, TREE)
+    server = start_server(app_dir.name, env=cli_env(extra_path=blocker))
+    server.wait_for("/hello", b'"version":1')
+    assert "waitress is not installed; serving with wsgiref" in server.output()
+    server.wait_for_output("GET /hello 200")
+
+
+def test_serve_with_openapi_url(tmp_path: Path, start_server) -> None:
+    app_dir = write_app(tmp_path, TREE)
+    server = start_server(app_dir.name, "--openapi-url", "/openapi.json")
+    document = json.loads(server.wait_for("/openapi.json", b'"openapi"'))
+    assert "/comments/{id}" in document["paths"]
+
+
+def test_serve_invalid_tree_exits_1(tmp_path: Path) -> None:
+    app_dir = write_app(tmp_path, {"broken/route.py": "def GET(:\n"})
+    result = run_cli("serve", app_dir.name, "--port", str(free_port()), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "SyntaxError" in result.stderr
+
+
+def test_serve_on_a_taken_port_exits_1(tmp_path: Path) -> None:
+    app_dir = write_app(tmp_path, TREE)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", app_dir.name, "--port", str(port), cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_bad_openapi_url_exits_2(tmp_path: Path) -> None:
+    app_dir = write_app(tmp_path, TREE)
+    result = run_cli("serve", app_dir.name, "--openapi-url", "openapi.json", "--port", str(free_port()),
+                     cwd=tmp_path)
+    assert result.returncode == 2
+    assert "openapi_url must be a path" in result.stderr
+
+
+def test_reload_restarts_on_edit_and_survives_a_syntax_error(tmp_path: Path, start_server) -> None:
+    app_dir = write_app(tmp_path, TREE)
+    route = app_dir / "hello" / "route.py"
+    server = start_server(app_dir.name, "--reload")
+    server.wait_for("/hello", b'"version":1')
+
+    route.write_text(HELLO.replace('"version": 1', '"version": 2'))
+    server.wait_for("/hello", b'"version":2')
+
+    route.write_text("def GET(request:\n")  # the child dies; the reloader must not
+    server.wait_for_output("SyntaxError")
+    server.wait_for_output("waiting for a file to change")
+    assert server.process.poll() is None
+
+    route.write_text(HELLO.replace('"version": 1', '"version": 3'))
+    server.wait_for("/hello", b'"version":3')
+
+    (app_dir / "added").mkdir()
+    (app_dir / "added" / "route.py").write_text("def GET():\n    return {'added': True}\n")
+    server.wait_for("/added", b'"added":true')
+
+
+def test_reloader_child_exits_when_the_reloader_is_killed(tmp_path: Path, start_server) -> None:
+    app_dir = write_app(tmp_path, TREE)
+    server = start_server(app_dir.name, "--reload")
+    server.wait_for("/hello", b'"version":1')
+    server.process.kill()  # SIGKILL: no chance to stop its child
+    server.process.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while not port_is_free(server.port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert port_is_free(server.port), "the orphaned server kept the port"
+
+
+# --- access log and debug start-up (in-process) ---------------------------------
+
+def test_access_log_line_per_request(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from wsgiref.validate import validator
+
+    app = minirouter.App(str(write_app(tmp_path, TREE)))
+    caplog.set_level(logging.INFO, logger="minirouter.access")
+    client = minirouter.TestClient(validator(app))
+    assert client.get("/comments/7?x=1").status == 200
+    assert client.head("/comments/7").status == 200
+    assert client.get("/nowhere").status == 404
+    records = [r for r in caplog.records if r.name == "minirouter.access"]
+    assert [(r.method, r.path, r.status) for r in records] == [  # type: ignore[attr-defined]
+        ("GET", "/comments/7", 200), ("HEAD", "/comments/7", 200), ("GET", "/nowhere", 404)]
+    get, head, missing = records
+    assert get.bytes == len(b'{"id":"7"}') and head.bytes == 0  # type: ignore[attr-defined]
+    assert missing.bytes > 0  # type: ignore[attr-defined]
+    assert all(r.duration_ms >= 0 for r in records)  # type: ignore[attr-defined]
+    assert get.getMessage().startswith("GET /comments/7 200 10 ") and get.getMessage().endswith("ms")
+
+
+def test_access_log_escapes_control_characters(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    app = minirouter.App(str(write_app(tmp_path, TREE)))
+    caplog.set_level(logging.INFO, logger="minirouter.access")
+    minirouter.TestClient(app).get("/comments/a%0Aforged 200")
+    [record] = [r for r in caplog.records if r.name == "minirouter.access"]
+    assert "\n" not in record.getMessage()
+    assert "%0A" in record.getMessage()
+
+
+def test_module_prints_nothing_by_default(tmp_path: Path) -> None:
+    app_dir = write_app(tmp_path, TREE)
+    script = textwrap.dedent(f"""
+        from minirouter import App, TestClient
+        client = TestClient(App({str(app_dir)!r}, debug=True))
+        assert client.get("/hello").status == 200
+        assert client.get("/nowhere").status == 404
+        """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=cli_env(),
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and result.stderr == ""
+
+
+def test_debug_logs_the_route_table_at_start_up(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    app_dir = write_app(tmp_path, TREE)
+    caplog.set_level(logging.INFO, logger="minirouter")
+    minirouter.App(str(app_dir))
+    assert not [r for r in caplog.records if r.name == "minirouter" and "/hello" in r.getMessage()]
+    minirouter.App(str(app_dir), debug=True)
+    lines = [r.getMessage() for r in caplog.records if r.name == "minirouter"]
+    assert any("/comments/[id]" in line and "DELETE,GET,HEAD,OPTIONS" in line for line in lines)
+    assert any("/hello" in line for line in lines)
+
+
+def test_run_py_reload(tmp_path: Path, start_server) -> None:
+    # A copy of the example, so editing a route cannot disturb the repository or other tests.
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in ("run.py", "minirouter.py"):
+        shutil.copy2(ROOT / name, site / name)
+    for folder in ("app", "public"):
+        shutil.copytree(ROOT / folder, site / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    env = dict(os.environ, COMMENTS_DB=str(tmp_path / "comments.db"), UPLOADS_DIR=str(tmp_path / "uploads"))
+    env.pop("PYTHONPATH", None)
+    env.pop("MINIROUTER_RELOADER_PARENT", None)
+    server = start_server("--reload", env=env, program=[sys.executable, str(site / "run.py")])
+    server.wait_for("/hello", b"Hello World!")
+    route = site / "app" / "hello" / "route.py"
+    route.write_text(route.read_text().replace("Hello World!", "Hello again!"))
+    server.wait_for("/hello", b"Hello again!")
+    (site / "public" / "style.css").write_text("body { color: red }\n")
+    server.wait_for_output("style.css changed")
+    server.wait_for("/style.css", b"color: red")

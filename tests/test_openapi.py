@@ -1,0 +1,166 @@
+"""The OpenAPI 3.1 document built from the file tree, and App(openapi_url=...) serving it."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from openapi_spec_validator import OpenAPIV31SpecValidator, validate
+
+from helpers import ROOT, client, make_app
+from minirouter import App, openapi_document
+
+FILES = {
+    "route.py": '''
+        def GET(request):
+            """The API root."""
+            return {}
+        ''',
+    "comments/route.py": '''
+        def GET(request):
+            """List comments.
+
+            Newest first. Each comment has an `id`,
+            an `author` and a `text`.
+            """
+            return []
+
+        def POST(request):
+            return {}
+        ''',
+    "comments/[id]/route.py": '''
+        revalidate = 30
+
+        def GET(request, context):
+            """One comment."""
+            return {}
+
+        async def PATCH(request, context):
+            """Edit a comment."""
+            return {}
+
+        def DELETE(request, context):
+            return {}
+        ''',
+    "shop/[...slug]/route.py": "def GET(request, context):\n    return {}\n",
+    "docs/[[...slug]]/route.py": "def GET(request, context):\n    return {}\n",
+    "(admin)/users/[user]/posts/[post]/route.py": "def PUT(request, context):\n    return {}\n",
+    "profile/page.html": "<h1>Profile</h1>\n",
+    "_lib/helpers.py": "x = 1\n",
+}
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> App:
+    return make_app(tmp_path, FILES)
+
+
+def path_params(item: dict) -> list[tuple[str, str]]:
+    return [(p["name"], p["in"]) for p in item.get("parameters", [])]
+
+
+def test_document_validates_against_openapi_3_1(app: App) -> None:
+    document = openapi_document(app)
+    assert document["openapi"] == "3.1.0"
+    validate(document, cls=OpenAPIV31SpecValidator)
+
+
+def test_paths_use_braces_and_skip_groups_and_private_folders(app: App) -> None:
+    paths = openapi_document(app)["paths"]
+    assert sorted(paths) == [
+        "/", "/comments", "/comments/{id}", "/docs", "/docs/{slug}", "/profile",
+        "/shop/{slug}", "/users/{user}/posts/{post}",
+    ]
+    assert path_params(paths["/comments/{id}"]) == [("id", "path")]
+    assert path_params(paths["/users/{user}/posts/{post}"]) == [("user", "path"), ("post", "path")]
+    assert all(p["required"] is True for item in paths.values() for p in item.get("parameters", []))
+
+
+def test_catch_alls_are_path_parameters_with_a_note(app: App) -> None:
+    paths = openapi_document(app)["paths"]
+    [slug] = paths["/shop/{slug}"]["parameters"]
+    assert slug["x-minirouter-param"] == "catchall"
+    assert "one or more path segments" in slug["description"]
+    # The optional catch-all also matches its parent URL: both paths, same handler.
+    assert "parameters" not in paths["/docs"]
+    [optional] = paths["/docs/{slug}"]["parameters"]
+    assert optional["x-minirouter-param"] == "optional"
+    assert set(paths["/docs"]) == set(paths["/docs/{slug}"]) - {"parameters"} == {"get"}
+
+
+def test_methods_are_the_exported_handlers(app: App) -> None:
+    paths = openapi_document(app)["paths"]
+    assert set(paths["/comments"]) == {"get", "post"}
+    assert set(paths["/comments/{id}"]) - {"parameters"} == {"get", "patch", "delete"}
+    assert set(paths["/users/{user}/posts/{post}"]) - {"parameters"} == {"put"}
+    assert set(paths["/profile"]) == {"get"}
+    assert "text/html" in paths["/profile"]["get"]["responses"]["200"]["content"]
+
+
+def test_docstrings_become_summary_and_description(app: App) -> None:
+    paths = openapi_document(app)["paths"]
+    listing = paths["/comments"]["get"]
+    assert listing["summary"] == "List comments."
+    assert listing["description"].startswith("List comments.\n\nNewest first.")
+    assert "an `author` and a `text`." in listing["description"]
+    assert paths["/comments/{id}"]["patch"]["summary"] == "Edit a comment."  # async def too
+    assert "summary" not in paths["/comments"]["post"]
+
+
+def test_module_docstring_describes_the_path(tmp_path: Path) -> None:
+    app = make_app(tmp_path, {"notes/route.py": '''
+        """Notes: a long first paragraph
+        wrapped over two lines.
+
+        More detail here."""
+
+        def GET(request):
+            """List the notes."""
+            return []
+        '''})
+    item = openapi_document(app)["paths"]["/notes"]
+    assert item["summary"] == "Notes: a long first paragraph wrapped over two lines."
+    assert item["description"].endswith("More detail here.")
+    assert item["get"]["summary"] == "List the notes."
+
+
+def test_operation_ids_are_unique(app: App) -> None:
+    paths = openapi_document(app)["paths"]
+    ids = [op["operationId"] for item in paths.values() for key, op in item.items() if key != "parameters"]
+    assert len(ids) == len(set(ids))
+    assert paths["/comments/{id}"]["get"]["operationId"] == "get_comments_id"
+
+
+def test_title_and_version(app: App) -> None:
+    document = openapi_document(app, title="Comments API", version="2.1.0")
+    assert document["info"]["title"] == "Comments API"
+    assert document["info"]["version"] == "2.1.0"
+    default = openapi_document(app)["info"]
+    assert default["title"] == os.path.basename(app.app_dir)
+
+
+def test_example_app_document_validates(example_env: Path) -> None:
+    document = openapi_document(App(str(ROOT / "app")))
+    validate(document, cls=OpenAPIV31SpecValidator)
+    assert "/comments/{id}" in document["paths"]
+
+
+def test_served_at_openapi_url_when_asked(tmp_path: Path) -> None:
+    app = make_app(tmp_path, FILES, openapi_url="/openapi.json")
+    response = client(app).get("/openapi.json")
+    assert response.status == 200
+    assert response.headers.get("content-type").startswith("application/json")
+    assert response.json() == openapi_document(app)
+    head = client(app).head("/openapi.json")
+    assert head.status == 200 and head.content == b""
+    assert client(app).post("/openapi.json").status == 405
+
+
+def test_not_served_by_default(app: App) -> None:
+    assert client(app).get("/openapi.json").status == 404
+
+
+@pytest.mark.parametrize("url", ["openapi.json", "/api/", ""])
+def test_openapi_url_must_be_a_path(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ValueError, match="openapi_url"):
+        make_app(tmp_path, FILES, openapi_url=url)

@@ -1,0 +1,78 @@
+"""Static checks of minirouter.py: mypy --strict, ruff, Python 3.9 compatibility, the version.
+
+The tools come from requirements.txt; a missing tool fails the test rather than skipping it,
+so a fresh clone that forgot to install them cannot pass by accident.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULE = ROOT / "minirouter.py"
+
+
+def run_tool(tool: str, *args: str, code: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m tool args` (or `python -c code args`) in the repository root."""
+    command = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", tool, *args]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    if f"No module named '{tool}'" in result.stderr and result.returncode != 0:
+        pytest.fail(f"{tool} is not installed: pip install -r requirements.txt\n{result.stderr}")
+    return result
+
+
+def test_mypy_strict() -> None:
+    result = run_tool("mypy", "--strict", "minirouter.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# The module and the files of this check; widen to "." once the whole tree is ruff-clean.
+RUFF_PATHS = ["minirouter.py", "tests/test_cli.py", "tests/test_openapi.py", "tests/test_tooling.py",
+              "tests/test_packaging.py"]
+
+
+def test_ruff_check() -> None:
+    result = run_tool("ruff", "check", *RUFF_PATHS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_python_3_9_syntax_with_vermin() -> None:
+    # "3.9-": every construct used must exist in Python 3.9 or earlier.
+    # vermin has no __main__; call its entry point (the same function as the `vermin` script).
+    result = run_tool("vermin", "--target=3.9-", "--violations", "--no-tips", "minirouter.py",
+                      code="import sys, vermin; sys.exit(vermin.main())")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def python39() -> str | None:
+    for candidate in ("python3.9", str(Path.home() / ".pyenv/versions/3.9.18/bin/python3.9")):
+        path = shutil.which(candidate)
+        if path and subprocess.run([path, "--version"], capture_output=True, check=False).returncode == 0:
+            return path
+    return None
+
+
+def test_imports_under_python_3_9_when_available(tmp_path: Path) -> None:
+    # vermin reads syntax; a real 3.9 also catches runtime-evaluated annotations and aliases.
+    interpreter = python39()
+    if interpreter is None:
+        pytest.skip("no Python 3.9 interpreter on this machine")
+    result = subprocess.run([interpreter, "-c", "import minirouter; print(minirouter.__version__)"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_version_string() -> None:
+    import minirouter
+
+    # PEP 440 public version, e.g. 0.1.0 or 1.2.0rc1
+    assert re.fullmatch(r"\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?", minirouter.__version__)
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    # The package version is read from the module, never written twice.
+    assert 'version = {attr = "minirouter.__version__"}' in pyproject
+    assert re.search(r'dynamic\s*=\s*\[\s*"version"\s*\]', pyproject)
