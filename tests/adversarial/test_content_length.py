@@ -9,6 +9,7 @@ read".
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -205,3 +206,62 @@ def test_declared_length_over_the_limit_is_413_on_the_wire(small_server):
     )
     status, _, _ = split_response(raw)
     assert status == 413
+
+
+# --- the example server as run.py starts it --------------------------------
+#
+# waitress reads a whole request body before it calls the app, and its own
+# cap (max_request_body_size) defaults to 1 GiB, spooled to a temporary file.
+# Unless the server is told the app's limit, a client can make it take in
+# 1 GiB per request before minirouter's 413 "from Content-Length, before the
+# body is read" (design.md) has a chance to run: a disk and bandwidth DoS.
+# The server run.py starts must refuse an oversized Content-Length at once.
+
+
+@pytest.fixture
+def run_py(tmp_path) -> Iterator[int]:
+    import os
+    import re
+    import subprocess
+    import sys
+    import time as time_module
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, COMMENTS_DB=str(tmp_path / "comments.db"), UPLOADS_DIR=str(tmp_path / "uploads"))
+    log = open(tmp_path / "run.log", "w+b")
+    process = subprocess.Popen(
+        [sys.executable, "run.py", "--host", "127.0.0.1", "--port", "0"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )
+    try:
+        port = None
+        deadline = time_module.monotonic() + 20
+        while port is None and time_module.monotonic() < deadline and process.poll() is None:
+            log.seek(0)
+            found = re.search(rb"http://127\.0\.0\.1:(\d+)", log.read())
+            port = int(found.group(1)) if found else None
+            time_module.sleep(0.1)
+        if port is None:
+            log.seek(0)
+            pytest.fail(f"run.py did not start: {log.read()[-2000:]!r}")
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        log.close()
+
+
+def test_run_py_refuses_an_oversized_content_length_before_the_body(run_py):
+    # Only the headers are sent: an answer must come without the 100 MiB.
+    raw = raw_exchange(
+        run_py,
+        b"POST /comments HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 104857600\r\n\r\n",
+        timeout=5.0,
+    )
+    assert raw, "no answer within 5 s: the server is waiting to read the whole 100 MiB body"
+    assert split_response(raw)[0] == 413
