@@ -544,3 +544,40 @@ def test_spooled_uploads_are_closed_when_the_client_leaves_a_streamed_answer(fau
     sock.close()
     assert wait_until(lambda: faults.state.active == 0, timeout=15), "the streaming thread is stuck"
     assert wait_until(lambda: open_fds() <= fds_before, timeout=10), "an upload's temporary file was left open"
+
+
+def test_pipelined_requests_after_a_fault_are_answered_in_order(faults):
+    # Two requests in one packet (HTTP/1.1 pipelining): the first one's 500
+    # must not swallow, reorder or duplicate the second's answer.
+    sock = socket.create_connection(("127.0.0.1", faults.port), timeout=10)
+    try:
+        sock.sendall(
+            b"GET /raise HTTP/1.1\r\nHost: a\r\n\r\n"
+            b"GET /wrong?kind=none HTTP/1.1\r\nHost: a\r\n\r\n"
+            b"GET /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        )
+        received = bytearray()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    finally:
+        sock.close()
+    import re
+
+    # Each answer's status line follows the previous body directly.
+    statuses = [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", bytes(received))]
+    assert statuses == [500, 500, 200], bytes(received)[:500]
+    assert received.endswith(b'{"ok":true}')
+
+
+def test_waitress_has_the_pipelining_and_disconnect_fixes():
+    # CVE-2024-49768 (a pipelined request served on a connection that should
+    # have closed) and CVE-2024-49769 (a client disconnecting made waitress
+    # spin) are fixed in waitress 3.0.1; the tests above rely on them.
+    from importlib.metadata import version
+
+    major, minor, patch = (int(part) for part in version("waitress").split(".")[:3])
+    assert (major, minor, patch) >= (3, 0, 1), version("waitress")
