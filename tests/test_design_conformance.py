@@ -2522,3 +2522,37 @@ def test_force_static_request_url_has_no_query(tmp_path: Path) -> None:
         """}))
     body = c.get("/s?a=1").json()
     assert "?" not in body["url"] and body["items"] == []
+
+
+def test_empty_content_length_means_absent(tmp_path: Path) -> None:
+    # PEP 3333: CONTENT_LENGTH "may be empty or absent"
+    app = body_app(tmp_path, tmp_path / "ran")
+    status, _, body = wsgi_call(app, "POST", "/b", body=io.BytesIO(b"hello"), extra={"CONTENT_LENGTH": ""})
+    assert status == 200 and json.loads(body) == {"n": 0}
+
+
+def test_async_handler_request_scope(tmp_path: Path) -> None:
+    c = client(make_app(tmp_path, {"a/route.py": """
+        import asyncio
+        from minirouter import cookies, headers
+        async def GET():
+            await asyncio.sleep(0)
+            cookies().set("late", "1")
+            return {"h": headers().get("x-h"), "c": cookies().get("in")}
+        """}))
+    res = c.get("/a", headers={"X-H": "hv"}, cookies={"in": "cv"})
+    assert res.json() == {"h": "hv", "c": "cv"}
+    assert res.cookies == {"late": "1"}
+
+
+def test_handler_parameter_names_are_free(tmp_path: Path) -> None:
+    c = client(make_app(tmp_path, {"p/[x]/route.py": "def GET(req, ctx):\n    return {'m': req.method, 'p': ctx.params}\n"}))
+    assert c.get("/p/1").json() == {"m": "GET", "p": {"x": "1"}}
+
+
+@pytest.mark.parametrize("value", ["'text'", "b'bytes'", "(1, 2)", "True"])
+def test_other_return_types_are_500(tmp_path: Path, value: str) -> None:
+    c = client(make_app(tmp_path, {"r/route.py": f"def GET():\n    return {value}\n"}))
+    with minirouter_log() as log:
+        assert_json_error(c.get("/r"), 500)
+    assert "route.py" in log.text(logging.ERROR)
