@@ -34,6 +34,7 @@ import mimetypes
 import os
 import re
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -317,7 +318,7 @@ def parse_query(query: str, max_pairs: Optional[int] = None) -> list[tuple[str, 
     both give ``""``; empty pieces are skipped. Past ``max_pairs`` pairs it
     stops at once with 413.
     """
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for piece in query.split("&"):
         if not piece:
             continue
