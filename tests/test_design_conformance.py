@@ -2556,3 +2556,60 @@ def test_other_return_types_are_500(tmp_path: Path, value: str) -> None:
     with minirouter_log() as log:
         assert_json_error(c.get("/r"), 500)
     assert "route.py" in log.text(logging.ERROR)
+
+
+def test_cookies_function_takes_every_attribute(tmp_path: Path) -> None:
+    app = make_app(tmp_path, {"c/route.py": """
+        from minirouter import cookies
+        def GET():
+            cookies().set("a", "1", max_age=60, path="/p", domain="example.com", secure=True,
+                          http_only=True, same_site="lax", partitioned=True)
+            cookies().delete("gone", path="/q", domain="example.com")
+            return {"ok": True}
+        """})
+    _, hdrs, _ = wsgi_call(app, "GET", "/c")
+    lines = header_values(hdrs, "set-cookie")
+    assert any(COOKIE_LINE.match(x) for x in lines), lines
+    gone = [x for x in lines if x.startswith("gone=")]
+    assert gone and gone[0].startswith("gone=;") and "Path=/q" in gone[0] and "1970" in gone[0]
+
+
+def test_streamed_response_not_cached(tmp_path: Path) -> None:
+    c = client(make_app(tmp_path, {"s/route.py": """
+        from minirouter import Response
+        revalidate = 60
+        calls = [0]
+        def GET():
+            calls[0] += 1
+            n = calls[0]
+            return Response(iter([str(n).encode()]), headers={"Content-Type": "text/plain"})
+        """}))
+    assert [c.get("/s").text for _ in range(3)] == ["1", "2", "3"]
+
+
+def test_access_log_line_per_request(tmp_path: Path) -> None:
+    app = make_app(tmp_path, {"u/route.py": label_route("u")})
+    logger = logging.getLogger("minirouter.access")
+    handler = _Records()
+    old = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        res = client(app).get("/u?x=1")
+        missing = client(app).get("/nope")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old)
+    lines = [r.getMessage() for r in handler.records]
+    assert len(lines) == 2, lines
+    assert "GET" in lines[0] and "/u" in lines[0] and "200" in lines[0] and str(len(res.content)) in lines[0]
+    assert "ms" in lines[0]
+    assert "404" in lines[1] and str(len(missing.content)) in lines[1]
+
+
+def test_example_empty_text_is_400(example: TestClient) -> None:
+    assert_json_error(example.post("/comments", json={"text": ""}), 400)
+    assert_json_error(example.patch("/comments/1", json={"text": ""}), 400)
+    assert_json_error(example.patch("/comments/1", json={}), 400)
+    assert example.get("/comments/1").json()["id"] == 1
+    assert len(example.get("/comments?query=").json()) == 3
