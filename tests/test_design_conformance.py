@@ -2613,3 +2613,67 @@ def test_example_empty_text_is_400(example: TestClient) -> None:
     assert_json_error(example.patch("/comments/1", json={}), 400)
     assert example.get("/comments/1").json()["id"] == 1
     assert len(example.get("/comments?query=").json()) == 3
+
+
+# ---------------------------------------------------------------------------
+# run.py (issue 2): serves app/ with waitress, prints address and route table,
+# stops cleanly on Ctrl-C; `application` at module level.
+# ---------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("via", ["args", "env"])
+def test_run_py_serves_and_stops_on_ctrl_c(tmp_path: Path, via: str) -> None:
+    pytest.importorskip("waitress")
+    import signal
+    import urllib.request
+
+    port = _free_port()
+    env = dict(os.environ, COMMENTS_DB=str(tmp_path / "run.db"), UPLOADS_DIR=str(tmp_path / "uploads"),
+               PYTHONUNBUFFERED="1")
+    args = [sys.executable, str(ROOT / "run.py")]
+    if via == "args":
+        args += ["--host", "127.0.0.1", "--port", str(port)]
+    else:
+        env.update(HOST="127.0.0.1", PORT=str(port))
+    proc = subprocess.Popen(args, cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        comments = None
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/comments", timeout=2) as resp:
+                    comments = json.loads(resp.read())
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert comments is not None and len(comments) == 3
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=15)
+        text = out.decode(errors="replace")
+        assert proc.returncode == 0, text
+        assert f"127.0.0.1:{port}" in text
+        assert "/comments/[id]" in text and "/hello" in text
+        assert "Traceback" not in text
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
+def test_run_py_application_is_wsgi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMMENTS_DB", str(tmp_path / "mod.db"))
+    monkeypatch.setenv("UPLOADS_DIR", str(tmp_path / "uploads"))
+    code = (
+        "import sys, json; sys.path.insert(0, sys.argv[1]); import run; "
+        "from minirouter import TestClient; "
+        "r = TestClient(run.application).get('/comments'); print(r.status, len(r.json()))"
+    )
+    res = subprocess.run([sys.executable, "-c", code, str(ROOT)], cwd=str(tmp_path), capture_output=True,
+                         text=True, timeout=30)
+    assert res.stdout.split() == ["200", "3"], res.stderr
