@@ -2677,3 +2677,18 @@ def test_run_py_application_is_wsgi(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     res = subprocess.run([sys.executable, "-c", code, str(ROOT)], cwd=str(tmp_path), capture_output=True,
                          text=True, timeout=30)
     assert res.stdout.split() == ["200", "3"], res.stderr
+
+
+def test_static_segments_are_decoded_before_matching(tmp_path: Path) -> None:
+    c = client(make_app(tmp_path, {
+        "hello/route.py": label_route("hello"),
+        "café/route.py": label_route("cafe"),
+        "a b/route.py": label_route("space"),
+        "x+y/route.py": label_route("plus"),
+    }))
+    assert c.get("/hell%6F").json()["label"] == "hello"
+    assert c.get("/caf%C3%A9").json()["label"] == "cafe"
+    assert c.get("/a%20b").json()["label"] == "space"
+    assert c.get("/x+y").json()["label"] == "plus"
+    assert c.get("/x%2By").json()["label"] == "plus"
+    assert c.get("/HELLO").status == 404
