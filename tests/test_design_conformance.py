@@ -2692,3 +2692,16 @@ def test_static_segments_are_decoded_before_matching(tmp_path: Path) -> None:
     assert c.get("/x+y").json()["label"] == "plus"
     assert c.get("/x%2By").json()["label"] == "plus"
     assert c.get("/HELLO").status == 404
+
+
+def test_test_client_cookies_round_trip_any_value(tmp_path: Path) -> None:
+    # TestClient(cookies=...) must send what a browser would (the value as the
+    # handler should read it back through request.cookies, which percent-decodes)
+    c = client(make_app(tmp_path, {"e/route.py": "def GET(request):\n    return dict(request.cookies)\n"}))
+    sent = {"plain": "abc", "utf8": "日本", "semi": "x;y", "space": "a b", "accent": "café"}
+    assert c.get("/e", cookies=sent).json() == sent
+
+
+def test_test_client_query_with_non_ascii(tmp_path: Path) -> None:
+    c = client(make_app(tmp_path, {"q/route.py": "def GET(request):\n    return dict(request.search_params.items())\n"}))
+    assert c.get("/q?a=café&b=日本").json() == {"a": "café", "b": "日本"}
