@@ -1096,6 +1096,7 @@ class Request:
         "_form",
         "_uploads",
         "read_client_data",
+        "_jar",
     )
 
     def __init__(
@@ -1121,11 +1122,12 @@ class Request:
         self._body: Optional[bytes] = None
         self._body_consumed = False
         self._form: Optional[FormData] = None
-        self._uploads: list[Any] = []
+        self._uploads: Optional[list[Any]] = None  # made by the first upload
         # Set when the handler reads headers, cookies or the URL (its Host):
         # the route cache keys on path and query only, so such an answer is
         # not cached (as Next.js bails out of caching on dynamic data).
         self.read_client_data = False
+        self._jar: Optional[CookieJar] = None  # cookies(), made on first use
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"
@@ -1343,7 +1345,7 @@ class Request:
             max_field_memory=self._limits.max_form_memory,
             spool_size=self._limits.spool_size,
         )
-        self._uploads.extend(value for _, value in pairs if isinstance(value, UploadFile))
+        self._uploads = [value for _, value in pairs if isinstance(value, UploadFile)]
         # Read the epilogue too: a body shorter than its Content-Length is a
         # 400 here, not a connection left waiting for bytes that never come.
         try:
@@ -1356,8 +1358,8 @@ class Request:
 
     def close(self) -> None:
         """Remove the temporary files of uploads; called when the request ends."""
-        uploads, self._uploads = self._uploads, []
-        for upload in uploads:
+        uploads, self._uploads = self._uploads, None
+        for upload in uploads or ():
             try:
                 upload.close()
             except Exception:  # noqa: BLE001 - cleanup must not mask the response
@@ -1566,8 +1568,9 @@ class Response:
             )
 
     def _default_type(self, content_type: str) -> None:
-        if not self.headers.has("content-type"):
-            self.headers._items.append(("Content-Type", content_type))  # a known-good value
+        items = self.headers._items
+        if not items or not self.headers.has("content-type"):
+            items.append(("Content-Type", content_type))  # a known-good value
 
     def __repr__(self) -> str:
         return f"<Response {self.status}>"
@@ -1782,42 +1785,30 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
         self._changes[name] = None
 
 
-class _RequestScope:
-    """What belongs to the request being handled in this thread or task."""
-
-    __slots__ = ("request", "jar")
-
-    def __init__(self, request: Request) -> None:
-        self.request = request
-        self.jar: Optional[CookieJar] = None
-
-    def cookie_jar(self) -> CookieJar:
-        if self.jar is None:
-            self.jar = CookieJar(self.request.cookies)
-        return self.jar
-
-
 # The one piece of global state: which request this thread/task is serving.
-_current_scope: contextvars.ContextVar[Optional[_RequestScope]] = contextvars.ContextVar(
+_current_request: contextvars.ContextVar[Optional[Request]] = contextvars.ContextVar(
     "minirouter_request", default=None
 )
 
 
-def _scope(caller: str) -> _RequestScope:
-    scope = _current_scope.get()
-    if scope is None:
+def _request_in_scope(caller: str) -> Request:
+    request = _current_request.get()
+    if request is None:
         raise RuntimeError(f"{caller}() works only inside a route handler or middleware")
-    return scope
+    return request
 
 
 def headers() -> RequestHeaders:
     """The current request's headers, read-only (Next.js ``headers()``)."""
-    return _scope("headers").request.headers
+    return _request_in_scope("headers").headers
 
 
 def cookies() -> CookieJar:
     """The current request's cookies, with ``set``/``delete`` (Next.js ``cookies()``)."""
-    return _scope("cookies").cookie_jar()
+    request = _request_in_scope("cookies")
+    if request._jar is None:
+        request._jar = CookieJar(request.cookies)
+    return request._jar
 
 
 # ---------------------------------------------------------------------------
@@ -3054,10 +3045,16 @@ class App:
     def _respond(self, environ: dict[str, Any], method: str) -> tuple[Optional[Request], Response]:
         if method not in _METHOD_SET:
             return None, _error_response(501, f"method {method} is not implemented")
-        try:
-            path, segments, raw_path = _request_path(environ)
-        except HTTPError as exc:
-            return None, exc.to_response()
+        target = environ.get("REQUEST_URI")
+        if target and target[0] == "/" and target.isascii() and "%" not in target and not environ.get("SCRIPT_NAME"):
+            # The common case, decided in one step: a plain path with nothing to decode.
+            path = raw_path = target.partition("?")[0].partition("#")[0]
+            segments = path[1:].split("/") if path != "/" else []
+        else:
+            try:
+                path, segments, raw_path = _request_path(environ)
+            except HTTPError as exc:
+                return None, exc.to_response()
         if len(raw_path) > 1 and raw_path.endswith("/"):
             location = quote(environ.get("SCRIPT_NAME", "")) + _without_trailing_slash(raw_path)
             query = environ.get("QUERY_STRING", "")
@@ -3069,6 +3066,8 @@ class App:
             limits=self.limits,
             trust_forwarded=self.trust_forwarded,
         )
+        if self.middleware is None:
+            return request, self._route(request, segments)
         return request, self._run_middleware(request, segments)
 
     # -- middleware, then the route -----------------------------------------
@@ -3097,8 +3096,7 @@ class App:
     def _call_middleware(self, middleware: Middleware, request: Request) -> Response:
         """The middleware's answer as a Response; ``None`` is ``Response.next()``.
         Errors are handled as a route's are: HTTPError's status, else a 500."""
-        scope = _RequestScope(request)
-        token = _current_scope.set(scope)
+        token = _current_request.set(request)
         try:
             result = middleware.call(request)
             if result is None:
@@ -3120,9 +3118,10 @@ class App:
             logger.exception("%s: middleware raised", middleware.file)
             result = self._internal_error()
         finally:
-            _current_scope.reset(token)
-        if scope.jar is not None and scope.jar.pending:
-            result = _with_cookies(result, scope.jar.pending)
+            _current_request.reset(token)
+        jar, request._jar = request._jar, None  # the route starts with its own
+        if jar is not None and jar.pending:
+            result = _with_cookies(result, jar.pending)
         return result
 
     # -- the route ------------------------------------------------------------
@@ -3152,10 +3151,11 @@ class App:
                 return _error_response(
                     405, f"method {method} is not allowed here", {"Allow": endpoint.allow}
                 )
-        try:
-            request.check_body_size()
-        except HTTPError as exc:
-            return exc.to_response()
+        if request.environ.get("CONTENT_LENGTH"):
+            try:
+                request.check_body_size()
+            except HTTPError as exc:
+                return exc.to_response()
         if method == "GET" and endpoint.dynamic != "force-dynamic":
             return self._call_cached(endpoint, handler, request, Context(params), segments)
         return self._call_handler(endpoint, method, handler, request, Context(params))
@@ -3215,8 +3215,7 @@ class App:
         request: Request,
         context: Context,
     ) -> Response:
-        scope = _RequestScope(request)
-        token = _current_scope.set(scope)
+        token = _current_request.set(request)
         try:
             arity = endpoint.arity[method]
             if arity == 2:
@@ -3237,9 +3236,10 @@ class App:
             logger.exception("%s: %s handler raised", endpoint.file, method)
             response = self._internal_error()
         finally:
-            _current_scope.reset(token)
-        if scope.jar is not None and scope.jar.pending:
-            response = _with_cookies(response, scope.jar.pending)
+            _current_request.reset(token)
+        jar = request._jar
+        if jar is not None and jar.pending:
+            response = _with_cookies(response, jar.pending)
         return response
 
     def _as_response(self, result: Any, endpoint: Endpoint, method: str) -> Response:
@@ -3293,7 +3293,7 @@ class App:
             if body_allowed:
                 header_list.append(("Content-Length", str(length)))
             start_response(_status_line(status), header_list)
-            if request is not None:
+            if request is not None and request._uploads:
                 request.close()
             if not send_body:
                 file.close()
@@ -3308,7 +3308,7 @@ class App:
             if body_allowed:
                 header_list.append(("Content-Length", str(len(body))))
             start_response(_status_line(status), header_list)
-            if request is not None:
+            if request is not None and request._uploads:
                 request.close()
             return [body] if send_body and body else []
 
