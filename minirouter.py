@@ -152,7 +152,7 @@ class Headers(MutableMapping):  # type: ignore[type-arg]
 
     def __init__(self, init: HeaderInput = None) -> None:
         self._items: list[tuple[str, str]] = []
-        if init is None:
+        if not init:
             return
         if isinstance(init, Headers):
             self._items = list(init._items)
@@ -329,22 +329,26 @@ def parse_query(query: str, max_pairs: Optional[int] = None) -> list[tuple[str, 
     return pairs
 
 
-def _decode_cookie_value(value: str) -> str:
+def _decode_cookie_value(value: str) -> Optional[str]:
+    """A cookie value percent-decoded as UTF-8; None when it cannot be (a
+    malformed escape or bytes), as Next.js's decodeURIComponent refuses it."""
     if "%" not in value and value.isascii():
         return value
-    raw = percent_decode(value.encode("latin-1", "replace"))
+    if _BAD_ESCAPE.search(value):
+        return None
     try:
-        return raw.decode("utf-8")
+        return percent_decode(value.encode("latin-1", "replace")).decode("utf-8")
     except UnicodeDecodeError:
-        return value  # Next.js keeps a value it cannot decode as it came
+        return None
 
 
 def parse_cookie_header(header: str) -> dict[str, str]:
     """Parse a ``Cookie`` header pair by pair, as browsers and Next.js do.
 
-    A pair without '=' is skipped, a nameless one dropped, the rest kept; the
-    first of two same-named cookies wins (browsers send the most specific
-    path first). No regular expression: CPython's ``http.cookies`` had a
+    A pair without '=' or whose value does not percent-decode as UTF-8 is
+    skipped, a nameless one dropped, the rest kept; quotes around a value are
+    part of it (RFC 6265 5.4, as Next.js reads them); the first of two
+    same-named cookies wins (browsers send the most specific path first). No regular expression: CPython's ``http.cookies`` had a
     quadratic one on backslash-heavy values.
     """
     cookies: dict[str, str] = {}
@@ -355,10 +359,9 @@ def parse_cookie_header(header: str) -> dict[str, str]:
         name = name.strip()
         if not name or name in cookies or _CONTROL_CHAR.search(name):
             continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-            value = value[1:-1]
-        cookies[name] = _decode_cookie_value(value)
+        decoded = _decode_cookie_value(value.strip())
+        if decoded is not None:  # a value that does not decode is a malformed pair
+            cookies[name] = decoded
     return cookies
 
 
@@ -1550,8 +1553,11 @@ class Response:
         # Set only by Response.next()/rewrite(): (action, rewrite path, request
         # header changes). Kept out of the headers so nothing of it is ever sent.
         self._middleware: Optional[tuple[str, Optional[str], dict[str, Optional[str]]]] = None
-        if body is None:
-            self._body: Optional[bytes] = b""
+        if type(body) is str:  # the commonest body first, by exact type
+            self._body: Optional[bytes] = body.encode("utf-8")
+            self._default_type("text/plain; charset=utf-8")
+        elif body is None:
+            self._body = b""
         elif isinstance(body, str):
             self._body = body.encode("utf-8")
             self._default_type("text/plain; charset=utf-8")
@@ -3509,7 +3515,8 @@ class TestResponse:
         for line in self.headers.get_all("set-cookie"):
             pair = line.split(";", 1)[0]
             name, _, value = pair.partition("=")
-            result[name.strip()] = _decode_cookie_value(value.strip())
+            decoded = _decode_cookie_value(value.strip())
+            result[name.strip()] = decoded if decoded is not None else value.strip()
         return result
 
     def __repr__(self) -> str:
@@ -3580,11 +3587,18 @@ class TestClient:
             key = name.upper().replace("-", "_")
             if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
                 key = "HTTP_" + key
+            # Servers pass header bytes as latin-1 strings (PEP 3333): a value
+            # beyond latin-1 is sent as its UTF-8 bytes, as a client would.
+            try:
+                value.encode("latin-1")
+            except UnicodeEncodeError:
+                value = value.encode("utf-8").decode("latin-1")
             # A repeated header arrives joined with ", ", as servers pass it.
             environ[key] = f"{environ[key]}, {value}" if key in given else value
             given.add(key)
         if cookies:
-            pairs = "; ".join(f"{name}={value}" for name, value in cookies.items())
+            # Encoded as a browser sends what Response.cookies.set wrote.
+            pairs = "; ".join(f"{name}={quote(value, safe=_COOKIE_SAFE)}" for name, value in cookies.items())
             existing = environ.get("HTTP_COOKIE")
             environ["HTTP_COOKIE"] = f"{existing}; {pairs}" if existing else pairs
         return self._call(environ)
@@ -3856,7 +3870,7 @@ def serve(app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], host:
     except ImportError:
         waitress = None
     if waitress is not None:
-        waitress.serve(app, host=host, port=port)
+        waitress.serve(app, host=host, port=port, **waitress_options(app))
         return
     print("minirouter: waitress is not installed; serving with wsgiref (for development only)", file=sys.stderr)
     with _wsgiref_server(app, host, port) as server:
@@ -3865,6 +3879,14 @@ def serve(app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], host:
             server.serve_forever()
         except KeyboardInterrupt:
             pass
+
+
+def waitress_options(app: Any) -> dict[str, Any]:
+    """Settings that make waitress enforce the app's limits itself: it reads a
+    whole body before calling the app, so without this a 1 GiB upload would
+    be read (its default limit) before ``max_body_size`` could refuse it."""
+    limits = getattr(app, "limits", None)
+    return {"max_request_body_size": limits.max_body_size} if isinstance(limits, Limits) else {}
 
 
 def _wsgiref_server(app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], host: str,

@@ -19,7 +19,7 @@ import signal
 import sys
 from pathlib import Path
 
-from minirouter import App, run_with_reloader
+from minirouter import App, run_with_reloader, waitress_options
 
 HERE = Path(__file__).resolve().parent
 
@@ -64,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     try:
-        server = waitress.create_server(application, host=args.host, port=args.port)
+        # waitress reads a whole body before the app sees it: give it the app's
+        # max_body_size so an oversized upload is refused before it is read.
+        server = waitress.create_server(
+            application, host=args.host, port=args.port, **waitress_options(application)
+        )
     except OSError as error:  # most often: the port is taken
         print(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}; "
               "try another --port", file=sys.stderr)
