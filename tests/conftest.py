@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Iterator
 from wsgiref.validate import validator
@@ -74,6 +75,15 @@ class LiveServer:
         from waitress.channel import HTTPChannel
 
         server = self.server
+        # First let running tasks finish (bounded): a worker still writing after
+        # the stop could touch the descriptors of the next test's server.
+        dispatcher = server.task_dispatcher
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with dispatcher.lock:
+                if dispatcher.active_count == 0 and not dispatcher.queue:
+                    break
+            time.sleep(0.02)
 
         def close_all() -> None:
             for channel in list(server._map.values()):
