@@ -1715,7 +1715,13 @@ def not_found(message: str = "not found") -> Any:
     raise HTTPError(404, message)
 
 
+# RFC 9110's reason phrases, the same on every Python (3.13 renamed these).
+_RFC_9110_PHRASES = {413: "Content Too Large", 416: "Range Not Satisfiable", 422: "Unprocessable Content"}
+
+
 def _reason(status: int) -> str:
+    if status in _RFC_9110_PHRASES:
+        return _RFC_9110_PHRASES[status]
     try:
         return http.HTTPStatus(status).phrase
     except ValueError:
@@ -2918,7 +2924,10 @@ def _run_awaitable(awaitable: Any) -> Any:
     return holder.loop.run_until_complete(awaitable)
 
 
-_STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in http.HTTPStatus}
+_STATUS_LINES = {
+    status.value: f"{status.value} {_RFC_9110_PHRASES.get(status.value, status.phrase)}"
+    for status in http.HTTPStatus
+}
 
 
 def _valid_status(status: Any) -> bool:
