@@ -1187,7 +1187,10 @@ class Request:
     @property
     def content_type(self) -> str:
         """The media type of the body, lower case, without parameters."""
-        return parse_header_params(self.environ.get("CONTENT_TYPE", ""))[0]
+        value: str = self.environ.get("CONTENT_TYPE", "")
+        if ";" not in value and value.islower():
+            return value.strip()  # nothing to parse (application/json, say)
+        return parse_header_params(value)[0]
 
     # -- the body ---------------------------------------------------------
 
@@ -1256,7 +1259,8 @@ class Request:
     def body(self) -> bytes:
         """The whole body as bytes (read once, then kept)."""
         if self._body is None:
-            self._body = b"".join(self._read_body_chunks(READ_CHUNK_SIZE))
+            chunks = list(self._read_body_chunks(READ_CHUNK_SIZE))
+            self._body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         return self._body
 
     def text(self) -> str:
@@ -1302,7 +1306,7 @@ class Request:
             raise HTTPError(400, "malformed JSON: nested too deeply") from None
         except ValueError as exc:
             raise HTTPError(400, f"malformed JSON: {exc}") from None
-        if _SURROGATE_ESCAPE.search(text):
+        if "\\u" in text and _SURROGATE_ESCAPE.search(text):
             # An escaped half of a surrogate pair decodes to a string that no
             # UTF-8 store or response can hold: refuse it here, not later.
             try:
@@ -1593,8 +1597,8 @@ class Response:
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: HeaderInput = None) -> Response:
         """``data`` serialised as JSON (compact, UTF-8), ``application/json``."""
-        response = cls(None, status, headers)
         text = _JSON_ENCODER.encode(data)
+        response = cls(None, status, headers)
         try:
             response._body = text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: send it escaped, as \udXXX
@@ -3230,6 +3234,7 @@ class App:
         request: Request,
         context: Context,
     ) -> Response:
+        response: Response
         token = _current_request.set(request)
         try:
             arity = endpoint.arity[method]
@@ -3239,8 +3244,11 @@ class App:
                 result = handler(request)
             else:
                 result = handler()
-            if type(result) is Response and 100 <= result.status <= 599 and result._middleware is None:
-                response = result  # the common case, checked without a call
+            result_type = type(result)
+            if result_type is Response and 100 <= result.status <= 599 and result._middleware is None:
+                response = result  # the common cases, checked without a call
+            elif result_type is dict or result_type is list:
+                response = Response.json(result)
             else:
                 if inspect.isawaitable(result):
                     result = _run_awaitable(result)
