@@ -20,7 +20,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import minirouter  # noqa: E402
 from minirouter import App, TestClient  # noqa: E402
 
 

@@ -9,7 +9,6 @@ identifier-like package name.
 """
 from __future__ import annotations
 
-import asyncio
 import datetime
 import email.utils
 import inspect
@@ -41,10 +40,9 @@ if str(ROOT) not in sys.path:
 import minirouter  # noqa: E402
 from minirouter import (  # noqa: E402
     App,
-    Context,
     HTTPError,
-    Request,
     Response,
+    StartupError,
     TestClient,
     cookies,
     headers,
@@ -1154,9 +1152,9 @@ def test_cookies_function_reads_request_cookies(tmp_path: Path) -> None:
 
 
 def test_headers_and_cookies_functions_outside_request_raise() -> None:
-    with pytest.raises(Exception):
+    with pytest.raises(RuntimeError):
         headers()
-    with pytest.raises(Exception):
+    with pytest.raises(RuntimeError):
         cookies()
 
 
@@ -2165,7 +2163,7 @@ def test_startup_error_is_raised_by_app_not_at_request(tmp_path: Path) -> None:
     (base / "bad").mkdir()
     (base / "bad" / "route.py").write_text("raise RuntimeError('late')\n")
     assert client(app).get("/ok").status == 200
-    with pytest.raises(Exception):
+    with pytest.raises(StartupError):
         App(str(base))
 
 

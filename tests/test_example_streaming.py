@@ -13,12 +13,10 @@ from __future__ import annotations
 import hashlib
 import http.client
 import io
-import sys
 import threading
 import time
 import tracemalloc
 from email.utils import formatdate, parsedate_to_datetime
-from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlsplit
 from wsgiref.util import setup_testing_defaults
