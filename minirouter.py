@@ -3307,6 +3307,7 @@ class App:
         response: Response,
     ) -> Iterable[bytes]:
         status = response.status
+        status_line = _STATUS_LINES.get(status) or _status_line(status)
         body_allowed = status >= 200 and status != 204 and status != 304
         header_list = _wire_headers(response.headers._items, body_allowed, response._stream is not None)
         send_body = body_allowed and method != "HEAD"
@@ -3315,7 +3316,7 @@ class App:
             file, offset, length = response._file
             if body_allowed:
                 header_list.append(("Content-Length", str(length)))
-            start_response(_status_line(status), header_list)
+            start_response(status_line, header_list)
             if request is not None and request._uploads:
                 request.close()
             if not send_body:
@@ -3330,13 +3331,13 @@ class App:
             body = response._body
             if body_allowed:
                 header_list.append(("Content-Length", str(len(body))))
-            start_response(_status_line(status), header_list)
+            start_response(status_line, header_list)
             if request is not None and request._uploads:
                 request.close()
             return [body] if send_body and body else []
 
         stream = _StreamedBody(response._stream, request)
-        start_response(_status_line(status), header_list)
+        start_response(status_line, header_list)
         if not send_body:
             stream.close()
             return []
