@@ -68,6 +68,20 @@ class LiveServer:
         self.thread = threading.Thread(target=self.server.run, name="waitress", daemon=True)
         self.thread.start()
 
+    def settle(self, timeout: float = 10.0, *, connections: bool = True) -> None:
+        """Wait (bounded) until waitress has no task running or queued and,
+        with `connections`, no client connection open: a worker still
+        finishing a task after the stop could touch the descriptors of the
+        next test's server (waitress's trigger pipe)."""
+        dispatcher = self.server.task_dispatcher
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with dispatcher.lock:
+                idle = dispatcher.active_count == 0 and not dispatcher.queue
+            if idle and (not connections or len(self.server._map) <= 2):  # listener, trigger
+                return
+            time.sleep(0.02)
+
     def stop(self) -> None:
         # Close every socket (listener, trigger, open connections) from inside
         # the server's own loop thread, through its trigger; with nothing left
@@ -75,15 +89,7 @@ class LiveServer:
         from waitress.channel import HTTPChannel
 
         server = self.server
-        # First let running tasks finish (bounded): a worker still writing after
-        # the stop could touch the descriptors of the next test's server.
-        dispatcher = server.task_dispatcher
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            with dispatcher.lock:
-                if dispatcher.active_count == 0 and not dispatcher.queue:
-                    break
-            time.sleep(0.02)
+        self.settle(5, connections=False)  # a browser may keep its connections open
 
         def close_all() -> None:
             for channel in list(server._map.values()):

@@ -159,19 +159,6 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0, interval: f
     return condition()
 
 
-def settle(live, timeout: float = 10.0) -> None:
-    """Wait (bounded) until waitress has no task running or queued and no
-    client connection open, so that stopping it races with no worker: a
-    worker still finishing a task after the stop could touch the descriptors
-    of the next server (waitress's trigger pipe), making a later test flaky."""
-    dispatcher = live.server.task_dispatcher
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with dispatcher.lock:
-            idle = dispatcher.active_count == 0 and not dispatcher.queue
-        if idle and len(live.server._map) <= 2:  # the listener and the trigger
-            return
-        time.sleep(0.02)
 
 
 def open_fds() -> int:
@@ -206,7 +193,7 @@ def faults(tmp_path) -> Iterator[FaultServer]:
     try:
         yield server
     finally:
-        settle(server.server)
+        server.server.settle()
         server.server.stop()
     # Every thread the server started is gone once it stops.
     assert wait_until(lambda: threading.active_count() <= server.threads_before, timeout=10), (

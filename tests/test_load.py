@@ -36,23 +36,10 @@ def server(example_app) -> Iterator[LiveServer]:
     try:
         yield live
     finally:
-        settle(live)
+        live.settle()
         live.stop()
 
 
-def settle(live, timeout: float = 10.0) -> None:
-    """Wait (bounded) until waitress has no task running or queued and no
-    client connection open, so that stopping it races with no worker: a
-    worker still finishing a task after the stop could touch the descriptors
-    of the next server (waitress's trigger pipe), making a later test flaky."""
-    dispatcher = live.server.task_dispatcher
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with dispatcher.lock:
-            idle = dispatcher.active_count == 0 and not dispatcher.queue
-        if idle and len(live.server._map) <= 2:  # the listener and the trigger
-            return
-        time.sleep(0.02)
 
 
 class Ledger:
@@ -327,7 +314,7 @@ def test_concurrent_requests_never_see_each_others_cookies_or_headers(tmp_path):
         for thread in threads:
             thread.join(timeout=60)
     finally:
-        settle(live)
+        live.settle()
         live.stop()
     assert not any(t.is_alive() for t in threads)
     assert problems == [], problems[:10]

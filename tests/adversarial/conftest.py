@@ -234,23 +234,10 @@ def probe_server(probe: Probe) -> Iterator[LiveServer]:
     try:
         yield server
     finally:
-        settle(server)
+        server.settle()
         server.stop()
 
 
-def settle(live, timeout: float = 10.0) -> None:
-    """Wait (bounded) until waitress has no task running or queued and no
-    client connection open, so that stopping it races with no worker: a
-    worker still finishing a task after the stop could touch the descriptors
-    of the next server (waitress's trigger pipe), making a later test flaky."""
-    dispatcher = live.server.task_dispatcher
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with dispatcher.lock:
-            idle = dispatcher.active_count == 0 and not dispatcher.queue
-        if idle and len(live.server._map) <= 2:  # the listener and the trigger
-            return
-        time.sleep(0.02)
 
 
 def server_port(server: LiveServer) -> int:

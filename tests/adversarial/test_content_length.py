@@ -17,7 +17,7 @@ import pytest
 from conftest import LiveServer
 from helpers import make_environ, RecordingInput
 
-from .conftest import Probe, assert_error, raw_exchange, server_port, settle, split_response
+from .conftest import Probe, assert_error, raw_exchange, server_port, split_response
 
 SMALL_LIMIT = 4096
 
@@ -141,7 +141,7 @@ def small_server(small) -> Iterator[LiveServer]:
     try:
         yield server
     finally:
-        settle(server)
+        server.settle()
         server.stop()
 
 

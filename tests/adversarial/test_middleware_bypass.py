@@ -16,7 +16,7 @@ import pytest
 
 from helpers import call, client as validated_client, make_app, make_environ
 
-from .conftest import raw_exchange, settle, split_response
+from .conftest import raw_exchange, split_response
 
 SECRET = "admin-only-secret"
 
@@ -163,5 +163,5 @@ def test_the_guard_holds_through_waitress(guarded):
             status, _, body = split_response(raw)
             assert status != 200 and SECRET.encode() not in raw, (target, raw[:300])
     finally:
-        settle(server)
+        server.settle()
         server.stop()
