@@ -288,14 +288,16 @@ def _unescape_run(match: re.Match[bytes]) -> bytes:
     return bytes.fromhex(match.group().replace(b"%", b"").decode("ascii"))
 
 
-def percent_decode(data: bytes) -> bytes:
-    """%XX escapes to bytes; a '%' that starts no escape stays as it is.
+def percent_decode(text: str) -> bytes:
+    """The bytes of a WSGI string (latin-1, PEP 3333) with %XX escapes
+    decoded; a '%' that starts no escape stays as it is.
 
     ``unquote_to_bytes`` handles each malformed '%' through an exception, which
     makes a run of them ten times slower than text; runs of escapes are
     decoded here at once, so every input costs about the same per byte.
     """
-    if _BAD_ESCAPE.search(data.decode("latin-1")) is None:
+    data = text.encode("latin-1", "replace")
+    if _BAD_ESCAPE.search(text) is None:
         return unquote_to_bytes(data)
     return _ESCAPE_RUN.sub(_unescape_run, data)
 
@@ -307,7 +309,7 @@ def _decode_component(text: str) -> str:
     if "%" not in text and text.isascii():
         return text
     # WSGI strings carry the raw bytes as latin-1 (PEP 3333).
-    return percent_decode(text.encode("latin-1", "replace")).decode("utf-8", "replace")
+    return percent_decode(text).decode("utf-8", "replace")
 
 
 def parse_query(query: str, max_pairs: Optional[int] = None) -> list[tuple[str, str]]:
@@ -337,7 +339,7 @@ def _decode_cookie_value(value: str) -> Optional[str]:
     if _BAD_ESCAPE.search(value):
         return None
     try:
-        return percent_decode(value.encode("latin-1", "replace")).decode("utf-8")
+        return percent_decode(value).decode("utf-8")
     except UnicodeDecodeError:
         return None
 
@@ -1741,12 +1743,18 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
     """``cookies()``: the request's cookies, plus ``set``/``delete`` that land
     on the response, visible to ``get`` for the rest of the request."""
 
-    __slots__ = ("_request_cookies", "_changes", "pending")
+    __slots__ = ("_request_cookies", "_changes", "outgoing")
 
     def __init__(self, request_cookies: Mapping[str, str]) -> None:
         self._request_cookies = request_cookies
-        self._changes: dict[str, Optional[str]] = {}
-        self.pending: dict[str, str] = {}  # cookie name -> Set-Cookie value
+        self._changes: dict[str, Optional[str]] = {}  # None: deleted
+        # Written exactly as response.cookies writes them, merged later.
+        self.outgoing = ResponseCookies(Headers())
+
+    @property
+    def pending(self) -> dict[str, str]:
+        """Cookie name -> the ``Set-Cookie`` value to merge into the response."""
+        return {_set_cookie_name(line): line for line in self.outgoing._headers.get_all("set-cookie")}
 
     def _current(self) -> dict[str, str]:
         merged = dict(self._request_cookies)
@@ -1774,30 +1782,15 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
     def has(self, name: str) -> bool:
         return name in self
 
-    def set(
-        self,
-        name: str,
-        value: str,
-        *,
-        max_age: Optional[int] = None,
-        expires: Union[datetime.datetime, float, int, None] = None,
-        path: Optional[str] = "/",
-        domain: Optional[str] = None,
-        secure: bool = False,
-        http_only: bool = False,
-        same_site: Optional[str] = None,
-        partitioned: bool = False,
-    ) -> None:
-        """Set a cookie on the response, as ``response.cookies.set`` does."""
-        self.pending[name] = format_set_cookie(
-            name, value, max_age=max_age, expires=expires, path=path, domain=domain,
-            secure=secure, http_only=http_only, same_site=same_site, partitioned=partitioned,
-        )
+    def set(self, name: str, value: str, **attributes: Any) -> None:
+        """Set a cookie on the response; the attributes are those of
+        ``response.cookies.set``. ``get(name)`` sees it from now on."""
+        self.outgoing.set(name, value, **attributes)
         self._changes[name] = value
 
     def delete(self, name: str, *, path: Optional[str] = "/", domain: Optional[str] = None) -> None:
         """Remove a cookie: ``get(name)`` is ``None`` from now on."""
-        self.pending[name] = format_delete_cookie(name, path=path, domain=domain)
+        self.outgoing.delete(name, path=path, domain=domain)
         self._changes[name] = None
 
 
@@ -3064,16 +3057,10 @@ class App:
     def _respond(self, environ: dict[str, Any], method: str) -> tuple[Optional[Request], Response]:
         if method not in _METHOD_SET:
             return None, _error_response(501, f"method {method} is not implemented")
-        target = environ.get("REQUEST_URI")
-        if target and target[0] == "/" and target.isascii() and "%" not in target and not environ.get("SCRIPT_NAME"):
-            # The common case, decided in one step: a plain path with nothing to decode.
-            path = raw_path = target.partition("?")[0].partition("#")[0]
-            segments = path[1:].split("/") if path != "/" else []
-        else:
-            try:
-                path, segments, raw_path = _request_path(environ)
-            except HTTPError as exc:
-                return None, exc.to_response()
+        try:
+            path, segments, raw_path = _request_path(environ)
+        except HTTPError as exc:
+            return None, exc.to_response()
         if len(raw_path) > 1 and raw_path.endswith("/"):
             location = quote(environ.get("SCRIPT_NAME", "")) + _without_trailing_slash(raw_path)
             query = environ.get("QUERY_STRING", "")
