@@ -206,7 +206,7 @@ class Headers(MutableMapping):  # type: ignore[type-arg]
         """Replace every value of ``name`` with ``value``."""
         _check_header(name, value)
         key = name.lower()
-        self._items = [(n, v) for n, v in self._items if n.lower() != key]
+        self._items[:] = [(n, v) for n, v in self._items if n.lower() != key]
         self._items.append((name, value))
 
     def append(self, name: str, value: str) -> None:
@@ -216,7 +216,7 @@ class Headers(MutableMapping):  # type: ignore[type-arg]
 
     def delete(self, name: str) -> None:
         key = name.lower()
-        self._items = [(n, v) for n, v in self._items if n.lower() != key]
+        self._items[:] = [(n, v) for n, v in self._items if n.lower() != key]
 
     def get_all(self, name: str) -> list[str]:
         key = name.lower()
@@ -225,6 +225,13 @@ class Headers(MutableMapping):  # type: ignore[type-arg]
     def raw(self) -> list[tuple[str, str]]:
         """Every (name, value) pair, in order, as it will be sent."""
         return list(self._items)
+
+    @classmethod
+    def _view(cls, items: list[tuple[str, str]]) -> Headers:
+        """Headers over a list held elsewhere (a Response's): changes land there."""
+        headers = cls.__new__(cls)
+        headers._items = items
+        return headers
 
 
 class RequestHeaders(Mapping):  # type: ignore[type-arg]
@@ -1077,6 +1084,24 @@ _JSON_ENCODER = jsonlib.JSONEncoder(ensure_ascii=False, separators=(",", ":"), a
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _JSON_ASCII_ENCODER = jsonlib.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
+# JSONEncoder.encode() builds a new C encoder on every call, which costs more
+# than encoding a small dict; this one is built once, with the same options.
+# It keeps no table of objects being encoded (that table would be shared by
+# threads), so a circular structure ends in RecursionError, still a 500.
+_c_make_encoder = getattr(jsonlib.encoder, "c_make_encoder", None)
+_C_JSON_ENCODER = (
+    _c_make_encoder(None, _JSON_ENCODER.default, jsonlib.encoder.encode_basestring, None, ":", ",", False, False, False)
+    if _c_make_encoder is not None
+    else None
+)
+
+
+def _json_text(data: Any) -> str:
+    """``data`` as compact JSON text, non-ASCII kept, NaN and Infinity refused."""
+    if _C_JSON_ENCODER is None:
+        return _JSON_ENCODER.encode(data)
+    return "".join(_C_JSON_ENCODER(data, 0))
+
 
 class Request:
     """One HTTP request, as the handler sees it.
@@ -1086,33 +1111,31 @@ class Request:
     ``text()``, ``json()``, ``form()`` and ``stream()`` read the body.
     """
 
-    __slots__ = (
-        "environ",
-        "method",
-        "path",
-        "_raw_path",
-        "_limits",
-        "_trust_forwarded",
-        "_headers",
-        "_cookies",
-        "_search_params",
-        "_body",
-        "_body_consumed",
-        "_form",
-        "_uploads",
-        "read_client_data",
-        "_jar",
-    )
+    # State only some requests need starts as a class attribute, so building
+    # a Request (once per request) sets only what every request has.
+    _headers: Optional[RequestHeaders] = None
+    _cookies: Optional[RequestCookies] = None
+    _search_params: Optional[SearchParams] = None
+    _body: Optional[bytes] = None
+    _body_consumed = False
+    _form: Optional[FormData] = None
+    _uploads: Optional[list[Any]] = None  # made by the first upload
+    _jar: Optional[CookieJar] = None  # cookies(), made on first use
+    # Set when the handler reads headers, cookies or the URL (its Host):
+    # the route cache keys on path and query only, so such an answer is
+    # not cached (as Next.js bails out of caching on dynamic data).
+    read_client_data = False
 
     def __init__(
         self,
         environ: dict[str, Any],
-        *,
         path: Optional[str] = None,
         raw_path: Optional[str] = None,
         limits: Limits = _DEFAULT_LIMITS,
         trust_forwarded: bool = False,
     ) -> None:
+        # Not keyword-only: the app builds one per request, and positional
+        # arguments are the cheaper call.
         self.environ = environ
         self.method: str = environ.get("REQUEST_METHOD", "GET")
         if path is None:
@@ -1121,18 +1144,6 @@ class Request:
         self._raw_path = raw_path if raw_path is not None else quote(path)
         self._limits = limits
         self._trust_forwarded = trust_forwarded
-        self._headers: Optional[RequestHeaders] = None
-        self._cookies: Optional[RequestCookies] = None
-        self._search_params: Optional[SearchParams] = None
-        self._body: Optional[bytes] = None
-        self._body_consumed = False
-        self._form: Optional[FormData] = None
-        self._uploads: Optional[list[Any]] = None  # made by the first upload
-        # Set when the handler reads headers, cookies or the URL (its Host):
-        # the route cache keys on path and query only, so such an answer is
-        # not cached (as Next.js bails out of caching on dynamic data).
-        self.read_client_data = False
-        self._jar: Optional[CookieJar] = None  # cookies(), made on first use
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"
@@ -1312,7 +1323,7 @@ class Request:
             # An escaped half of a surrogate pair decodes to a string that no
             # UTF-8 store or response can hold: refuse it here, not later.
             try:
-                _JSON_ENCODER.encode(value).encode("utf-8")
+                _json_text(value).encode("utf-8")
             except UnicodeEncodeError:
                 raise HTTPError(400, "malformed JSON: a string holds a lone surrogate escape") from None
         return value
@@ -1534,11 +1545,16 @@ class ResponseCookies:
             for n, v in self._headers.raw()
             if not (n.lower() == "set-cookie" and _set_cookie_name(v) == name)
         ]
-        self._headers._items = kept
+        self._headers._items[:] = kept
         self._headers.append("Set-Cookie", line)
 
 
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+
+
+_TEXT_TYPE_HEADER = ("Content-Type", "text/plain; charset=utf-8")
+_BINARY_TYPE_HEADER = ("Content-Type", "application/octet-stream")
+_JSON_TYPE_HEADER = ("Content-Type", "application/json")
 
 
 class Response:
@@ -1549,40 +1565,50 @@ class Response:
     sync or async, sent as it is produced without ``Content-Length``.
     """
 
-    __slots__ = ("status", "headers", "_body", "_stream", "_file", "_middleware")
+    # Set for a few responses only, so class attributes until then.
+    _stream: Any = None
+    _file: Optional[tuple[IO[bytes], int, int]] = None
+    # Set only by Response.next()/rewrite(): (action, rewrite path, request
+    # header changes). Kept out of the headers so nothing of it is ever sent.
+    _middleware: Optional[tuple[str, Optional[str], dict[str, Optional[str]]]] = None
 
     def __init__(self, body: Any = None, status: int = 200, headers: HeaderInput = None) -> None:
         self.status = status
-        self.headers = Headers(headers)
-        self._stream: Any = None
-        self._file: Optional[tuple[IO[bytes], int, int]] = None
-        # Set only by Response.next()/rewrite(): (action, rewrite path, request
-        # header changes). Kept out of the headers so nothing of it is ever sent.
-        self._middleware: Optional[tuple[str, Optional[str], dict[str, Optional[str]]]] = None
+        # The pairs themselves; ``headers`` is a Headers view over them, made
+        # when asked for, since most responses are sent without one.
+        self._header_items: list[tuple[str, str]] = Headers(headers)._items if headers else []
         if type(body) is str:  # the commonest body first, by exact type
             self._body: Optional[bytes] = body.encode("utf-8")
-            self._default_type("text/plain; charset=utf-8")
+            if headers:
+                self._default_type(_TEXT_TYPE_HEADER)
+            else:
+                self._header_items.append(_TEXT_TYPE_HEADER)
         elif body is None:
             self._body = b""
         elif isinstance(body, str):
             self._body = body.encode("utf-8")
-            self._default_type("text/plain; charset=utf-8")
+            self._default_type(_TEXT_TYPE_HEADER)
         elif isinstance(body, (bytes, bytearray, memoryview)):
             self._body = bytes(body)
-            self._default_type("application/octet-stream")
+            self._default_type(_BINARY_TYPE_HEADER)
         elif hasattr(body, "__iter__") or hasattr(body, "__aiter__"):
             self._body = None
             self._stream = body
-            self._default_type("application/octet-stream")
+            self._default_type(_BINARY_TYPE_HEADER)
         else:
             raise TypeError(
                 f"Response body must be str, bytes or an iterable of bytes, not {type(body).__name__}"
             )
 
-    def _default_type(self, content_type: str) -> None:
-        items = self.headers._items
+    def _default_type(self, header: tuple[str, str]) -> None:
+        items = self._header_items
         if not items or not self.headers.has("content-type"):
-            items.append(("Content-Type", content_type))  # a known-good value
+            items.append(header)  # a known-good value
+
+    @property
+    def headers(self) -> Headers:
+        """The response headers; changes made through it are sent."""
+        return Headers._view(self._header_items)
 
     def __repr__(self) -> str:
         return f"<Response {self.status}>"
@@ -1599,13 +1625,13 @@ class Response:
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: HeaderInput = None) -> Response:
         """``data`` serialised as JSON (compact, UTF-8), ``application/json``."""
-        text = _JSON_ENCODER.encode(data)
+        text = _json_text(data)
         response = cls(None, status, headers)
         try:
             response._body = text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: send it escaped, as \udXXX
             response._body = _JSON_ASCII_ENCODER.encode(data).encode("ascii")
-        response._default_type("application/json")
+        response._default_type(_JSON_TYPE_HEADER)
         return response
 
     @classmethod
@@ -2036,7 +2062,7 @@ def _with_middleware_headers(response: Response, extra: Headers) -> Response:
     """
     merged = Response.__new__(Response)
     merged.status = response.status
-    merged.headers = Headers(response.headers)
+    merged._header_items = list(response._header_items)
     merged._body = response._body
     merged._stream = response._stream
     merged._file = response._file
@@ -2510,12 +2536,9 @@ def _url_pattern(segments: Iterable[Segment]) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _raw_target_path(environ: dict[str, Any]) -> Optional[str]:
-    """The app's part of the raw request target, when the server passes one
+def _raw_target_path(target: str, script: str) -> Optional[str]:
+    """The app's part of the raw request target the server passed
     (``REQUEST_URI``, ``RAW_URI``): the path only, without ``SCRIPT_NAME``."""
-    target: Optional[str] = environ.get("REQUEST_URI") or environ.get("RAW_URI")
-    if not target:
-        return None
     raw = target.partition("?")[0]
     if "#" in raw:
         raw = raw.partition("#")[0]
@@ -2525,7 +2548,6 @@ def _raw_target_path(environ: dict[str, Any]) -> Optional[str]:
             return None
         slash = raw.find("/", scheme_end + 3)
         raw = raw[slash:] if slash != -1 else "/"
-    script = environ.get("SCRIPT_NAME", "")
     if script:
         if not raw.startswith(script):
             return None
@@ -2551,7 +2573,12 @@ def _decode_segment(raw: str) -> str:
 
 def _request_path(environ: dict[str, Any]) -> tuple[str, list[str], str]:
     """(decoded path, decoded segments, raw path) for the app; 400 if malformed."""
-    raw = _raw_target_path(environ)
+    target: Optional[str] = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    script: str = environ.get("SCRIPT_NAME", "")
+    if target and target[0] == "/" and not script and "#" not in target:
+        raw: Optional[str] = target.partition("?")[0]  # the usual target: a path at the root
+    else:
+        raw = _raw_target_path(target, script) if target else None
     if raw is not None:
         if raw == "/":
             return "/", [], "/"
@@ -3048,33 +3075,30 @@ class App:
         method = environ.get("REQUEST_METHOD", "GET")
         request: Optional[Request] = None
         try:
-            request, response = self._respond(environ, method)
+            if method not in _METHOD_SET:
+                raise HTTPError(501, f"method {method} is not implemented")
+            path, segments, raw_path = _request_path(environ)
+            if len(raw_path) > 1 and raw_path[-1] == "/":
+                response = self._redirect_trailing_slash(environ, raw_path)
+            else:
+                request = Request(environ, path, raw_path, self.limits, self.trust_forwarded)
+                if self.middleware is None:
+                    response = self._route(request, segments)
+                else:
+                    response = self._run_middleware(request, segments)
+        except HTTPError as exc:  # a malformed path, an unknown method
+            response = exc.to_response()
         except Exception:
             logger.exception("error while serving %s %s", method, environ.get("PATH_INFO", ""))
             response = self._internal_error()
         return self._send(environ, start_response, method, request, response)
 
-    def _respond(self, environ: dict[str, Any], method: str) -> tuple[Optional[Request], Response]:
-        if method not in _METHOD_SET:
-            return None, _error_response(501, f"method {method} is not implemented")
-        try:
-            path, segments, raw_path = _request_path(environ)
-        except HTTPError as exc:
-            return None, exc.to_response()
-        if len(raw_path) > 1 and raw_path.endswith("/"):
-            location = quote(environ.get("SCRIPT_NAME", "")) + _without_trailing_slash(raw_path)
-            query = environ.get("QUERY_STRING", "")
-            return None, Response.redirect(f"{location}?{query}" if query else location, 308)
-        request = Request(
-            environ,
-            path=path,
-            raw_path=raw_path,
-            limits=self.limits,
-            trust_forwarded=self.trust_forwarded,
-        )
-        if self.middleware is None:
-            return request, self._route(request, segments)
-        return request, self._run_middleware(request, segments)
+    @staticmethod
+    def _redirect_trailing_slash(environ: dict[str, Any], raw_path: str) -> Response:
+        """``/comments/`` answers 308 to ``/comments``, keeping the query."""
+        location = quote(environ.get("SCRIPT_NAME", "")) + _without_trailing_slash(raw_path)
+        query = environ.get("QUERY_STRING", "")
+        return Response.redirect(f"{location}?{query}" if query else location, 308)
 
     # -- middleware, then the route -----------------------------------------
 
@@ -3163,15 +3187,15 @@ class App:
             except HTTPError as exc:
                 return exc.to_response()
         if method == "GET" and endpoint.dynamic != "force-dynamic":
-            return self._call_cached(endpoint, handler, request, Context(params), segments)
-        return self._call_handler(endpoint, method, handler, request, Context(params))
+            return self._call_cached(endpoint, handler, request, params, segments)
+        return self._call_handler(endpoint, method, handler, request, params)
 
     def _call_cached(
         self,
         endpoint: Endpoint,
         handler: Callable[..., Any],
         request: Request,
-        context: Context,
+        params: dict[str, Any],
         segments: list[str],
     ) -> Response:
         """GET through the route cache: a hit is served without the handler.
@@ -3188,7 +3212,7 @@ class App:
             return self.cache.response(entry)
         seen = _static_request(request) if static else request
         seen.read_client_data = False  # what the middleware read does not count
-        response = self._call_handler(endpoint, "GET", handler, seen, context)
+        response = self._call_handler(endpoint, "GET", handler, seen, params)
         if _is_cacheable(response) and (static or not seen.read_client_data):
             self.cache.put(key, response, endpoint.revalidate)
         return response
@@ -3219,14 +3243,14 @@ class App:
         method: str,
         handler: Callable[..., Any],
         request: Request,
-        context: Context,
+        params: dict[str, Any],
     ) -> Response:
         response: Response
         token = _current_request.set(request)
         try:
             arity = endpoint.arity[method]
             if arity == 2:
-                result = handler(request, context)
+                result = handler(request, Context(params))
             elif arity == 1:
                 result = handler(request)
             else:
@@ -3296,8 +3320,17 @@ class App:
         status = response.status
         status_line = _STATUS_LINES.get(status) or _status_line(status)
         body_allowed = status >= 200 and status != 204 and status != 304
-        header_list = _wire_headers(response.headers._items, body_allowed, response._stream is not None)
+        header_list = _wire_headers(response._header_items, body_allowed, response._stream is not None)
         send_body = body_allowed and method != "HEAD"
+        body = response._body
+
+        if body is not None and response._file is None:  # the commonest: a body in memory
+            if body_allowed:
+                header_list.append(("Content-Length", str(len(body))))
+            start_response(status_line, header_list)
+            if request is not None and request._uploads:
+                request.close()
+            return [body] if send_body and body else []
 
         if response._file is not None:
             file, offset, length = response._file
@@ -3313,15 +3346,6 @@ class App:
             if wrapper is not None and offset == 0 and length == os.fstat(file.fileno()).st_size:
                 return wrapper(file, FILE_CHUNK_SIZE)  # type: ignore[no-any-return]
             return _file_chunks(file, offset, length)
-
-        if response._body is not None:
-            body = response._body
-            if body_allowed:
-                header_list.append(("Content-Length", str(len(body))))
-            start_response(status_line, header_list)
-            if request is not None and request._uploads:
-                request.close()
-            return [body] if send_body and body else []
 
         stream = _StreamedBody(response._stream, request)
         start_response(status_line, header_list)
@@ -3361,7 +3385,7 @@ def _with_cookies(response: Response, pending: Mapping[str, str]) -> Response:
     own = {_set_cookie_name(line) for line in response.headers.get_all("set-cookie")}
     merged = Response.__new__(Response)
     merged.status = response.status
-    merged.headers = Headers(response.headers)
+    merged._header_items = list(response._header_items)
     merged._body = response._body
     merged._stream = response._stream
     merged._file = response._file
