@@ -1139,7 +1139,7 @@ class Request:
         self.environ = environ
         self.method: str = environ.get("REQUEST_METHOD", "GET")
         if path is None:
-            path, _, raw_path = _request_path(environ)
+            path, raw_path = _request_path(environ)
         self.path: str = path
         self._raw_path = raw_path if raw_path is not None else quote(path)
         self._limits = limits
@@ -2341,6 +2341,9 @@ class RouteTree:
         self.app_dir = app_dir
         self.root = _Node()
         self.static_routes: dict[tuple[str, ...], Endpoint] = {}
+        # The same routes by the path a client sends for them, where that
+        # path has nothing to decode: found without splitting the path.
+        self.static_paths: dict[str, Endpoint] = {}
         self.endpoints: list[Endpoint] = []
         self._urls: dict[tuple[Segment, ...], str] = {}
         self._loader = _ModuleLoader(app_dir)
@@ -2449,7 +2452,11 @@ class RouteTree:
             )
         node.endpoint = endpoint
         if all(segment.kind == STATIC for segment in endpoint.segments):
-            self.static_routes[tuple(segment.value for segment in endpoint.segments)] = endpoint
+            values = tuple(segment.value for segment in endpoint.segments)
+            self.static_routes[values] = endpoint
+            path = "/" + "/".join(values)
+            if path.isascii() and "%" not in path:
+                self.static_paths[path] = endpoint
         self.endpoints.append(endpoint)
 
     def _insert_catchall(self, node: _Node, segment: Segment, endpoint: Endpoint) -> None:
@@ -2571,8 +2578,8 @@ def _decode_segment(raw: str) -> str:
         raise HTTPError(400, "the path is not valid UTF-8") from None
 
 
-def _request_path(environ: dict[str, Any]) -> tuple[str, list[str], str]:
-    """(decoded path, decoded segments, raw path) for the app; 400 if malformed."""
+def _request_path(environ: dict[str, Any]) -> tuple[str, str]:
+    """(decoded path, raw path) for the app; 400 if malformed."""
     target: Optional[str] = environ.get("REQUEST_URI") or environ.get("RAW_URI")
     script: str = environ.get("SCRIPT_NAME", "")
     if target and target[0] == "/" and not script and "#" not in target:
@@ -2580,12 +2587,9 @@ def _request_path(environ: dict[str, Any]) -> tuple[str, list[str], str]:
     else:
         raw = _raw_target_path(target, script) if target else None
     if raw is not None:
-        if raw == "/":
-            return "/", [], "/"
         if "%" not in raw and raw.isascii():  # the common case: nothing to decode
-            return raw, raw[1:].split("/"), raw
-        segments = [_decode_segment(part) for part in raw[1:].split("/")]
-        return "/" + "/".join(segments), segments, raw
+            return raw, raw
+        return "/" + "/".join(_path_segments(raw)), raw
     # PATH_INFO is already decoded, as latin-1 (PEP 3333): recode it to UTF-8.
     path_info = environ.get("PATH_INFO", "") or "/"
     try:
@@ -2596,8 +2600,14 @@ def _request_path(environ: dict[str, Any]) -> tuple[str, list[str], str]:
         raise HTTPError(400, "the path is not valid UTF-8") from None
     if not path.startswith("/"):
         path = "/" + path
-    segments = path[1:].split("/") if path != "/" else []
-    return path, segments, quote(path, safe="/!$&'()*+,;=:@-._~")
+    return path, quote(path, safe="/!$&'()*+,;=:@-._~")
+
+
+def _path_segments(raw_path: str) -> list[str]:
+    """The decoded segments of a raw path, for the trie; 400 if malformed."""
+    if raw_path == "/":
+        return []
+    return [_decode_segment(part) for part in raw_path[1:].split("/")]
 
 
 def _without_trailing_slash(raw_path: str) -> str:
@@ -3077,15 +3087,15 @@ class App:
         try:
             if method not in _METHOD_SET:
                 raise HTTPError(501, f"method {method} is not implemented")
-            path, segments, raw_path = _request_path(environ)
+            path, raw_path = _request_path(environ)
             if len(raw_path) > 1 and raw_path[-1] == "/":
                 response = self._redirect_trailing_slash(environ, raw_path)
             else:
                 request = Request(environ, path, raw_path, self.limits, self.trust_forwarded)
                 if self.middleware is None:
-                    response = self._route(request, segments)
+                    response = self._route(request, raw_path)
                 else:
-                    response = self._run_middleware(request, segments)
+                    response = self._run_middleware(request)
         except HTTPError as exc:  # a malformed path, an unknown method
             response = exc.to_response()
         except Exception:
@@ -3102,12 +3112,14 @@ class App:
 
     # -- middleware, then the route -----------------------------------------
 
-    def _run_middleware(self, request: Request, segments: list[str]) -> Response:
+    def _run_middleware(self, request: Request) -> Response:
         """Run ``app/middleware.py`` where its matcher applies, then the route
         (the same path, or the one it rewrote to) unless it answered itself."""
         middleware = self.middleware
+        raw_path = request._raw_path
+        segments = _path_segments(raw_path)
         if middleware is None or not middleware.applies(segments):
-            return self._route(request, segments)
+            return self._route(request, raw_path, segments)
         outcome = self._call_middleware(middleware, request)
         if outcome._middleware is None:
             return outcome  # a redirect, a 401...: the route never runs
@@ -3116,11 +3128,11 @@ class App:
             _change_request_headers(request, header_changes)
         if action == "rewrite":
             assert rewrite_path is not None
-            path, _, query = rewrite_path.partition("?")
-            segments = [_decode_segment(part) for part in path[1:].split("/")] if path != "/" else []
+            raw_path, _, query = rewrite_path.partition("?")
+            segments = _path_segments(raw_path)
             if query:
                 request._search_params = SearchParams(parse_query(query))
-        response = self._route(request, segments)
+        response = self._route(request, raw_path, segments)
         return _with_middleware_headers(response, outcome.headers)
 
     def _call_middleware(self, middleware: Middleware, request: Request) -> Response:
@@ -3156,17 +3168,24 @@ class App:
 
     # -- the route ------------------------------------------------------------
 
-    def _route(self, request: Request, segments: list[str]) -> Response:
+    def _route(self, request: Request, raw_path: str, segments: Optional[list[str]] = None) -> Response:
+        """The route's answer for ``raw_path``, the path as the client sent it
+        (or as the middleware rewrote it); ``segments`` when already decoded."""
         if self._openapi_json is not None and request.path == self.openapi_url:
             return self._serve_openapi(request)
-        match = self.tree.match(segments)
-        if match is None:
-            if self.public_dir is not None:
-                file = _public_path(self.public_dir, segments)
-                if file is not None:
-                    return self._serve_file(request, file, None)
-            return _error_response(404, f"no route matches {request.path}")
-        endpoint, params = match
+        endpoint = self.tree.static_paths.get(raw_path)
+        params: dict[str, Any] = {}
+        if endpoint is None:
+            if segments is None:
+                segments = _path_segments(raw_path)
+            match = self.tree.match(segments)
+            if match is None:
+                if self.public_dir is not None:
+                    file = _public_path(self.public_dir, segments)
+                    if file is not None:
+                        return self._serve_file(request, file, None)
+                return _error_response(404, f"no route matches {request.path}")
+            endpoint, params = match
         if endpoint.kind == "page":
             return self._serve_file(request, endpoint.file, "text/html; charset=utf-8")
         method = request.method
@@ -3187,6 +3206,8 @@ class App:
             except HTTPError as exc:
                 return exc.to_response()
         if method == "GET" and endpoint.dynamic != "force-dynamic":
+            if segments is None:
+                segments = _path_segments(raw_path)
             return self._call_cached(endpoint, handler, request, params, segments)
         return self._call_handler(endpoint, method, handler, request, params)
 
