@@ -2581,15 +2581,13 @@ def _decode_segment(raw: str) -> str:
 def _request_path(environ: dict[str, Any]) -> tuple[str, str]:
     """(decoded path, raw path) for the app; 400 if malformed."""
     target: Optional[str] = environ.get("REQUEST_URI") or environ.get("RAW_URI")
-    script: str = environ.get("SCRIPT_NAME", "")
-    if target and target[0] == "/" and not script and "#" not in target:
-        raw: Optional[str] = target.partition("?")[0]  # the usual target: a path at the root
-    else:
-        raw = _raw_target_path(target, script) if target else None
-    if raw is not None:
-        if "%" not in raw and raw.isascii():  # the common case: nothing to decode
-            return raw, raw
-        return "/" + "/".join(_path_segments(raw)), raw
+    if target and target[0] == "/" and not environ.get("SCRIPT_NAME"):
+        raw = target.partition("?")[0]
+        if "%" not in raw and "#" not in raw and raw.isascii():
+            return raw, raw  # the usual target: a path at the root with nothing to decode
+    raw_path = _raw_target_path(target, environ.get("SCRIPT_NAME", "")) if target else None
+    if raw_path is not None:
+        return "/" + "/".join(_path_segments(raw_path)), raw_path
     # PATH_INFO is already decoded, as latin-1 (PEP 3333): recode it to UTF-8.
     path_info = environ.get("PATH_INFO", "") or "/"
     try:
@@ -2607,6 +2605,8 @@ def _path_segments(raw_path: str) -> list[str]:
     """The decoded segments of a raw path, for the trie; 400 if malformed."""
     if raw_path == "/":
         return []
+    if "%" not in raw_path and raw_path.isascii():  # nothing to decode
+        return raw_path[1:].split("/")
     return [_decode_segment(part) for part in raw_path[1:].split("/")]
 
 
@@ -3186,11 +3186,11 @@ class App:
                         return self._serve_file(request, file, None)
                 return _error_response(404, f"no route matches {request.path}")
             endpoint, params = match
-        if endpoint.kind == "page":
-            return self._serve_file(request, endpoint.file, "text/html; charset=utf-8")
         method = request.method
         handler = endpoint.handlers.get(method)
         if handler is None:
+            if endpoint.kind == "page":  # a page.html has no handlers
+                return self._serve_file(request, endpoint.file, "text/html; charset=utf-8")
             if method == "HEAD" and "GET" in endpoint.handlers:
                 method = "GET"
                 handler = endpoint.handlers["GET"]
@@ -3339,19 +3339,42 @@ class App:
         response: Response,
     ) -> Iterable[bytes]:
         status = response.status
+        body = response._body
+        if body is None or response._file is not None or status < 200 or status == 204 or status == 304:
+            return self._send_file_or_stream(environ, start_response, method, request, response)
+        # The commonest answer: a body in memory, whose length is its Content-Length.
+        items = response._header_items
+        if len(items) == 1 and items[0][0] == "Content-Type":
+            header_list = [items[0]]  # just the type the Response set: nothing to drop
+        else:
+            header_list = _wire_headers(items, True)
+        header_list.append(("Content-Length", str(len(body))))
+        start_response(_STATUS_LINES.get(status) or _status_line(status), header_list)
+        if request is not None and request._uploads:
+            request.close()
+        return [body] if body and method != "HEAD" else []
+
+    def _send_file_or_stream(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        method: str,
+        request: Optional[Request],
+        response: Response,
+    ) -> Iterable[bytes]:
+        """Everything but a body in memory: a file (sent in chunks), a stream
+        (no Content-Length), and the statuses that have no body (1xx, 204, 304)."""
+        status = response.status
         status_line = _STATUS_LINES.get(status) or _status_line(status)
         body_allowed = status >= 200 and status != 204 and status != 304
         header_list = _wire_headers(response._header_items, body_allowed, response._stream is not None)
         send_body = body_allowed and method != "HEAD"
-        body = response._body
 
-        if body is not None and response._file is None:  # the commonest: a body in memory
-            if body_allowed:
-                header_list.append(("Content-Length", str(len(body))))
+        if response._body is not None and response._file is None:  # no body allowed
             start_response(status_line, header_list)
             if request is not None and request._uploads:
                 request.close()
-            return [body] if send_body and body else []
+            return []
 
         if response._file is not None:
             file, offset, length = response._file
