@@ -1080,6 +1080,7 @@ def _json_float(text: str) -> float:
 
 
 _JSON_DECODER = jsonlib.JSONDecoder(parse_constant=_json_constant, parse_float=_json_float)
+_JSON_WHITESPACE = " \t\n\r"  # RFC 8259's four; anything else around a value is an error
 _JSON_ENCODER = jsonlib.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _JSON_ASCII_ENCODER = jsonlib.JSONEncoder(separators=(",", ":"), allow_nan=False)
@@ -1209,15 +1210,16 @@ class Request:
 
     def content_length(self) -> Optional[int]:
         """The declared body size; ``None`` without one; 400 when malformed."""
-        raw = self.environ.get("CONTENT_LENGTH", "")
-        if raw == "" or raw is None:
+        raw = self.environ.get("CONTENT_LENGTH")
+        if not raw:
             return None
         if not raw.isascii() or not raw.isdigit():
             raise HTTPError(400, "Content-Length must be a whole number of bytes")
-        stripped = raw.lstrip("0") or "0"
-        if len(stripped) > 18:  # larger than any body anyone will send
-            raise HTTPError(413, self._too_large_message())
-        return int(stripped)
+        if len(raw) > 18:
+            raw = raw.lstrip("0") or "0"
+            if len(raw) > 18:  # larger than any body anyone will send
+                raise HTTPError(413, self._too_large_message())
+        return int(raw)
 
     def _too_large_message(self) -> str:
         return f"request body is larger than the limit of {self._limits.max_body_size} bytes"
@@ -1272,9 +1274,28 @@ class Request:
     def body(self) -> bytes:
         """The whole body as bytes (read once, then kept)."""
         if self._body is None:
-            chunks = list(self._read_body_chunks(READ_CHUNK_SIZE))
-            self._body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            length = self.content_length()
+            if length is None or self._body_consumed:
+                self._body = b"".join(self._read_body_chunks(READ_CHUNK_SIZE))
+            else:
+                self._body = self._read_declared_body(length)
         return self._body
+
+    def _read_declared_body(self, length: int) -> bytes:
+        """A body of declared size in one read: ``body()`` holds it whole anyway."""
+        if length > self._limits.max_body_size:
+            raise HTTPError(413, self._too_large_message())
+        self._body_consumed = True
+        stream = self.environ.get("wsgi.input")
+        if stream is None or length == 0:
+            return b""
+        data = stream.read(length)
+        while len(data) < length:  # a server may hand it over in pieces
+            more = stream.read(length - len(data))
+            if not more:
+                raise HTTPError(400, "request body ended before Content-Length bytes arrived")
+            data += more
+        return bytes(data)
 
     def text(self) -> str:
         """The body decoded with its ``charset`` (UTF-8 by default); 400 if invalid."""
@@ -1307,14 +1328,19 @@ class Request:
         ):
             shown = media_type or "none"
             raise HTTPError(415, f"send JSON with Content-Type: application/json (got {shown})")
-        raw = self.body()
-        if not raw.strip():
-            raise HTTPError(400, "request body is empty; expected JSON")
-        text = self._decode_utf8(raw)
+        text = self._decode_utf8(self.body())
         if text.startswith("\ufeff"):
             text = text[1:]
+        if not text.strip(_JSON_WHITESPACE):
+            raise HTTPError(400, "request body is empty; expected JSON")
         try:
-            value = _JSON_DECODER.decode(text)
+            if text[0] in _JSON_WHITESPACE:
+                value = _JSON_DECODER.decode(text)  # it skips the whitespace first
+            else:  # the usual body: one call less than decode(), same errors
+                value, end = _JSON_DECODER.raw_decode(text)
+                rest = text[end:].lstrip(_JSON_WHITESPACE) if end != len(text) else ""
+                if rest:
+                    raise jsonlib.JSONDecodeError("Extra data", text, len(text) - len(rest))
         except RecursionError:
             raise HTTPError(400, "malformed JSON: nested too deeply") from None
         except ValueError as exc:
@@ -1574,16 +1600,14 @@ class Response:
 
     def __init__(self, body: Any = None, status: int = 200, headers: HeaderInput = None) -> None:
         self.status = status
+        if type(body) is str and not headers:  # the commonest response, built in two steps
+            self._body: Optional[bytes] = body.encode("utf-8")
+            self._header_items: list[tuple[str, str]] = [_TEXT_TYPE_HEADER]
+            return
         # The pairs themselves; ``headers`` is a Headers view over them, made
         # when asked for, since most responses are sent without one.
-        self._header_items: list[tuple[str, str]] = Headers(headers)._items if headers else []
-        if type(body) is str:  # the commonest body first, by exact type
-            self._body: Optional[bytes] = body.encode("utf-8")
-            if headers:
-                self._default_type(_TEXT_TYPE_HEADER)
-            else:
-                self._header_items.append(_TEXT_TYPE_HEADER)
-        elif body is None:
+        self._header_items = Headers(headers)._items if headers else []
+        if body is None:
             self._body = b""
         elif isinstance(body, str):
             self._body = body.encode("utf-8")
@@ -2340,9 +2364,8 @@ class RouteTree:
     def __init__(self, app_dir: str) -> None:
         self.app_dir = app_dir
         self.root = _Node()
-        self.static_routes: dict[tuple[str, ...], Endpoint] = {}
-        # The same routes by the path a client sends for them, where that
-        # path has nothing to decode: found without splitting the path.
+        # Routes without parameters, by the path a client sends for them when
+        # that path has nothing to decode: found before the path is split.
         self.static_paths: dict[str, Endpoint] = {}
         self.endpoints: list[Endpoint] = []
         self._urls: dict[tuple[Segment, ...], str] = {}
@@ -2452,9 +2475,7 @@ class RouteTree:
             )
         node.endpoint = endpoint
         if all(segment.kind == STATIC for segment in endpoint.segments):
-            values = tuple(segment.value for segment in endpoint.segments)
-            self.static_routes[values] = endpoint
-            path = "/" + "/".join(values)
+            path = "/" + "/".join(segment.value for segment in endpoint.segments)
             if path.isascii() and "%" not in path:
                 self.static_paths[path] = endpoint
         self.endpoints.append(endpoint)
@@ -2495,12 +2516,24 @@ class RouteTree:
         ``[[...optional]]`` at each level, backtracking on a dead end; each
         trie node is visited at most once, so the cost is bounded by the tree.
         """
-        endpoint = self.static_routes.get(tuple(segments))
-        if endpoint is not None:
-            return endpoint, {}
         if "" in segments:
             return None  # an empty segment (a//b) is never a parameter value
+        # First, without recursion, the path the search below tries first: at
+        # each level the static child, else the [param]. It usually succeeds.
+        node = self.root
         params: dict[str, Any] = {}
+        for segment in segments:
+            child = node.static.get(segment)
+            if child is None:
+                if node.single is None:
+                    break
+                params[node.single[0]] = segment
+                child = node.single[1]
+            node = child
+        else:
+            if node.endpoint is not None:
+                return node.endpoint, params
+        params = {}
         endpoint = _lookup(self.root, segments, 0, params)
         if endpoint is None:
             return None
@@ -3088,7 +3121,7 @@ class App:
             if method not in _METHOD_SET:
                 raise HTTPError(501, f"method {method} is not implemented")
             path, raw_path = _request_path(environ)
-            if len(raw_path) > 1 and raw_path[-1] == "/":
+            if raw_path[-1] == "/" and raw_path != "/":
                 response = self._redirect_trailing_slash(environ, raw_path)
             else:
                 request = Request(environ, path, raw_path, self.limits, self.trust_forwarded)
