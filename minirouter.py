@@ -2997,6 +2997,10 @@ _STATUS_LINES = {
 }
 
 
+# The statuses whose responses carry a body: the fast path of App._send.
+_BODY_STATUS_LINES = {status: line for status, line in _STATUS_LINES.items() if status >= 200 and status not in (204, 304)}
+
+
 def _valid_status(status: Any) -> bool:
     return not isinstance(status, bool) and isinstance(status, int) and 100 <= status <= 599
 
@@ -3371,10 +3375,10 @@ class App:
         request: Optional[Request],
         response: Response,
     ) -> Iterable[bytes]:
-        status = response.status
+        status_line = _BODY_STATUS_LINES.get(response.status)
         body = response._body
-        if body is None or response._file is not None or status < 200 or status == 204 or status == 304:
-            return self._send_file_or_stream(environ, start_response, method, request, response)
+        if body is None or status_line is None:  # a file, a stream, a 204...
+            return self._send_other(environ, start_response, method, request, response)
         # The commonest answer: a body in memory, whose length is its Content-Length.
         items = response._header_items
         if len(items) == 1 and items[0][0] == "Content-Type":
@@ -3382,12 +3386,12 @@ class App:
         else:
             header_list = _wire_headers(items, True)
         header_list.append(("Content-Length", str(len(body))))
-        start_response(_STATUS_LINES.get(status) or _status_line(status), header_list)
+        start_response(status_line, header_list)
         if request is not None and request._uploads:
             request.close()
         return [body] if body and method != "HEAD" else []
 
-    def _send_file_or_stream(
+    def _send_other(
         self,
         environ: dict[str, Any],
         start_response: StartResponse,
@@ -3395,19 +3399,22 @@ class App:
         request: Optional[Request],
         response: Response,
     ) -> Iterable[bytes]:
-        """Everything but a body in memory: a file (sent in chunks), a stream
-        (no Content-Length), and the statuses that have no body (1xx, 204, 304)."""
+        """The rest: a file (sent in chunks), a stream (no Content-Length),
+        the statuses that have no body (1xx, 204, 304), and rare status codes."""
         status = response.status
         status_line = _STATUS_LINES.get(status) or _status_line(status)
         body_allowed = status >= 200 and status != 204 and status != 304
         header_list = _wire_headers(response._header_items, body_allowed, response._stream is not None)
         send_body = body_allowed and method != "HEAD"
 
-        if response._body is not None and response._file is None:  # no body allowed
+        if response._body is not None:
+            body = response._body
+            if body_allowed:
+                header_list.append(("Content-Length", str(len(body))))
             start_response(status_line, header_list)
             if request is not None and request._uploads:
                 request.close()
-            return []
+            return [body] if send_body and body else []
 
         if response._file is not None:
             file, offset, length = response._file

