@@ -1634,6 +1634,10 @@ class Response:
         """The response headers; changes made through it are sent."""
         return Headers._view(self._header_items)
 
+    @headers.setter
+    def headers(self, headers: Headers) -> None:
+        self._header_items = Headers(headers)._items
+
     def __repr__(self) -> str:
         return f"<Response {self.status}>"
 
