@@ -497,13 +497,23 @@ def run_inproc(frameworks: List[str], ns: List[int], root: Path, args: argparse.
     for cell in cells:
         n, fw, kind, target = cell
         time_batch(apps[(fw, n)], probes[(n, kind, target)], warm)
+    # The cells a ratio compares (every framework and size for one kind and
+    # target) are timed in one block, seconds apart, and ratios are taken
+    # within a repeat (paired_ratio): a slow spell of a shared machine then
+    # hits both sides of a ratio, not one.
+    blocks: Dict[Tuple[str, str], List[Tuple[int, str, str, str]]] = {}
+    for cell in cells:
+        blocks.setdefault((cell[2], cell[3]), []).append(cell)
     for rep in range(args.repeats):
         log(f"inproc: repeat {rep + 1}/{args.repeats}")
-        order = list(cells)
-        rng.shuffle(order)
-        for cell in order:
-            n, fw, kind, target = cell
-            samples[cell].append(time_batch(apps[(fw, n)], probes[(n, kind, target)], args.calls))
+        block_order = list(blocks)
+        rng.shuffle(block_order)
+        for block in block_order:
+            order = list(blocks[block])
+            rng.shuffle(order)
+            for cell in order:
+                n, fw, kind, target = cell
+                samples[cell].append(time_batch(apps[(fw, n)], probes[(n, kind, target)], args.calls))
     rows = []
     for cell in cells:
         n, fw, kind, target = cell
@@ -960,6 +970,15 @@ def index_rows(rows: List[dict], *keys: str) -> Dict[tuple, dict]:
     return {tuple(r[k] for k in keys): r for r in rows}
 
 
+def paired_ratio(a: dict, b: dict) -> float:
+    """a's time over b's: the median over repeats of the ratio within each
+    repeat, where both were timed in the same block (run_inproc)."""
+    xs, ys = a.get("samples_us") or [], b.get("samples_us") or []
+    if xs and len(xs) == len(ys) and all(ys):
+        return statistics.median(x / y for x, y in zip(xs, ys))
+    return a["us"] / b["us"]
+
+
 def compute_targets(results: dict) -> List[dict]:
     targets = []
     inproc = results.get("inproc") or []
@@ -972,7 +991,7 @@ def compute_targets(results: dict) -> List[dict]:
         for target in TARGETS:
             a, b = by.get((n, fw_a, kind, target)), by.get((n, fw_b, kind, target))
             if a and b:
-                value = a["us"] / b["us"]
+                value = paired_ratio(a, b)
                 worst = value if worst is None else max(worst, value)
         return worst
 
@@ -996,7 +1015,7 @@ def compute_targets(results: dict) -> List[dict]:
             for target in TARGETS:
                 a, b = by.get((hi, "minirouter", kind, target)), by.get((lo, "minirouter", kind, target))
                 if a and b:
-                    g = a["us"] / b["us"]
+                    g = paired_ratio(a, b)
                     worst = g if worst is None else max(worst, g)
             targets.append({
                 "target": f"{kind}: minirouter growth N={lo} -> N={hi} (worst of last/random)",
@@ -1074,7 +1093,9 @@ def markdown(results: dict) -> str:
             "clock (time given to other processes is not counted); `last` is the last registered "
             f"route, `random` cycles over {RANDOM_POOL} random routes and ids. Ratios: minirouter's time "
             "divided by the other's (below 1 means minirouter is faster); `x bare` is each framework's time "
-            "over the floor's.",
+            "over the floor's. Each repeat times every framework and size of one kind and target in one "
+            "block, seconds apart, and a ratio is the median over repeats of the ratio within a repeat, "
+            "so a slow spell of the machine hits both of its sides.",
             "",
         ]
         head = ["N", "kind", "target"] + [f"{fw} µs" for fw in fws]
@@ -1090,10 +1111,10 @@ def markdown(results: dict) -> str:
                     cells += [fmt(row[fw]["us"]) if row[fw] else "-" for fw in fws]
                     mr = row.get("minirouter")
                     if "minirouter" in fws:
-                        cells += [fmt(mr["us"] / row[p]["us"]) if mr and row[p] else "-" for p in peers]
+                        cells += [fmt(paired_ratio(mr, row[p])) if mr and row[p] else "-" for p in peers]
                     if "bare" in fws:
                         bare = row["bare"]
-                        cells += [fmt(row[fw]["us"] / bare["us"]) if row[fw] and bare else "-"
+                        cells += [fmt(paired_ratio(row[fw], bare)) if row[fw] and bare else "-"
                                   for fw in fws if fw != "bare"]
                     out.append("| " + " | ".join(cells) + " |")
         ns = sorted({r["n"] for r in inproc})
@@ -1111,7 +1132,7 @@ def markdown(results: dict) -> str:
                     cells = [kind, target]
                     for fw in fws:
                         a, b = by.get((hi, fw, kind, target)), by.get((lo, fw, kind, target))
-                        cells.append(fmt(a["us"] / b["us"]) if a and b else "-")
+                        cells.append(fmt(paired_ratio(a, b)) if a and b else "-")
                     out.append("| " + " | ".join(cells) + " |")
     startup = results.get("startup") or []
     if startup:
