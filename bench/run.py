@@ -907,6 +907,7 @@ def run_http(frameworks: List[str], n: int, root: Path, args: argparse.Namespace
                 "n": n,
                 "client": client,
                 "rps": statistics.median(r["rps"] for r in runs),
+                "rps_runs": [r["rps"] for r in runs],
                 "p50_ms": statistics.median(r["p50_ms"] for r in runs),
                 "p99_ms": statistics.median(r["p99_ms"] for r in runs),
                 "requests": sum(r["requests"] for r in runs),
@@ -979,6 +980,15 @@ def paired_ratio(a: dict, b: dict) -> float:
     return a["us"] / b["us"]
 
 
+def paired_rps_ratio(a: dict, b: dict) -> float:
+    """a's requests/s over b's: the median over rounds of the ratio within
+    each round, where both were driven back to back (run_http)."""
+    xs, ys = a.get("rps_runs") or [], b.get("rps_runs") or []
+    if xs and len(xs) == len(ys) and all(ys):
+        return statistics.median(x / y for x, y in zip(xs, ys))
+    return a["rps"] / b["rps"]
+
+
 def compute_targets(results: dict) -> List[dict]:
     targets = []
     inproc = results.get("inproc") or []
@@ -1027,7 +1037,7 @@ def compute_targets(results: dict) -> List[dict]:
     for kind in KINDS:
         a, b = http.get(("minirouter", kind)), http.get(("bare", kind))
         if a and b and b["rps"]:
-            value = a["rps"] / b["rps"]
+            value = paired_rps_ratio(a, b)
             targets.append({
                 "target": f"{kind} over HTTP: minirouter req/s / bare req/s",
                 "goal": ">= 0.95",
@@ -1179,7 +1189,9 @@ def markdown(results: dict) -> str:
             "",
             f"Load: {first['client']} with {s.get('connections')} keep-alive connections, "
             f"{s.get('http_duration')} s or {s.get('http_requests')} requests per run, median of "
-            f"{first['rounds']} rounds; servers and load share the machine's cores.",
+            f"{first['rounds']} rounds; servers and load share the machine's cores. In each round "
+            "every framework is driven once per kind, back to back in a shuffled order; `x bare` "
+            "is the median over rounds of the ratio within a round.",
             "",
             "| kind | framework | req/s | x bare | p50 ms | p99 ms | errors |",
             "|---|---|---|---|---|---|---|",
@@ -1190,7 +1202,7 @@ def markdown(results: dict) -> str:
                 r = by_h.get((fw, kind))
                 if not r:
                     continue
-                rel = fmt(r["rps"] / bare["rps"]) if bare and bare["rps"] else "-"
+                rel = fmt(paired_rps_ratio(r, bare)) if bare and bare["rps"] else "-"
                 out.append(
                     f"| {kind} | {fw} | {r['rps']:.0f} | {rel} | {fmt(r['p50_ms'], 3)} | "
                     f"{fmt(r['p99_ms'], 3)} | {r['errors']} |"
@@ -1246,9 +1258,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--startup-n", default=None,
                    help="routes per kind for start-up (default: the --n sizes)")
     p.add_argument("--http-n", type=int, default=None, help="routes per kind over HTTP (default: smallest N)")
-    p.add_argument("--http-duration", type=float, default=3.0, help="seconds per load run")
+    p.add_argument("--http-duration", type=float, default=2.0, help="seconds per load run")
     p.add_argument("--http-requests", type=int, default=200000, help="requests at most per load run")
-    p.add_argument("--http-rounds", type=int, default=3)
+    p.add_argument("--http-rounds", type=int, default=7)
     p.add_argument("--connections", type=int, default=4)
     p.add_argument("--threads", type=int, default=4, help="waitress threads")
     p.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
