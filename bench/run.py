@@ -650,13 +650,66 @@ def startup_forecast(history: List[Tuple[int, Optional[float]]], n: int) -> Opti
 # Over HTTP: waitress subprocesses, a separate load process.
 
 
-def serve_worker(fw: str, n: int, root: Path, threads: int) -> None:
+def pin_to_cpu(role: str) -> None:
+    """On Linux with two cores or more, the server runs on the last core and
+    the load process on the first, so they do not take turns on the same one
+    (a large source of run-to-run noise); elsewhere, nothing."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) >= 2:
+        os.sched_setaffinity(0, {cpus[-1] if role == "server" else cpus[0]})
+
+
+KIND_OF_PREFIX = {"static": "static", "items": "dynamic", "echo": "echo"}
+
+
+class AppTimer:
+    """Wraps an app to measure its own CPU time per request under waitress:
+    the call, the body iterated and close(), on the worker thread's clock.
+    Used only in a separate pass, never while req/s is measured."""
+
+    def __init__(self, app: WsgiApp) -> None:
+        self.app = app
+        self.totals: Dict[str, List[int]] = {kind: [0, 0] for kind in KINDS}  # requests, ns
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict, start_response: Callable) -> List[bytes]:
+        start = CPU_CLOCK()
+        result = self.app(environ, start_response)
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        spent = CPU_CLOCK() - start
+        kind = KIND_OF_PREFIX.get(environ["PATH_INFO"].split("/", 2)[1], "")
+        if kind:
+            with self.lock:
+                self.totals[kind][0] += 1
+                self.totals[kind][1] += spent
+        return [body]
+
+    def report(self) -> Dict[str, Optional[float]]:
+        return {kind: (ns / count / 1000.0 if count else None) for kind, (count, ns) in self.totals.items()}
+
+
+def serve_worker(fw: str, n: int, root: Path, threads: int, time_app: bool) -> None:
     import logging
+    import signal
 
     from waitress import create_server
 
     logging.getLogger("waitress").setLevel(logging.ERROR)
+    pin_to_cpu("server")
     app = BUILDERS[fw](n, root)
+    if time_app:
+        timer = AppTimer(app)
+        app = timer
+
+        def report_and_exit(signum: int, frame: Any) -> None:
+            print(json.dumps({"app_us": timer.report()}), flush=True)
+            os._exit(0)
+
+        signal.signal(signal.SIGTERM, report_and_exit)
     server = create_server(app, host="127.0.0.1", port=0, threads=threads)
     print(json.dumps({"port": server.effective_port}), flush=True)
     server.run()
@@ -665,11 +718,13 @@ def serve_worker(fw: str, n: int, root: Path, threads: int) -> None:
 class Server:
     """A framework's app under waitress in a subprocess, stopped by close()."""
 
-    def __init__(self, fw: str, n: int, root: Path, threads: int) -> None:
+    def __init__(self, fw: str, n: int, root: Path, threads: int, time_app: bool = False) -> None:
         cmd = [
             sys.executable, str(Path(__file__).resolve()), "--serve-worker", fw,
             "--worker-n", str(n), "--root", str(root), "--threads", str(threads),
         ]
+        if time_app:
+            cmd.append("--time-app")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line: List[str] = []
         reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
@@ -680,7 +735,19 @@ class Server:
             raise RuntimeError(f"{fw} server did not start")
         self.port = json.loads(line[0])["port"]
 
-    def close(self) -> None:
+    def cpu_seconds(self) -> Optional[float]:
+        """CPU time the server process has used (user + system), where
+        /proc tells (Linux); None elsewhere."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        # After the ")" that ends the command name: state is field 3, utime 14, stime 15.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def close(self) -> str:
+        """Stops the server; returns what it printed after its port (the
+        --time-app report)."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -688,6 +755,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+        return self.proc.stdout.read() if self.proc.stdout else ""
 
 
 def http_request_for(kind: str, n: int) -> Tuple[str, str, bytes]:
@@ -750,6 +818,26 @@ def load_worker(port: int, method: str, path: str, body: bytes, connections: int
     }
 
 
+def time_apps(frameworks: List[str], n: int, root: Path, args: argparse.Namespace, scratch: Path,
+              client: str) -> Dict[Tuple[str, str], Optional[float]]:
+    """A pass after the measured rounds: each app wrapped in AppTimer under
+    waitress, one load run per kind; the app's own CPU time per request."""
+    out: Dict[Tuple[str, str], Optional[float]] = {}
+    for fw in frameworks:
+        log(f"http: timing {fw}'s own CPU per request under waitress")
+        server = Server(fw, n, root, args.threads, time_app=True)
+        try:
+            for kind in KINDS:
+                warm_up(fw, server.port, kind, n, 20)
+                drive_load(client, server.port, kind, n, args, scratch, args.http_duration, args.http_requests)
+        finally:
+            printed = server.close().strip()
+        report = json.loads(printed.splitlines()[-1])["app_us"] if printed else {}
+        for kind in KINDS:
+            out[(fw, kind)] = report.get(kind)
+    return out
+
+
 def percentile(sorted_values: List[float], pct: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -796,7 +884,8 @@ def run_wrk(port: int, method: str, path: str, body: bytes, connections: int,
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
         "-s", str(script), f"http://127.0.0.1:{port}{path}",
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60,
+                          preexec_fn=lambda: pin_to_cpu("load"))
     out = done.stdout
     requests = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", out)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -859,7 +948,8 @@ def drive_load(client: str, port: int, kind: str, n: int, args: argparse.Namespa
         "--connections", str(args.connections), "--http-duration", str(duration),
         "--http-requests", str(max_requests),
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120,
+                          preexec_fn=lambda: pin_to_cpu("load"))
     if done.returncode != 0:
         raise RuntimeError(f"load worker failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -891,15 +981,20 @@ def run_http(frameworks: List[str], n: int, root: Path, args: argparse.Namespace
                 rng.shuffle(order)
                 for fw in order:
                     log(f"http: round {rnd + 1}/{args.http_rounds} {kind} {fw} ({client})")
-                    samples[(fw, kind)].append(
-                        drive_load(client, servers[fw].port, kind, n, args, scratch,
-                                   args.http_duration, args.http_requests)
-                    )
+                    cpu_before = servers[fw].cpu_seconds()
+                    run = drive_load(client, servers[fw].port, kind, n, args, scratch,
+                                     args.http_duration, args.http_requests)
+                    cpu_after = servers[fw].cpu_seconds()
+                    if cpu_before is not None and cpu_after is not None and run["requests"]:
+                        run["cpu_us"] = (cpu_after - cpu_before) * 1e6 / run["requests"]
+                    samples[(fw, kind)].append(run)
     finally:
         for server in servers.values():
             server.close()
+    app_us = time_apps(frameworks, n, root, args, scratch, client)
     rows = []
     for (fw, kind), runs in samples.items():
+        cpu_known = all("cpu_us" in r for r in runs)
         rows.append(
             {
                 "framework": fw,
@@ -908,6 +1003,10 @@ def run_http(frameworks: List[str], n: int, root: Path, args: argparse.Namespace
                 "client": client,
                 "rps": statistics.median(r["rps"] for r in runs),
                 "rps_runs": [r["rps"] for r in runs],
+                # The server process's CPU time per request, waitress and app together.
+                "cpu_us": statistics.median(r["cpu_us"] for r in runs) if cpu_known else None,
+                "cpu_us_runs": [r["cpu_us"] for r in runs] if cpu_known else [],
+                "app_us": app_us.get((fw, kind)),
                 "p50_ms": statistics.median(r["p50_ms"] for r in runs),
                 "p99_ms": statistics.median(r["p99_ms"] for r in runs),
                 "requests": sum(r["requests"] for r in runs),
@@ -971,22 +1070,36 @@ def index_rows(rows: List[dict], *keys: str) -> Dict[tuple, dict]:
     return {tuple(r[k] for k in keys): r for r in rows}
 
 
+def median_of_ratios(xs: Optional[List[float]], ys: Optional[List[float]]) -> Optional[float]:
+    """The median of xs[i] / ys[i], samples taken together; None without them."""
+    if xs and ys and len(xs) == len(ys) and all(ys):
+        return statistics.median(x / y for x, y in zip(xs, ys))
+    return None
+
+
 def paired_ratio(a: dict, b: dict) -> float:
     """a's time over b's: the median over repeats of the ratio within each
     repeat, where both were timed in the same block (run_inproc)."""
-    xs, ys = a.get("samples_us") or [], b.get("samples_us") or []
-    if xs and len(xs) == len(ys) and all(ys):
-        return statistics.median(x / y for x, y in zip(xs, ys))
-    return a["us"] / b["us"]
+    value = median_of_ratios(a.get("samples_us"), b.get("samples_us"))
+    return a["us"] / b["us"] if value is None else value
 
 
 def paired_rps_ratio(a: dict, b: dict) -> float:
     """a's requests/s over b's: the median over rounds of the ratio within
     each round, where both were driven back to back (run_http)."""
-    xs, ys = a.get("rps_runs") or [], b.get("rps_runs") or []
-    if xs and len(xs) == len(ys) and all(ys):
-        return statistics.median(x / y for x, y in zip(xs, ys))
-    return a["rps"] / b["rps"]
+    value = median_of_ratios(a.get("rps_runs"), b.get("rps_runs"))
+    return a["rps"] / b["rps"] if value is None else value
+
+
+def expected_rps_ratio(row: dict, bare: dict) -> Optional[float]:
+    """The req/s ratio to the floor that the app's own cost predicts for a
+    server bound by one core: the floor's server CPU per request over the
+    same with the floor's app time replaced by this app's (both timed under
+    waitress by AppTimer)."""
+    server_us, app_us, floor_us = bare.get("cpu_us"), row.get("app_us"), bare.get("app_us")
+    if not server_us or app_us is None or floor_us is None:
+        return None
+    return server_us / (server_us - floor_us + app_us)
 
 
 def compute_targets(results: dict) -> List[dict]:
@@ -1189,12 +1302,20 @@ def markdown(results: dict) -> str:
             "",
             f"Load: {first['client']} with {s.get('connections')} keep-alive connections, "
             f"{s.get('http_duration')} s or {s.get('http_requests')} requests per run, median of "
-            f"{first['rounds']} rounds; servers and load share the machine's cores. In each round "
+            f"{first['rounds']} rounds; on Linux the server runs on the last core and the load "
+            "on the first. In each round "
             "every framework is driven once per kind, back to back in a shuffled order; `x bare` "
-            "is the median over rounds of the ratio within a round.",
+            "is the median over rounds of the ratio within a round. `server CPU µs` is the CPU time "
+            "(user + system) the server process, waitress and the app, used per request. `app µs` "
+            "is the app's own CPU time per request under waitress (the call, the body and close(), "
+            "on the worker thread's clock), taken in a separate pass with each app wrapped in a "
+            "timer; `expected x bare` is the req/s ratio it predicts for a server bound by its core: "
+            "the floor's server CPU per request over the same with the floor's app time replaced "
+            "by this app's.",
             "",
-            "| kind | framework | req/s | x bare | p50 ms | p99 ms | errors |",
-            "|---|---|---|---|---|---|---|",
+            "| kind | framework | req/s | x bare | p50 ms | p99 ms | errors | server CPU µs | app µs "
+            "| expected x bare |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for kind in KINDS:
             bare = by_h.get(("bare", kind))
@@ -1203,9 +1324,10 @@ def markdown(results: dict) -> str:
                 if not r:
                     continue
                 rel = fmt(paired_rps_ratio(r, bare)) if bare and bare["rps"] else "-"
+                expected = expected_rps_ratio(r, bare) if bare else None
                 out.append(
                     f"| {kind} | {fw} | {r['rps']:.0f} | {rel} | {fmt(r['p50_ms'], 3)} | "
-                    f"{fmt(r['p99_ms'], 3)} | {r['errors']} |"
+                    f"{fmt(r['p99_ms'], 3)} | {r['errors']} | {fmt(r.get('cpu_us'), 1)} | {fmt(r.get('app_us'), 1)} | {fmt(expected)} |"
                 )
     return "\n".join(out) + "\n"
 
@@ -1273,6 +1395,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--worker-n", type=int, help=argparse.SUPPRESS)
     p.add_argument("--root", help=argparse.SUPPRESS)
     p.add_argument("--warm-full", default="1", help=argparse.SUPPRESS)
+    p.add_argument("--time-app", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--load-method", help=argparse.SUPPRESS)
     p.add_argument("--load-path", help=argparse.SUPPRESS)
     p.add_argument("--load-body", default="", help=argparse.SUPPRESS)
@@ -1313,7 +1436,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                        args.warm_full == "1")
         return 0
     if args.serve_worker:
-        serve_worker(args.serve_worker, args.worker_n, Path(args.root), args.threads)
+        serve_worker(args.serve_worker, args.worker_n, Path(args.root), args.threads, args.time_app)
         return 0
     if args.load_worker:
         row = load_worker(args.load_worker, args.load_method, args.load_path, args.load_body.encode(),

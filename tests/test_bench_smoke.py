@@ -62,6 +62,8 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
         assert row["client"] == "python"
         assert row["requests"] > 0
         assert row["errors"] == 0
+        assert len(row["rps_runs"]) == row["rounds"]
+        assert row["app_us"] > 0  # the separate AppTimer pass timed every app and kind
 
     names = [t["target"] for t in results["targets"]]
     for kind in KINDS:
@@ -129,3 +131,47 @@ def test_quick_registration_builds_the_same_routers(tmp_path: Path) -> None:
                     bench.check(app, fw, bench.Probe(kind, i, "77"))
     finally:
         bench.QUICK_REGISTRATION["mode"] = "large"
+
+
+def test_ratios_pair_samples_taken_together() -> None:
+    """A ratio is the median of the ratios within each repeat (in-process) or
+    round (HTTP), not the ratio of two medians: a slow spell that hits both
+    sides of one repeat cancels out."""
+    bench = _load_bench()
+    # Repeat 2 was a slow spell for both sides; in two repeats of three a
+    # took half b's time. The medians of each side (2.5 and 4.0) would say 0.625.
+    a = {"us": 2.5, "samples_us": [1.0, 30.0, 2.5]}
+    b = {"us": 4.0, "samples_us": [2.0, 60.0, 4.0]}
+    assert bench.paired_ratio(a, b) == 0.5
+    assert bench.paired_ratio({"us": 2.5}, {"us": 4.0}) == 0.625
+    fast = {"rps": 900.0, "rps_runs": [900.0, 90.0, 1000.0]}
+    floor = {"rps": 1000.0, "rps_runs": [1000.0, 100.0, 1100.0]}
+    assert bench.paired_rps_ratio(fast, floor) == 0.9
+    # Results without per-repeat samples fall back to the medians.
+    assert bench.paired_rps_ratio({"rps": 50.0}, {"rps": 100.0}) == 0.5
+    # A server bound by its core: the floor spends 100 µs per request, 4 of
+    # them in its app; an app that takes 24 µs makes it 120 µs per request.
+    floor = {"cpu_us": 100.0, "app_us": 4.0}
+    assert bench.expected_rps_ratio({"app_us": 24.0}, floor) == 100.0 / 120.0
+    assert bench.expected_rps_ratio({"app_us": None}, floor) is None
+
+
+def test_app_timer_counts_each_kind_and_closes_the_body() -> None:
+    bench = _load_bench()
+    closed = []
+
+    class Body(list):
+        def close(self) -> None:
+            closed.append(True)
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", "2")])
+        return Body([b"o", b"k"])
+
+    timer = bench.AppTimer(app)
+    for path in ("/static/s1", "/items/r1/7", "/items/r2/8", "/elsewhere"):
+        assert timer({"PATH_INFO": path}, lambda status, headers: None) == [b"ok"]
+    assert len(closed) == 4
+    assert [timer.totals[kind][0] for kind in KINDS] == [1, 2, 0]
+    report = timer.report()
+    assert report["static"] > 0 and report["dynamic"] > 0 and report["echo"] is None
