@@ -23,6 +23,7 @@ import contextvars
 import dataclasses
 import datetime
 import email.utils
+import gc
 import http
 import importlib.machinery
 import importlib.util
@@ -2399,7 +2400,17 @@ class RouteTree:
         self.endpoints: list[Endpoint] = []
         self._urls: dict[tuple[Segment, ...], str] = {}
         self._loader = _ModuleLoader(app_dir)
-        self._scan(app_dir, ())
+        # Importing route files makes objects that all stay alive; CPython's
+        # collector would walk every one of them again each time the heap
+        # grows by a quarter (a quarter of a 30,000-route start-up,
+        # measured). There is no garbage to find, so it waits for the scan.
+        collector_was_on = gc.isenabled()
+        gc.disable()
+        try:
+            self._scan(app_dir, ())
+        finally:
+            if collector_was_on:
+                gc.enable()
 
     # -- scanning ---------------------------------------------------------
 

@@ -538,3 +538,35 @@ def test_trie_is_built_once(tmp_path):
     c = client(app)
     assert c.get("/late").status == 404
     assert c.get("/hello").json()["route"] == "hello"
+
+
+# --- start-up: the garbage collector waits while route files import -----------
+
+GC_PROBE = (
+    "import gc\n"
+    "COLLECTOR_ON_AT_IMPORT = gc.isenabled()\n"
+    "def GET():\n"
+    "    return {'collector_on_at_import': COLLECTOR_ON_AT_IMPORT}\n"
+)
+
+
+@pytest.mark.parametrize("on_before", [True, False])
+def test_collector_paused_during_scan_and_restored(tmp_path, on_before):
+    import gc
+
+    was_on = gc.isenabled()
+    (gc.enable if on_before else gc.disable)()
+    try:
+        app = make_app(tmp_path, {"probe/route.py": GC_PROBE})
+        assert gc.isenabled() is on_before
+    finally:
+        (gc.enable if was_on else gc.disable)()
+    assert get(app, "/probe").json() == {"collector_on_at_import": False}
+
+
+def test_collector_restored_when_a_route_fails_to_import(tmp_path):
+    import gc
+
+    assert gc.isenabled()
+    startup_error(tmp_path, {"boom/route.py": "raise RuntimeError('nope')\n"})
+    assert gc.isenabled()
