@@ -549,7 +549,7 @@ def startup_worker(fw: str, n: int, root: Path, repeats: int, warm_full: bool) -
     gc.collect()
     build_times = []
     first_times = []
-    for _ in range(repeats if n < 5000 else 1):
+    for _ in range(repeats):
         t0 = time.perf_counter()
         app = builder(n, root)
         t1 = time.perf_counter()
@@ -593,7 +593,7 @@ def run_startup(frameworks: List[str], ns: List[int], root: Path, args: argparse
             forecast = startup_forecast(history[fw], n)
             # A worker builds the app about 2 + repeats times (warm-up, timed
             # builds, traced build): skip it when that cannot fit the budget.
-            builds = 2 + (args.startup_repeats if n < 5000 else 1)
+            builds = 2 + args.startup_repeats
             if forecast is not None and forecast * builds > budget:
                 prev_n, prev_s = history[fw][-1]
                 shown = "did not finish" if prev_s is None else f"took {prev_s:.1f} s"
