@@ -2400,10 +2400,10 @@ class RouteTree:
         self.endpoints: list[Endpoint] = []
         self._urls: dict[tuple[Segment, ...], str] = {}
         self._loader = _ModuleLoader(app_dir)
-        # Importing route files makes objects that all stay alive; CPython's
-        # collector would walk every one of them again each time the heap
-        # grows by a quarter (a quarter of a 30,000-route start-up,
-        # measured). There is no garbage to find, so it waits for the scan.
+        # Importing route files makes objects that nearly all stay alive;
+        # CPython's collector would walk every one of them again each time
+        # the heap grows by a quarter (a quarter of a 30,000-route start-up,
+        # measured) to find little garbage, so it waits for the scan to end.
         collector_was_on = gc.isenabled()
         gc.disable()
         try:

@@ -652,8 +652,8 @@ def startup_forecast(history: List[Tuple[int, Optional[float]]], n: int) -> Opti
 
 def pin_to_cpu(role: str) -> None:
     """On Linux with two cores or more, the server runs on the last core and
-    the load process on the first, so they do not take turns on the same one
-    (a large source of run-to-run noise); elsewhere, nothing."""
+    the load process on the first, so they never take turns on one core, as a
+    server and its clients on different machines would not; elsewhere, nothing."""
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if len(cpus) >= 2:
         os.sched_setaffinity(0, {cpus[-1] if role == "server" else cpus[0]})
