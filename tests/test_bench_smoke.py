@@ -57,7 +57,8 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
     assert all(r["memory_bytes"] > 0 and r["routes"] == 3 * NS[0] for r in results["startup"])
 
     http = {(r["framework"], r["kind"]): r for r in results["http"]}
-    assert set(http) == {(fw, kind) for fw in FRAMEWORKS for kind in KINDS}
+    # Over HTTP, beside the frameworks: the floor made to spin a few µs more per request.
+    assert set(http) == {(fw, kind) for fw in FRAMEWORKS + ["bare+4us"] for kind in KINDS}
     for row in http.values():
         assert row["client"] == "python"
         assert row["requests"] > 0
@@ -88,7 +89,7 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
 def test_quick_http_run_with_wrk(tmp_path: Path) -> None:
     results = run_bench(tmp_path, "--sections", "http", "--frameworks", "bare,minirouter", "--client", "wrk")
     rows = {(r["framework"], r["kind"]): r for r in results["http"]}
-    assert set(rows) == {(fw, kind) for fw in ("bare", "minirouter") for kind in KINDS}
+    assert set(rows) == {(fw, kind) for fw in ("bare", "bare+4us", "minirouter") for kind in KINDS}
     assert all(r["client"] == "wrk" and r["requests"] > 0 and r["errors"] == 0 for r in rows.values())
     assert "inproc" not in results and "startup" not in results
 
@@ -170,3 +171,15 @@ def test_app_timer_counts_each_kind_and_closes_the_body() -> None:
     assert [timer.totals[kind][0] for kind in KINDS] == [1, 2, 0]
     report = timer.report()
     assert report["static"] > 0 and report["dynamic"] > 0 and report["echo"] is None
+
+
+def test_spun_floor_spends_its_microseconds_and_answers_as_the_floor(tmp_path: Path) -> None:
+    bench = _load_bench()
+    floor, spun = bench.build_bare(3, tmp_path), bench.BUILDERS[bench.SPUN_FLOOR](3, tmp_path)
+    probe = bench.Probe("dynamic", 2, "77")
+    assert bench.call_once(spun, probe) == bench.call_once(floor, probe)
+    # A lower bound by construction: the spin ends only once this thread's
+    # CPU clock has moved SPIN_US, whatever else runs on the machine.
+    start = bench.CPU_CLOCK()
+    bench.call_once(spun, probe)
+    assert bench.CPU_CLOCK() - start >= bench.SPIN_US * 1000
