@@ -18,7 +18,9 @@ Sections (each can be chosen with --sections):
            request, one subprocess per framework and size
   http     each app under waitress (4 threads) in a subprocess on 127.0.0.1,
            driven by wrk when installed, else by a keep-alive http.client
-           load process; bounded in time and in request count
+           load process; bounded in time and in request count; with the
+           server's and each app's CPU per request, and the floor made to
+           spin a few microseconds more (bare+4us) for scale
 """
 from __future__ import annotations
 
@@ -680,9 +682,6 @@ def pin_to_cpu(role: str) -> None:
         os.sched_setaffinity(0, {cpus[-1] if role == "server" else cpus[0]})
 
 
-KIND_OF_PREFIX = {"static": "static", "items": "dynamic", "echo": "echo"}
-
-
 class AppTimer:
     """Wraps an app to measure its own CPU time per request under waitress:
     the call, the body iterated and close(), on the worker thread's clock.
@@ -691,6 +690,8 @@ class AppTimer:
     def __init__(self, app: WsgiApp) -> None:
         self.app = app
         self.totals: Dict[str, List[int]] = {kind: [0, 0] for kind in KINDS}  # requests, ns
+        # The first path segment of each kind's URL ("static", "items", "echo").
+        self.kind_of_prefix = {http_request_for(kind, 1)[1].split("/")[1]: kind for kind in KINDS}
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict, start_response: Callable) -> List[bytes]:
@@ -702,7 +703,7 @@ class AppTimer:
             if hasattr(result, "close"):
                 result.close()
         spent = CPU_CLOCK() - start
-        kind = KIND_OF_PREFIX.get(environ["PATH_INFO"].split("/", 2)[1], "")
+        kind = self.kind_of_prefix.get(environ["PATH_INFO"].split("/", 2)[1], "")
         if kind:
             with self.lock:
                 self.totals[kind][0] += 1

@@ -7,6 +7,7 @@ Markdown and JSON results hold the expected rows.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -183,3 +184,22 @@ def test_spun_floor_spends_its_microseconds_and_answers_as_the_floor(tmp_path: P
     start = bench.CPU_CLOCK()
     bench.call_once(spun, probe)
     assert bench.CPU_CLOCK() - start >= bench.SPIN_US * 1000
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs CPU affinity and two cores")
+def test_server_and_load_are_pinned_to_different_cores() -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    pinned = {}
+    for role in ("server", "load"):
+        done = subprocess.run(
+            [sys.executable, "-c",
+             "import importlib.util, os, sys\n"
+             f"spec = importlib.util.spec_from_file_location('b', {str(RUN)!r})\n"
+             "b = importlib.util.module_from_spec(spec); spec.loader.exec_module(b)\n"
+             f"b.pin_to_cpu({role!r}); print(sorted(os.sched_getaffinity(0)))"],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        pinned[role] = done.stdout.strip()
+    assert pinned == {"server": str([cpus[-1]]), "load": str([cpus[0]])}
