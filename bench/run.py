@@ -9,7 +9,9 @@ Every framework serves the same app: N routes of each of three kinds, a static
 text route (/static/s{i}), a dynamic route (/items/r{i}/{id} -> {"id": id})
 and a JSON echo (POST /echo/e{i}). The minirouter app is a generated folder of
 real route.py files. The bare floor is a WSGI callable that looks the path up
-in a dict.
+in a dict; bare+api is that floor plus only what the route-handler API asks of
+any framework (the user's handler from its route.py, a Request, the request
+context, the Response sent), run in-process and over HTTP beside minirouter.
 
 Sections (each can be chosen with --sections):
   inproc   WSGI callables called directly with prebuilt environs, all
@@ -335,6 +337,58 @@ def build_spun_floor(n: int, root: Path) -> WsgiApp:
     return app
 
 
+# In-process and over HTTP: the floor plus what the route-handler API itself
+# asks of any framework, so a run shows how much of a gap to the floor (in
+# time, in growth) is the API's and how much is minirouter's routing and rules.
+API_FLOOR = "bare+api"
+
+
+def build_api_floor(n: int, root: Path) -> WsgiApp:
+    """One dict lookup, as the floor, then only what the API requires: the
+    user's own handler from its route.py, a minirouter Request for it, the
+    request context that headers() and cookies() read, and its Response
+    sent. No trie, no checks of method, path or body, no route cache."""
+    import minirouter
+    from minirouter import Context, Request, Response, _current_request
+
+    handlers: Dict[Tuple[str, str], Tuple[Callable[..., Any], int]] = {}
+    for route in minirouter.App(str(minirouter_dir(root, n))).route_table():
+        prefix = route.url.replace("/[id]", "")  # the dynamic id is the last segment, as in the floor
+        for method, handler in route.handlers.items():
+            handlers[(method, prefix)] = (handler, handler.__code__.co_argcount)
+
+    def app(environ: dict, start_response: Callable) -> List[bytes]:
+        method = environ["REQUEST_METHOD"]
+        path = environ["PATH_INFO"]
+        params: Dict[str, str] = {}
+        route = handlers.get((method, path))
+        if route is None:
+            prefix, _, ident = path.rpartition("/")
+            route = handlers[(method, prefix)]
+            params["id"] = ident
+        handler, arity = route
+        request = Request(environ, path, path)
+        token = _current_request.set(request)
+        try:
+            if arity == 2:
+                result = handler(request, Context(params))
+            elif arity == 1:
+                result = handler(request)
+            else:
+                result = handler()
+        finally:
+            _current_request.reset(token)
+        if type(result) is dict:
+            result = Response.json(result)
+        # Its private fields, as minirouter's own sender reads them: the
+        # public views would cost more, and this is meant as a lower bound.
+        body = result._body
+        start_response("200 OK", [*result._header_items, ("Content-Length", str(len(body)))])
+        return [body]
+
+    return app
+
+
 BUILDERS: Dict[str, Callable[[int, Path], WsgiApp]] = {
     "bare": build_bare,
     "minirouter": build_minirouter,
@@ -342,6 +396,7 @@ BUILDERS: Dict[str, Callable[[int, Path], WsgiApp]] = {
     "bottle": build_bottle,
     "flask": build_flask,
     SPUN_FLOOR: build_spun_floor,
+    API_FLOOR: build_api_floor,
 }
 
 
@@ -1188,6 +1243,38 @@ def fmt(value: Optional[float], digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
+def growth_split(by: Dict[tuple, dict], lo: int, hi: int) -> List[str]:
+    """How much of minirouter's growth comes with the user's own handlers
+    (the API floor grows by it too) and how much is minirouter's routing."""
+    out = [
+        "",
+        f"### Growth, split: µs added per request from N={lo} to N={hi}",
+        "",
+        f"`{API_FLOOR}` is the floor's dict lookup plus the user's own handler from its route.py, "
+        "a Request and the request context (what the API asks of any framework). `minirouter's own` "
+        f"is minirouter's µs added less {API_FLOOR}'s. `bound` is the growth minirouter would show if "
+        f"its own part grew no more than one dict lookup: (minirouter at N={lo} + {API_FLOOR}'s µs "
+        f"added) / minirouter at N={lo}. Differences of medians.",
+        "",
+        f"| kind | target | bare | {API_FLOOR} | minirouter | minirouter's own | bound |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kind in KINDS:
+        for target in TARGETS:
+            added = {}
+            for fw in ("bare", API_FLOOR, "minirouter"):
+                a, b = by.get((hi, fw, kind, target)), by.get((lo, fw, kind, target))
+                added[fw] = a["us"] - b["us"] if a and b else None
+            if None in added.values():
+                continue
+            own = added["minirouter"] - added[API_FLOOR]
+            base = by[(lo, "minirouter", kind, target)]["us"]
+            bound = (base + added[API_FLOOR]) / base
+            out.append(f"| {kind} | {target} | {added['bare']:+.2f} | {added[API_FLOOR]:+.2f} | "
+                       f"{added['minirouter']:+.2f} | {own:+.2f} | {bound:.2f} |")
+    return out
+
+
 def markdown(results: dict) -> str:
     meta = results["meta"]
     m = meta["machine"]
@@ -1268,6 +1355,8 @@ def markdown(results: dict) -> str:
                         a, b = by.get((hi, fw, kind, target)), by.get((lo, fw, kind, target))
                         cells.append(fmt(paired_ratio(a, b)) if a and b else "-")
                     out.append("| " + " | ".join(cells) + " |")
+            if any(r["framework"] == API_FLOOR for r in inproc):
+                out += growth_split(by, lo, hi)
     startup = results.get("startup") or []
     if startup:
         fws = [fw for fw in FRAMEWORKS if any(r["framework"] == fw for r in startup)]
@@ -1303,7 +1392,7 @@ def markdown(results: dict) -> str:
                 out.append(f"- {r['framework']}, N={r['n']}: {r['note']}")
     http = results.get("http") or []
     if http:
-        fws = [fw for fw in ("bare", SPUN_FLOOR, *FRAMEWORKS[1:]) if any(r["framework"] == fw for r in http)]
+        fws = [fw for fw in ("bare", SPUN_FLOOR, API_FLOOR, *FRAMEWORKS[1:]) if any(r["framework"] == fw for r in http)]
         by_h = index_rows(http, "framework", "kind")
         first = http[0]
         s = meta["settings"]
@@ -1321,7 +1410,9 @@ def markdown(results: dict) -> str:
             "is the app's own CPU time per request under waitress (the call, the body and close(), "
             "on the worker thread's clock), taken in a separate pass with each app wrapped in a "
             f"timer. `{SPUN_FLOOR}` is the floor made to spin {SPIN_US} µs of CPU more per request: "
-            "what a few microseconds of app time cost in req/s under waitress.",
+            f"what a few microseconds of app time cost in req/s under waitress. `{API_FLOOR}` is the "
+            "floor plus only what the API asks of any framework: the user's handler, a Request, the "
+            "request context and the Response sent, with no routing and no checks.",
             "",
             "| kind | framework | req/s | x bare | p50 ms | p99 ms | errors | server CPU µs | app µs |",
             "|---|---|---|---|---|---|---|---|---|",
@@ -1516,15 +1607,17 @@ def main(argv: Optional[List[str]] = None) -> int:
             for n in sorted(set(ns) | set(startup_ns) | {http_n, 1}):
                 log(f"writing {3 * n} minirouter route files (N={n})")
                 write_minirouter_tree(root, n)
+        # The calibrations run beside the floor; the API floor is built from minirouter's route files.
+        api_floor = [API_FLOOR] if "bare" in frameworks and "minirouter" in frameworks else []
         if "inproc" in sections:
-            results["inproc"] = run_inproc(frameworks, ns, root, args)
+            results["inproc"] = run_inproc(frameworks + api_floor, ns, root, args)
         if "startup" in sections:
             imported = set(ns) if "inproc" in sections else set()
             results["startup"] = run_startup(frameworks, startup_ns, root, args, imported)
         if "http" in sections:
             scratch = root / "scratch"
             scratch.mkdir()
-            http_frameworks = frameworks + ([SPUN_FLOOR] if "bare" in frameworks else [])
+            http_frameworks = frameworks + ([SPUN_FLOOR] if "bare" in frameworks else []) + api_floor
             results["http"] = run_http(http_frameworks, http_n, root, args, scratch)
         write_results(results, Path(args.out), started)
     finally:

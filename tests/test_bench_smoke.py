@@ -49,7 +49,8 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
     assert meta["command"].startswith("python bench/run.py --quick")
 
     cells = {(r["n"], r["framework"], r["kind"], r["target"]) for r in results["inproc"]}
-    expected = {(n, fw, kind, target) for n in NS for fw in FRAMEWORKS for kind in KINDS
+    # In-process, beside the frameworks: the floor plus what the API itself asks.
+    expected = {(n, fw, kind, target) for n in NS for fw in FRAMEWORKS + ["bare+api"] for kind in KINDS
                 for target in ("last", "random")}
     assert cells == expected
     assert all(r["us"] > 0 and len(r["samples_us"]) == 2 for r in results["inproc"])
@@ -58,8 +59,9 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
     assert all(r["memory_bytes"] > 0 and r["routes"] == 3 * NS[0] for r in results["startup"])
 
     http = {(r["framework"], r["kind"]): r for r in results["http"]}
-    # Over HTTP, beside the frameworks: the floor made to spin a few µs more per request.
-    assert set(http) == {(fw, kind) for fw in FRAMEWORKS + ["bare+4us"] for kind in KINDS}
+    # Over HTTP, beside the frameworks: the floor made to spin a few µs more
+    # per request, and the floor plus what the API itself asks.
+    assert set(http) == {(fw, kind) for fw in FRAMEWORKS + ["bare+4us", "bare+api"] for kind in KINDS}
     for row in http.values():
         assert row["client"] == "python"
         assert row["requests"] > 0
@@ -75,7 +77,7 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
 
     text = results["markdown"]
     for heading in ("## Targets (issue 6)", "## Per request, in-process", "### Growth",
-                    "## Start-up", "## Over HTTP"):
+                    "### Growth, split", "## Start-up", "## Over HTTP"):
         assert heading in text
     for n in NS:
         for kind in KINDS:
@@ -90,7 +92,7 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
 def test_quick_http_run_with_wrk(tmp_path: Path) -> None:
     results = run_bench(tmp_path, "--sections", "http", "--frameworks", "bare,minirouter", "--client", "wrk")
     rows = {(r["framework"], r["kind"]): r for r in results["http"]}
-    assert set(rows) == {(fw, kind) for fw in ("bare", "bare+4us", "minirouter") for kind in KINDS}
+    assert set(rows) == {(fw, kind) for fw in ("bare", "bare+4us", "bare+api", "minirouter") for kind in KINDS}
     assert all(r["client"] == "wrk" and r["requests"] > 0 and r["errors"] == 0 for r in rows.values())
     assert "inproc" not in results and "startup" not in results
 
@@ -184,6 +186,37 @@ def test_spun_floor_spends_its_microseconds_and_answers_as_the_floor(tmp_path: P
     start = bench.CPU_CLOCK()
     bench.call_once(spun, probe)
     assert bench.CPU_CLOCK() - start >= bench.SPIN_US * 1000
+
+
+def test_api_floor_calls_the_users_own_handlers_and_answers_as_minirouter(tmp_path: Path) -> None:
+    bench = _load_bench()
+    app_dir = bench.write_minirouter_tree(tmp_path, 3)
+    # A handler that says who called it: the floor must run the route.py's function, not a copy.
+    (app_dir / "static" / "s1" / "route.py").write_text(
+        "from minirouter import Response, headers\n\n\n"
+        "def GET():\n    return Response('static s1 for ' + headers().get('user-agent'))\n",
+        encoding="utf-8",
+    )
+    api_floor = bench.BUILDERS[bench.API_FLOOR](3, tmp_path)
+    minirouter_app = bench.build_minirouter(3, tmp_path)
+    for kind in KINDS:
+        for i in (0, 2):
+            probe = bench.Probe(kind, i, "77")
+            assert bench.call_once(api_floor, probe) == bench.call_once(minirouter_app, probe)
+    answer = bench.call_once(api_floor, bench.Probe("static", 1, "77"))
+    assert answer == ("200 OK", b"static s1 for minirouter-bench")  # headers() saw this request
+
+
+def test_growth_split_takes_the_api_floors_growth_from_minirouters() -> None:
+    bench = _load_bench()
+    us = {("bare", 10): 0.5, ("bare", 1000): 0.75, ("bare+api", 10): 1.5, ("bare+api", 1000): 2.0,
+          ("minirouter", 10): 2.5, ("minirouter", 1000): 3.25}
+    by = {(n, fw, "static", "random"): {"us": value} for (fw, n), value in us.items()}
+    lines = bench.growth_split(by, 10, 1000)
+    # bare +0.25, bare+api +0.50, minirouter +0.75, of which its own +0.25;
+    # bound: (2.5 + 0.5) / 2.5 = 1.2
+    assert "| static | random | +0.25 | +0.50 | +0.75 | +0.25 | 1.20 |" in lines
+    assert not any(line.startswith("| static | last") for line in lines)  # no rows, no line
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
