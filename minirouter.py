@@ -40,7 +40,7 @@ import threading
 import time
 import traceback
 import types
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Hashable, Mapping, MutableMapping, Sequence
 from typing import (
     IO,
     TYPE_CHECKING,
@@ -308,6 +308,29 @@ def percent_decode(text: str) -> bytes:
     if _BAD_ESCAPE.search(text) is None:
         return unquote_to_bytes(data)
     return _ESCAPE_RUN.sub(_unescape_run, data)
+
+
+# What a URL may carry as it is, '%' included, so escapes already made are kept.
+_URL_SAFE = "/%!$&'()*+,;=:@-._~?"
+
+
+def _url_from_environ(text: str) -> str:
+    """A raw path or query from the environ, made safe to put in a URL or a
+    ``Location``: its characters are bytes (latin-1, PEP 3333), and those a URL
+    may not carry (controls, spaces, non-ASCII) are percent-encoded. A server
+    that passes characters beyond latin-1 gets them encoded as UTF-8."""
+    try:
+        data = text.encode("latin-1")
+    except UnicodeEncodeError:
+        data = text.encode("utf-8", "replace")
+    return quote(data, safe=_URL_SAFE)
+
+
+def _script_name(environ: dict[str, Any]) -> str:
+    """Where the app is mounted: ``SCRIPT_NAME`` without a trailing '/', so
+    that a server that passes "/" for the root mounts the app at the root."""
+    script: str = environ.get("SCRIPT_NAME", "")
+    return script.rstrip("/")
 
 
 def _decode_component(text: str) -> str:
@@ -1123,7 +1146,7 @@ class Request:
     _form: Optional[FormData] = None
     _uploads: Optional[list[Any]] = None  # made by the first upload
     _jar: Optional[CookieJar] = None  # cookies(), made on first use
-    # Set when the handler reads headers, cookies or the URL (its Host):
+    # Set when the handler reads headers, cookies, the body or the URL (its Host):
     # the route cache keys on path and query only, so such an answer is
     # not cached (as Next.js bails out of caching on dynamic data).
     read_client_data = False
@@ -1174,9 +1197,9 @@ class Request:
             port = environ.get("SERVER_PORT", "")
             if port and port != ("443" if scheme == "https" else "80"):
                 host = f"{host}:{port}"
-        script = quote(environ.get("SCRIPT_NAME", ""))
-        query = environ.get("QUERY_STRING", "")
-        url = f"{scheme}://{host}{script}{self._raw_path}"
+        script = _url_from_environ(_script_name(environ))
+        query = _url_from_environ(environ.get("QUERY_STRING", ""))
+        url = f"{scheme}://{host}{script}{_url_from_environ(self._raw_path)}"
         return f"{url}?{query}" if query else url
 
     @property
@@ -1266,6 +1289,7 @@ class Request:
 
     def stream(self, chunk_size: int = READ_CHUNK_SIZE) -> Iterator[bytes]:
         """Yield the body in chunks without holding it whole (for piping)."""
+        self.read_client_data = True
         if self._body is not None:
             if self._body:
                 yield self._body
@@ -1274,6 +1298,7 @@ class Request:
 
     def body(self) -> bytes:
         """The whole body as bytes (read once, then kept)."""
+        self.read_client_data = True
         if self._body is None:
             length = self.content_length()
             if length is None or self._body_consumed:
@@ -1357,6 +1382,7 @@ class Request:
 
     def form(self) -> FormData:
         """The body parsed as a form (urlencoded or multipart); 415 otherwise."""
+        self.read_client_data = True
         if self._form is None:
             media_type, params = parse_header_params(self.environ.get("CONTENT_TYPE", ""))
             if media_type == "application/x-www-form-urlencoded":
@@ -2434,6 +2460,8 @@ class RouteTree:
         for entry in entries:
             if not entry.is_dir() or entry.name.startswith(("_", ".")):
                 continue  # _private folders, __pycache__ and hidden folders
+            if entry.is_symlink() and _links_to_an_ancestor(entry.path, folder):
+                raise StartupError(f"{entry.path}: a symlink to a folder above it would make URLs without end")
             name = entry.name
             if name.startswith("(") and name.endswith(")"):
                 self._scan(entry.path, segments)  # a route group adds no segment
@@ -2583,6 +2611,12 @@ class RouteTree:
         return endpoint, params
 
 
+def _links_to_an_ancestor(link: str, folder: str) -> bool:
+    """Whether the folder symlink ``link`` inside ``folder`` points back at it or above it."""
+    target, here = os.path.realpath(link), os.path.realpath(folder)
+    return here == target or here.startswith(target.rstrip(os.sep) + os.sep)
+
+
 def _lookup(node: _Node, segments: list[str], index: int, params: dict[str, Any]) -> Optional[Endpoint]:
     if index == len(segments):
         if node.endpoint is not None:
@@ -2632,9 +2666,10 @@ def _raw_target_path(target: str, script: str) -> Optional[str]:
         slash = raw.find("/", scheme_end + 3)
         raw = raw[slash:] if slash != -1 else "/"
     if script:
-        if not raw.startswith(script):
-            return None
-        raw = raw[len(script) :] or "/"
+        rest = raw[len(script) :]
+        if not raw.startswith(script) or rest[:1] not in ("", "/"):
+            return None  # not under the mount point: PATH_INFO decides
+        raw = rest or "/"
     return raw
 
 
@@ -2661,7 +2696,7 @@ def _request_path(environ: dict[str, Any]) -> tuple[str, str]:
         raw = target.partition("?")[0]
         if "%" not in raw and "#" not in raw and raw.isascii():
             return raw, raw  # the usual target: a path at the root with nothing to decode
-    raw_path = _raw_target_path(target, environ.get("SCRIPT_NAME", "")) if target else None
+    raw_path = _raw_target_path(target, _script_name(environ)) if target else None
     if raw_path is not None:
         return "/" + "/".join(_path_segments(raw_path)), raw_path
     # PATH_INFO is already decoded, as latin-1 (PEP 3333): recode it to UTF-8.
@@ -2690,7 +2725,7 @@ def _without_trailing_slash(raw_path: str) -> str:
     """Where ``/comments/`` redirects: never ``//host``, which would leave the site."""
     stripped = raw_path.rstrip("/")
     stripped = "/" + stripped.lstrip("/\\")
-    return quote(stripped, safe="/%!$&'()*+,;=:@-._~")
+    return _url_from_environ(stripped)
 
 
 # ---------------------------------------------------------------------------
@@ -2801,7 +2836,8 @@ def serve_file(environ: dict[str, Any], path: str, content_type: Optional[str] =
     headers.set("Accept-Ranges", "bytes")
     size = stat.st_size
     first, last, status = 0, size - 1, 200
-    range_header = environ.get("HTTP_RANGE")
+    # RFC 9110 14.2: Range is defined for GET only; a HEAD answers as the full GET would.
+    range_header = environ.get("HTTP_RANGE") if environ.get("REQUEST_METHOD") == "GET" else None
     if_range = environ.get("HTTP_IF_RANGE")
     if range_header and (if_range is None or if_range.strip() in (etag, validators["Last-Modified"])):
         wanted = _byte_range(range_header, size)
@@ -2884,8 +2920,12 @@ class CachedResponse:
     expires_at: Optional[float]  # None: kept until evicted or restart
 
 
+# What the route cache keys on: the client's raw path, the route's, the query.
+CacheKey = tuple[str, str, str]
+
+
 class ResponseCache:
-    """A thread-safe LRU map from a URL (path and query) to a finished response.
+    """A thread-safe LRU map from a URL (see ``CacheKey``) to a finished response.
 
     Bounded by entry count (``App(cache_size=...)``); expiry uses a monotonic
     clock, so a change of the wall clock neither expires nor revives entries.
@@ -2896,14 +2936,14 @@ class ResponseCache:
         self._clock = clock
         # A dict keeps insertion order: the first key is the least recently
         # used. One lock around every access, since a hit reorders the dict.
-        self._entries: dict[str, CachedResponse] = {}
+        self._entries: dict[Hashable, CachedResponse] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
 
-    def get(self, key: str) -> Optional[CachedResponse]:
+    def get(self, key: Hashable) -> Optional[CachedResponse]:
         """The live entry for ``key``, now the most recently used; None on a miss."""
         now = self._clock()
         with self._lock:
@@ -2916,7 +2956,7 @@ class ResponseCache:
             self._entries[key] = self._entries.pop(key)
             return entry
 
-    def put(self, key: str, response: Response, seconds: Optional[float]) -> None:
+    def put(self, key: Hashable, response: Response, seconds: Optional[float]) -> None:
         """Keep a response (its body must be in memory) for ``seconds``, or
         until evicted when None; the least recently used entry makes room."""
         assert response._body is not None
@@ -2946,9 +2986,11 @@ class ResponseCache:
         return response
 
 
-def _cache_key(segments: list[str], query: str) -> str:
-    path = "/" + "/".join(segments)
-    return f"{path}?{query}" if query else path
+def _cache_key(client_path: str, route_path: str, query: str) -> CacheKey:
+    """The raw paths, as sent (a decoded '/' or '?' would collide with the
+    separators): the client's, which the handler may read as request.path,
+    and the route's, which a middleware rewrite may have changed; the query."""
+    return (client_path, route_path, query)
 
 
 def _is_cacheable(response: Response) -> bool:
@@ -3001,7 +3043,13 @@ class Context:
 
 
 _METHOD_SET = frozenset(HTTP_METHODS)
-_NO_BODY_HEADERS = ("content-type", "content-length", "transfer-encoding")
+_NO_BODY_HEADERS = ("content-type", "content-length")
+# Hop-by-hop headers (RFC 9110 7.6.1) belong to the server's connection, and
+# PEP 3333 forbids an application to send them: they are dropped.
+_HOP_BY_HOP_HEADERS = frozenset(
+    ("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+     "transfer-encoding", "upgrade")
+)
 
 
 class _ThreadLoop:
@@ -3041,7 +3089,7 @@ _STATUS_LINES = {
 
 
 # The statuses whose responses carry a body: the fast path of App._send.
-_BODY_STATUS_LINES = {status: line for status, line in _STATUS_LINES.items() if status >= 200 and status not in (204, 304)}
+_BODY_STATUS_LINES = {status: line for status, line in _STATUS_LINES.items() if status >= 200 and status not in (204, 205, 304)}
 
 
 def _valid_status(status: Any) -> bool:
@@ -3186,8 +3234,8 @@ class App:
     @staticmethod
     def _redirect_trailing_slash(environ: dict[str, Any], raw_path: str) -> Response:
         """``/comments/`` answers 308 to ``/comments``, keeping the query."""
-        location = quote(environ.get("SCRIPT_NAME", "")) + _without_trailing_slash(raw_path)
-        query = environ.get("QUERY_STRING", "")
+        location = _url_from_environ(_script_name(environ)) + _without_trailing_slash(raw_path)
+        query = _url_from_environ(environ.get("QUERY_STRING", ""))
         return Response.redirect(f"{location}?{query}" if query else location, 308)
 
     # -- middleware, then the route -----------------------------------------
@@ -3286,9 +3334,7 @@ class App:
             except HTTPError as exc:
                 return exc.to_response()
         if method == "GET" and endpoint.dynamic != "force-dynamic":
-            if segments is None:
-                segments = _path_segments(raw_path)
-            return self._call_cached(endpoint, handler, request, params, segments)
+            return self._call_cached(endpoint, handler, request, params, raw_path)
         return self._call_handler(endpoint, method, handler, request, params)
 
     def _call_cached(
@@ -3297,24 +3343,25 @@ class App:
         handler: Callable[..., Any],
         request: Request,
         params: dict[str, Any],
-        segments: list[str],
+        raw_path: str,
     ) -> Response:
         """GET through the route cache: a hit is served without the handler.
-        A HEAD without its own handler shares the GET entry."""
+        A HEAD without its own handler is served a GET entry, but never
+        makes one: its handler may have left the body out."""
         static = endpoint.dynamic == "force-static"
         query = "" if static else request.environ.get("QUERY_STRING", "")
         if request._search_params is not None and not static:
             # Already parsed (by the middleware, or set by a rewrite to a path
             # with a query): key on the query the route will actually see.
             query = urlencode(request.search_params.items())
-        key = _cache_key(segments, query)
+        key = _cache_key(request._raw_path, raw_path, query)
         entry = self.cache.get(key)
         if entry is not None:
             return self.cache.response(entry)
         seen = _static_request(request) if static else request
         seen.read_client_data = False  # what the middleware read does not count
         response = self._call_handler(endpoint, "GET", handler, seen, params)
-        if _is_cacheable(response) and (static or not seen.read_client_data):
+        if request.method == "GET" and _is_cacheable(response) and (static or not seen.read_client_data):
             self.cache.put(key, response, endpoint.revalidate)
         return response
 
@@ -3357,7 +3404,9 @@ class App:
             else:
                 result = handler()
             result_type = type(result)
-            if result_type is Response and 100 <= result.status <= 599 and result._middleware is None:
+            # A status in the table is a valid int (or equal to one, as 200.0 is);
+            # anything else, a float such as 250.5 too, goes through the full check.
+            if result_type is Response and result.status in _STATUS_LINES and result._middleware is None:
                 response = result  # the common cases, checked without a call
             elif result_type is dict or result_type is list:
                 response = Response.json(result)
@@ -3443,8 +3492,10 @@ class App:
         response: Response,
     ) -> Iterable[bytes]:
         """The rest: a file (sent in chunks), a stream (no Content-Length),
-        the statuses that have no body (1xx, 204, 304), and rare status codes."""
+        the statuses that have no content (1xx, 204, 205, 304), and rare status codes."""
         status = response.status
+        if status == 205:
+            response = _without_content(response)
         status_line = _STATUS_LINES.get(status) or _status_line(status)
         body_allowed = status >= 200 and status != 204 and status != 304
         header_list = _wire_headers(response._header_items, body_allowed, response._stream is not None)
@@ -3485,14 +3536,16 @@ class App:
 def _wire_headers(
     items: list[tuple[str, str]], body_allowed: bool, keep_length: bool = False
 ) -> list[tuple[str, str]]:
-    """The header list for start_response, in one pass. Content-Length is
-    dropped for the sender to set from the body it holds (unless streaming);
-    a response that may not have a body (1xx, 204, 304) loses its body
-    headers; every other one gets a Content-Type."""
+    """The header list for start_response, in one pass. Hop-by-hop headers
+    are dropped, and so is Content-Length, for the sender to set from the body
+    it holds (unless streaming); a response that may not have a body (1xx,
+    204, 304) loses its body headers; every other one gets a Content-Type."""
     wire = []
     has_type = False
     for item in items:
         name = item[0].lower()
+        if name in _HOP_BY_HOP_HEADERS:
+            continue
         if name in _NO_BODY_HEADERS:
             if not body_allowed or (name == "content-length" and not keep_length):
                 continue
@@ -3501,6 +3554,18 @@ def _wire_headers(
     if body_allowed and not has_type:
         wire.append(("Content-Type", "text/plain; charset=utf-8"))
     return wire
+
+
+def _without_content(response: Response) -> Response:
+    """A 205 as it is sent: its content dropped (RFC 9110 15.3.6), a file or
+    stream closed unread, so that it goes out with ``Content-Length: 0``."""
+    if response._file is not None:
+        response._file[0].close()
+    if response._stream is not None:
+        _StreamedBody(response._stream, None).close()
+    emptied = Response(None, response.status)
+    emptied._header_items = list(response._header_items)
+    return emptied
 
 
 def _with_cookies(response: Response, pending: Mapping[str, str]) -> Response:

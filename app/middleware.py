@@ -5,6 +5,8 @@ It runs before the route lookup, so it can answer for a URL that has no route
 route, Response.rewrite(path) to serve another route under the same URL, or
 any other Response to answer at once.
 """
+from urllib.parse import urlsplit
+
 from minirouter import Response
 
 # Pages served from these origins may call the comments API from a browser.
@@ -18,9 +20,12 @@ config = {"matcher": ["/old-comments/:path*", "/comments/:path*"]}
 def middleware(request):
     if request.path == "/old-comments" or request.path.startswith("/old-comments/"):
         # The API moved: old links keep working and clients learn the new URL.
-        new_path = "/comments" + request.path[len("/old-comments"):]
-        query = request.url.partition("?")[2]
-        return Response.redirect(f"{new_path}?{query}" if query else new_path, 308)
+        # Built from the URL as the client sent it (request.url), still
+        # percent-encoded: request.path is decoded, and an encoded "?" or
+        # newline in it would change the URL or break the header.
+        url = urlsplit(request.url)
+        new_path = "/comments" + url.path[len("/old-comments"):]
+        return Response.redirect(f"{new_path}?{url.query}" if url.query else new_path, 308)
 
     cors = cors_headers(request.headers.get("Origin"))
     if request.method == "OPTIONS" and cors and request.headers.get("Access-Control-Request-Method"):

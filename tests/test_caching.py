@@ -97,6 +97,36 @@ FILES = {
             calls.count["special-post"] = calls.count.get("special-post", 0) + 1
             return Response("posted")
         """,
+    "seen/[...slug]/route.py": """
+        from PKG._lib import calls
+
+        revalidate = 10
+
+        def GET(request, context):
+            calls.count["seen"] = calls.count.get("seen", 0) + 1
+            return {"slug": context.params["slug"], "query": dict(request.search_params.items()),
+                    "path": request.path}
+        """,
+    "head-aware/route.py": """
+        from minirouter import Response
+        from PKG._lib import calls
+
+        revalidate = 10
+
+        def GET(request):
+            calls.count["head-aware"] = calls.count.get("head-aware", 0) + 1
+            # Allowed, and cheaper: a HEAD needs no body, so this handler skips it.
+            return Response("" if request.method == "HEAD" else "the whole body")
+        """,
+    "body-echo/route.py": """
+        from PKG._lib import calls
+
+        revalidate = 10
+
+        def GET(request):
+            calls.count["body-echo"] = calls.count.get("body-echo", 0) + 1
+            return {"body": request.text()}
+        """,
     "middleware.py": """
         import itertools
         from minirouter import Response
@@ -104,6 +134,8 @@ FILES = {
         counter = itertools.count(1)
 
         def middleware(request):
+            if request.path.startswith("/shop/"):
+                return Response.rewrite("/seen/landing")
             if request.path == "/alias":
                 return Response.rewrite("/timed")
             if request.path == "/alias-query":
@@ -283,11 +315,47 @@ def test_middleware_headers_are_added_to_cached_answers_not_stored(cache_app: Ca
     assert cache_app.calls["timed"] == 1
 
 
-def test_a_rewrite_is_cached_under_the_route_it_serves(cache_app: CacheApp) -> None:
-    via_alias = cache_app.get("/alias")
-    direct = cache_app.get("/timed")
-    assert via_alias.json()["n"] == direct.json()["n"] == 1
-    assert cache_app.calls["timed"] == 1
+def test_a_rewrite_is_cached_per_client_url_and_route(cache_app: CacheApp) -> None:
+    # The handler of a rewritten request sees the client's path (request.path),
+    # so its answer is kept for that URL only, never served under another.
+    assert [cache_app.get("/alias").json()["n"] for _ in range(2)] == [1, 1]
+    assert cache_app.get("/timed").json()["n"] == 2
+    assert cache_app.calls["timed"] == 2
+    hats, shoes = cache_app.get("/shop/hats"), cache_app.get("/shop/shoes")
+    assert (hats.json()["path"], shoes.json()["path"]) == ("/shop/hats", "/shop/shoes")
+    assert cache_app.get("/shop/hats").headers.get("age") == "0"  # a hit, for its own URL
+    assert cache_app.calls["seen"] == 2
+
+
+def test_the_cache_keys_on_the_path_as_sent_so_decoded_separators_never_collide(cache_app: CacheApp) -> None:
+    # %2F in a segment is part of one parameter value, %3F is a '?' inside the path.
+    assert cache_app.get("/seen/a%2Fb").json()["slug"] == ["a/b"]
+    assert cache_app.get("/seen/a/b").json()["slug"] == ["a", "b"]
+    encoded = cache_app.get("/seen/x%3Fq=1").json()
+    real_query = cache_app.get("/seen/x?q=1").json()
+    assert (encoded["slug"], encoded["query"]) == (["x?q=1"], {})
+    assert (real_query["slug"], real_query["query"]) == (["x"], {"q": "1"})
+    assert cache_app.calls["seen"] == 4
+    assert cache_app.get("/seen/a%2Fb").json()["slug"] == ["a/b"]  # and each is a hit
+    assert cache_app.calls["seen"] == 4
+
+
+def test_a_head_is_served_a_kept_get_answer_but_never_makes_one(cache_app: CacheApp) -> None:
+    head = cache_app.client.head("/head-aware")
+    assert head.status == 200 and head.content == b""
+    get = cache_app.get("/head-aware")
+    assert get.text == "the whole body" and get.headers.get("age") is None  # computed, not the HEAD's
+    again = cache_app.client.head("/head-aware")
+    assert again.headers.get("age") == "0"
+    assert again.headers.get("content-length") == str(len("the whole body"))
+    assert cache_app.calls["head-aware"] == 2
+
+
+def test_a_revalidate_route_that_reads_the_body_is_not_cached(cache_app: CacheApp) -> None:
+    first = cache_app.get("/body-echo", data=b"alpha")
+    second = cache_app.get("/body-echo", data=b"beta")
+    assert (first.json()["body"], second.json()["body"]) == ("alpha", "beta")
+    assert cache_app.calls["body-echo"] == 2
 
 
 def test_a_revalidate_route_that_reads_the_client_is_not_cached(cache_app: CacheApp) -> None:
@@ -303,7 +371,8 @@ def test_a_revalidate_route_that_reads_the_client_is_not_cached(cache_app: Cache
 def test_a_rewrite_with_a_query_is_cached_under_that_query(cache_app: CacheApp) -> None:
     via_alias = cache_app.get("/alias-query?ignored=1").json()
     assert via_alias["query"] == {"from": "alias"} and via_alias["n"] == 1
-    assert cache_app.get("/timed?from=alias").json()["n"] == 1
+    # The client's own query is not what the route sees, so it is not in the key either.
+    assert cache_app.get("/alias-query?other=2").json() == via_alias
     assert cache_app.get("/timed?ignored=1").json()["n"] == 2
     assert cache_app.calls["timed"] == 2
 

@@ -446,6 +446,15 @@ def test_example_redirects_the_retired_path(client) -> None:
     assert client.get("/old-comments").headers.get("location") == "/comments"
 
 
+@pytest.mark.parametrize("escaped", ["%0A", "%00", "%3Fx=1", "a%2Fb"])
+def test_example_redirect_keeps_the_path_as_sent(client, escaped: str) -> None:
+    # Built from the decoded path, a newline would break the header (a 500),
+    # an encoded "?" would become a query and an encoded "/" a new segment.
+    response = client.get(f"/old-comments/{escaped}")
+    assert response.status == 308
+    assert response.headers.get("location") == f"/comments/{escaped}"
+
+
 def test_example_api_header_only_on_the_api(client) -> None:
     assert client.get("/comments").headers.get("x-api-version") == "1"
     assert client.get("/comments/1").headers.get("x-api-version") == "1"

@@ -1,0 +1,173 @@
+"""What reaches the wire stays valid whatever the client sends or the handler sets.
+
+The trailing-slash redirect and request.url carry the client's query and the
+mount point percent-encoded (PEP 3333 strings are bytes as latin-1); a
+SCRIPT_NAME of "/" mounts the app at the root; hop-by-hop headers are the
+server's (PEP 3333); 205 has no content (RFC 9110 15.3.6); Range is for GET
+only (RFC 9110 14.2); a status that is no int from 100 to 599 is a 500.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from helpers import call, client, make_app, make_app_dir, make_environ, route_source
+from minirouter import App, StartupError
+
+ROUTES = {
+    "comments/route.py": route_source(
+        "def GET(request):",
+        "    return {'url': request.url, 'query': request.search_params.items()}",
+    ),
+    "status/[code]/route.py": route_source(
+        "from minirouter import Response",
+        "def GET(request, context):",
+        "    code = context.params['code']",
+        "    return Response('some content', status=float(code) if '.' in code else int(code))",
+    ),
+    "hop/route.py": route_source(
+        "from minirouter import Response",
+        "def GET():",
+        "    return Response('hello', headers={'Transfer-Encoding': 'chunked', 'Connection': 'close',",
+        "                                      'Keep-Alive': 'timeout=5', 'Upgrade': 'h2c', 'X-Kept': 'yes'})",
+    ),
+    "hop-stream/route.py": route_source(
+        "from minirouter import Response",
+        "def GET():",
+        "    return Response(iter([b'a', b'b']), headers={'Transfer-Encoding': 'chunked'})",
+    ),
+}
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> App:
+    return make_app(tmp_path, ROUTES)
+
+
+def get(app: App, path: str, query: str = "", *, validate: bool = True, **environ: str):
+    env = make_environ("GET", path, query=query, request_uri=path + (f"?{query}" if query else ""))
+    env.update(environ)
+    return call(app, env, validate=validate)
+
+
+# --- the redirect and request.url carry only what a URL may -----------------------
+
+
+@pytest.mark.parametrize(
+    "query, location_query",
+    [
+        ("a=\x01b", "a=%01b"),  # a control character
+        ("q=caf\xc3\xa9", "q=caf%C3%A9"),  # raw UTF-8 bytes, as latin-1: encoded once
+        ("q=a b", "q=a%20b"),
+        ("q=%C3%A9&x=1", "q=%C3%A9&x=1"),  # escapes already made are kept
+    ],
+)
+def test_the_trailing_slash_redirect_encodes_the_query(app: App, query: str, location_query: str) -> None:
+    result = get(app, "/comments/", query)
+    assert result.status == 308
+    assert result.header("location") == f"/comments?{location_query}"
+
+
+def test_request_url_encodes_a_raw_query_once(app: App) -> None:
+    result = get(app, "/comments", "q=caf\xc3\xa9")
+    assert result.json()["url"] == "http://testserver/comments?q=caf%C3%A9"
+    assert result.json()["query"] == [["q", "café"]]
+
+
+def test_a_mount_point_with_non_ascii_is_encoded_once(app: App) -> None:
+    mount = "/caf\xc3\xa9"  # "/café" as a server passes it
+    result = get(app, "/comments/", SCRIPT_NAME=mount, PATH_INFO="/comments/", REQUEST_URI="/caf%C3%A9/comments/")
+    assert result.header("location") == "/caf%C3%A9/comments"
+    result = get(app, "/comments", SCRIPT_NAME=mount, PATH_INFO="/comments", REQUEST_URI="/caf%C3%A9/comments")
+    assert result.json()["url"] == "http://testserver/caf%C3%A9/comments"
+
+
+def test_script_name_slash_is_the_root(app: App) -> None:
+    # gunicorn passes SCRIPT_NAME="/" when told to (wsgiref's validator
+    # refuses such an environ, so it is left out); the app is then at the root.
+    assert get(app, "/comments", SCRIPT_NAME="/", validate=False).json()["url"] == "http://testserver/comments"
+    result = get(app, "/evil.com/", SCRIPT_NAME="/", validate=False)
+    assert result.status == 308 and result.header("location") == "/evil.com"  # never //evil.com
+
+
+def test_a_request_outside_the_mount_point_falls_back_to_path_info(app: App) -> None:
+    # REQUEST_URI /mountx/comments is not under SCRIPT_NAME /mount: PATH_INFO decides.
+    result = get(app, "/mountx/comments", SCRIPT_NAME="/mount", PATH_INFO="/comments")
+    assert result.status == 200
+
+
+# --- statuses -----------------------------------------------------------------------
+
+
+def test_a_205_has_no_content_and_says_so(app: App) -> None:
+    result = get(app, "/status/205")  # the handler gave it some
+    assert result.status == 205 and result.body == b""
+    assert result.get_all("content-length") == ["0"]
+
+
+@pytest.mark.parametrize("code", ["250.5", "99", "600"])
+def test_a_status_that_is_no_int_from_100_to_599_is_a_500(app: App, code: str, caplog) -> None:
+    with caplog.at_level(logging.ERROR, logger="minirouter"):
+        result = get(app, f"/status/{code}")
+    assert result.status == 500 and result.json() == {"error": "internal server error"}
+    assert "status" in caplog.text and "route.py" in caplog.text
+
+
+def test_an_unlisted_int_status_is_sent_as_it_is(app: App) -> None:
+    result = get(app, "/status/299")
+    assert result.status_line.startswith("299 ") and result.body == b"some content"
+
+
+# --- hop-by-hop headers -----------------------------------------------------------
+
+
+def test_hop_by_hop_headers_are_dropped(app: App) -> None:
+    result = get(app, "/hop")  # the validator (PEP 3333) would refuse them
+    names = {name.lower() for name, _ in result.header_list}
+    assert not names & {"transfer-encoding", "connection", "keep-alive", "upgrade"}
+    assert result.header("x-kept") == "yes"
+    assert result.get_all("content-length") == ["5"] and result.body == b"hello"
+    streamed = get(app, "/hop-stream")
+    assert streamed.header("transfer-encoding") is None and streamed.body == b"ab"
+
+
+# --- Range is for GET -------------------------------------------------------------
+
+
+def test_head_ignores_range(tmp_path: Path) -> None:
+    app_dir = make_app_dir(tmp_path, {"x/route.py": "def GET():\n    return {}\n"})
+    (tmp_path / "public").mkdir()
+    (tmp_path / "public" / "ten.txt").write_bytes(b"0123456789")
+    web = client(App(str(app_dir)))
+    head = web.head("/ten.txt", headers={"Range": "bytes=0-1"})
+    assert head.status == 200 and head.content == b""
+    assert head.headers["content-length"] == "10" and "content-range" not in head.headers
+    assert web.head("/ten.txt", headers={"Range": "bytes=500-"}).status == 200
+    assert web.get("/ten.txt", headers={"Range": "bytes=0-1"}).status == 206
+
+
+# --- start-up -----------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_a_symlink_back_up_the_tree_is_a_startup_error(tmp_path: Path) -> None:
+    app_dir = make_app_dir(tmp_path, {"a/route.py": "def GET():\n    return {}\n"})
+    try:
+        os.symlink("..", app_dir / "a" / "loop")
+    except OSError:
+        pytest.skip("cannot make symlinks here")
+    with pytest.raises(StartupError, match="loop"):
+        App(str(app_dir))
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_a_symlink_to_a_sibling_folder_is_routed(tmp_path: Path) -> None:
+    app_dir = make_app_dir(tmp_path, {"a/route.py": "def GET():\n    return {'from': 'a'}\n"})
+    try:
+        os.symlink(app_dir / "a", app_dir / "b", target_is_directory=True)
+    except OSError:
+        pytest.skip("cannot make symlinks here")
+    assert client(App(str(app_dir))).get("/b").json() == {"from": "a"}
