@@ -614,8 +614,9 @@ _BOUNDARY_CHARS = frozenset(
     "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'()+_,-./:=? "
 )
 # Codecs whose decoders are slower than linear on crafted input (punycode inserts
-# characters one by one), or that are no charset a client would label a field with.
-_REFUSED_CHARSETS = frozenset({"punycode", "idna", "unicode-escape", "raw-unicode-escape"})
+# characters one by one), or that are no charset a client would label text with:
+# request.text() reads such a body as UTF-8, and a form field naming one is a 400.
+_REFUSED_CHARSETS = frozenset({"punycode", "idna", "unicode-escape", "raw-unicode-escape", "undefined"})
 
 # No pattern below repeats more than one character class, and each is matched at a
 # given position: it runs forward over the text and never backtracks, so each use is linear.
@@ -1045,10 +1046,28 @@ def _decode_field(data: bytes, headers: dict[str, str]) -> str:
     content_type = headers.get("content-type")
     if content_type:
         charset = _part_header_params(content_type)[1].get("charset") or charset
+    codec = _text_codec(charset)
+    if codec is None:
+        raise HTTPError(400, "unsupported charset in form field")
+    return _decode_text(data, codec, "form field")
+
+
+def _text_codec(charset: str) -> Optional[str]:
+    """The codec for a charset a client named, or None: unknown, no text
+    encoding (base64, zlib, undefined...), or one of _REFUSED_CHARSETS."""
     try:
-        codec = codecs.lookup(charset).name
-        if codec in _REFUSED_CHARSETS:
-            raise LookupError(codec)
+        info = codecs.lookup(charset)
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
+        return None
+    # The flag bytes.decode() itself checks (and refuses base64, zlib... with).
+    if not getattr(info, "_is_text_encoding", True) or info.name in _REFUSED_CHARSETS:
+        return None
+    return info.name
+
+
+def _decode_text(data: bytes, codec: str, what: str) -> str:
+    """``data`` decoded with ``codec`` (from _text_codec); 400 if invalid."""
+    try:
         text = data.decode(codec)
         if codec != "utf-8":
             # UTF-7 and UTF-16 can spell lone surrogates, which no UTF-8
@@ -1056,11 +1075,9 @@ def _decode_field(data: bytes, headers: dict[str, str]) -> str:
             text.encode("utf-8")
         return text
     except UnicodeEncodeError:
-        raise HTTPError(400, "form field decodes to a lone surrogate") from None
-    except LookupError:  # unknown, or not a text encoding (base64, zlib...)
-        raise HTTPError(400, "unsupported charset in form field") from None
-    except UnicodeDecodeError:
-        raise HTTPError(400, f"form field is not valid {codec}") from None
+        raise HTTPError(400, f"{what} decodes to a lone surrogate") from None
+    except ValueError:  # UnicodeDecodeError, and the UnicodeError some decoders raise
+        raise HTTPError(400, f"{what} is not valid {codec}") from None
 
 
 def _spool_file(spool_size: int) -> IO[bytes]:
@@ -1103,10 +1120,33 @@ def _json_float(text: str) -> float:
     return value
 
 
-_JSON_DECODER = jsonlib.JSONDecoder(parse_constant=_json_constant, parse_float=_json_float)
+# Turning digits into an int takes time quadratic in their number. CPython
+# refuses more than 4,300 by default (3.11, 3.10.7, 3.9.14 on), in C; where
+# that guard is missing or turned off, a JSON body is held to the same cap.
+_MAX_JSON_INT_DIGITS = 4300
+
+
+def _json_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_JSON_INT_DIGITS:
+        raise ValueError(f"an integer has more than {_MAX_JSON_INT_DIGITS} digits")
+    return int(text)
+
+
+def _interpreter_caps_int_digits() -> bool:
+    max_digits = getattr(sys, "get_int_max_str_digits", None)
+    return max_digits is not None and max_digits() != 0
+
+
+_JSON_DECODER = jsonlib.JSONDecoder(
+    parse_constant=_json_constant,
+    parse_float=_json_float,
+    parse_int=None if _interpreter_caps_int_digits() else _json_int,
+)
 _JSON_WHITESPACE = " \t\n\r"  # RFC 8259's four; anything else around a value is an error
 _JSON_ENCODER = jsonlib.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# application/<subtype>+json, the subtype an RFC 6838 name (Content-Type is lower-cased first).
+_JSON_SUFFIX_TYPE = re.compile(r"application/[a-z0-9][a-z0-9!#$&^_.+-]{0,120}\+json")
 _JSON_ASCII_ENCODER = jsonlib.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 # JSONEncoder.encode() builds a new C encoder on every call, which costs more
@@ -1142,7 +1182,7 @@ class Request:
     _cookies: Optional[RequestCookies] = None
     _search_params: Optional[SearchParams] = None
     _body: Optional[bytes] = None
-    _body_consumed = False
+    _body_consumed = ""  # which method read the body from the server, once it has
     _form: Optional[FormData] = None
     _uploads: Optional[list[Any]] = None  # made by the first upload
     _jar: Optional[CookieJar] = None  # cookies(), made on first use
@@ -1254,10 +1294,13 @@ class Request:
         if length is not None and length > self._limits.max_body_size:
             raise HTTPError(413, self._too_large_message())
 
-    def _read_body_chunks(self, chunk_size: int) -> Iterator[bytes]:
+    def _read_body_chunks(self, chunk_size: int, reader: str) -> Iterator[bytes]:
         if self._body_consumed:
-            raise RuntimeError("the request body was already read by request.stream()")
-        self._body_consumed = True
+            raise RuntimeError(
+                f"the request body was already read by {self._body_consumed}, which does not keep it; "
+                f"{reader} cannot read it again"
+            )
+        self._body_consumed = reader
         stream = self.environ.get("wsgi.input")
         length = self.content_length()
         limit = self._limits.max_body_size
@@ -1294,7 +1337,7 @@ class Request:
             if self._body:
                 yield self._body
             return
-        yield from self._read_body_chunks(chunk_size)
+        yield from self._read_body_chunks(chunk_size, "request.stream()")
 
     def body(self) -> bytes:
         """The whole body as bytes (read once, then kept)."""
@@ -1302,7 +1345,7 @@ class Request:
         if self._body is None:
             length = self.content_length()
             if length is None or self._body_consumed:
-                self._body = b"".join(self._read_body_chunks(READ_CHUNK_SIZE))
+                self._body = b"".join(self._read_body_chunks(READ_CHUNK_SIZE, "request.body()"))
             else:
                 self._body = self._read_declared_body(length)
         return self._body
@@ -1311,7 +1354,7 @@ class Request:
         """A body of declared size in one read: ``body()`` holds it whole anyway."""
         if length > self._limits.max_body_size:
             raise HTTPError(413, self._too_large_message())
-        self._body_consumed = True
+        self._body_consumed = "request.body()"
         stream = self.environ.get("wsgi.input")
         if stream is None or length == 0:
             return b""
@@ -1324,14 +1367,10 @@ class Request:
         return bytes(data)
 
     def text(self) -> str:
-        """The body decoded with its ``charset`` (UTF-8 by default); 400 if invalid."""
+        """The body decoded with its ``charset``; UTF-8 when it names none, or
+        none that decodes text safely (see ``_text_codec``); 400 if invalid."""
         charset = parse_header_params(self.environ.get("CONTENT_TYPE", ""))[1].get("charset", "utf-8")
-        try:
-            return self.body().decode(charset)
-        except LookupError:
-            return self._decode_utf8(self.body())
-        except UnicodeDecodeError:
-            raise HTTPError(400, f"request body is not valid {charset}") from None
+        return _decode_text(self.body(), _text_codec(charset) or "utf-8", "request body")
 
     @staticmethod
     def _decode_utf8(raw: bytes) -> str:
@@ -1348,10 +1387,7 @@ class Request:
         charset says, RFC 8259), malformed JSON or nesting too deep.
         """
         media_type = self.content_type
-        if not (
-            media_type == "application/json"
-            or (media_type.startswith("application/") and media_type.endswith("+json"))
-        ):
+        if not (media_type == "application/json" or _JSON_SUFFIX_TYPE.fullmatch(media_type)):
             shown = media_type or "none"
             raise HTTPError(415, f"send JSON with Content-Type: application/json (got {shown})")
         text = self._decode_utf8(self.body())
@@ -1403,13 +1439,18 @@ class Request:
         limit = self._limits.max_form_memory
         for name, value in pairs:
             # The limit counts bytes; a character takes at most 4 in UTF-8.
-            if len(value) > limit // 4 and len(value.encode("utf-8", "replace")) > limit:
-                raise HTTPError(413, f"form field {name!r} is larger than {limit} bytes")
+            for text in (name, value):
+                if len(text) > limit // 4 and len(text.encode("utf-8", "replace")) > limit:
+                    raise HTTPError(413, f"form field {name[:40]!r} is larger than {limit} bytes")
         return FormData(pairs)
 
     def _multipart_form(self, params: dict[str, str]) -> FormData:
         boundary = multipart_boundary(params)
-        chunks = self._read_body_chunks(READ_CHUNK_SIZE)
+        body = self._body
+        if body is not None:  # already read whole (body(), text()): parse what is kept
+            chunks: Iterator[bytes] = (body[i : i + READ_CHUNK_SIZE] for i in range(0, len(body), READ_CHUNK_SIZE))
+        else:  # parsed as it streams in, so large files never sit in memory
+            chunks = self._read_body_chunks(READ_CHUNK_SIZE, "request.form()")
         reader = _ChunkReader(chunks)
         pairs = parse_multipart(
             reader.read,

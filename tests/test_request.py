@@ -459,3 +459,104 @@ def test_form_limits_each_have_their_own_413(tmp_path):
     assert len(set(messages)) == 3, messages
     at_memory_limit = call(h.app, make_environ("POST", "/hook", body=b"a=" + b"x" * 10, content_type=form))
     assert at_memory_limit.status == 200
+
+
+# --- charsets, reading twice, integer and media-type edges ---------------------------------
+
+
+@pytest.mark.parametrize("charset, body", [
+    ("undefined", b"anything"),  # a codec that refuses every input
+    ("idna", b"xn--"),  # decoders that raise UnicodeError, not UnicodeDecodeError
+    ("punycode", b"\\N{"),
+    ("utf-7", b"+2AA-"),  # a lone surrogate, which no response could carry
+    ("utf-16-le", b"\x00\xd8"),
+])
+def test_text_with_a_hostile_charset_is_a_400_or_utf8(hook, charset, body):
+    seen = capture(hook, lambda rq, cx: rq.text())
+    r = call(hook.app, make_environ("POST", "/hook", body=body, content_type=f"text/plain; charset={charset}"))
+    if r.status == 200:  # a charset that decodes no text safely is read as UTF-8
+        assert seen["value"] == body.decode("utf-8")
+    else:
+        assert_json_error(r.status, r.header, r.body, 400)
+
+
+def test_text_with_a_nul_in_the_charset_is_read_as_utf8(hook):
+    seen = capture(hook, lambda rq, cx: rq.text())
+    r = call(hook.app, make_environ("POST", "/hook", body="é".encode(), content_type='text/plain; charset="a\x00b"'),
+             validate=False)
+    assert r.status == 200 and seen["value"] == "é"
+
+
+def test_text_never_decodes_punycode_in_quadratic_time(hook):
+    # Punycode inserts characters one by one: refused, so this is read as UTF-8.
+    seen = capture(hook, lambda rq, cx: len(rq.text()))
+    body = b"a" * 10 + b"-" + b"b" * 200_000
+    r = call(hook.app, make_environ("POST", "/hook", body=body, content_type="text/plain; charset=punycode"))
+    assert r.status == 200 and seen["value"] == len(body)
+
+
+def test_text_honours_an_ordinary_charset(hook):
+    seen = capture(hook, lambda rq, cx: rq.text())
+    call(hook.app, make_environ("POST", "/hook", body="café".encode("latin-1"), content_type="text/plain; charset=latin-1"))
+    assert seen["value"] == "café"
+
+
+MULTIPART = (
+    b"--XyZ\r\n"
+    b'Content-Disposition: form-data; name="a"\r\n\r\n'
+    b"one\r\n"
+    b"--XyZ--\r\n"
+)
+
+
+def test_multipart_form_after_body_parses_the_kept_body(hook):
+    seen = capture(hook, lambda rq, cx: (len(rq.body()), rq.form().get("a")))
+    r = call(hook.app, make_environ("POST", "/hook", body=MULTIPART, content_type="multipart/form-data; boundary=XyZ"))
+    assert r.status == 200 and seen["value"] == (len(MULTIPART), "one")
+
+
+def test_body_after_a_multipart_form_names_the_method_that_read_it(hook, caplog):
+    seen = capture(hook, lambda rq, cx: (rq.form().get("a"), rq.body()))
+    r = call(hook.app, make_environ("POST", "/hook", body=MULTIPART, content_type="multipart/form-data; boundary=XyZ"))
+    assert r.status == 500 and "value" not in seen
+    assert "already read by request.form()" in caplog.text  # not stream(), which was never called
+
+
+def test_multipart_field_with_an_undefined_charset_is_400(hook):
+    hook.set(lambda rq, cx: {"a": rq.form().get("a")})
+    body = (b"--XyZ\r\n"
+            b'Content-Disposition: form-data; name="a"\r\n'
+            b"Content-Type: text/plain; charset=undefined\r\n\r\n"
+            b"one\r\n--XyZ--\r\n")
+    r = call(hook.app, make_environ("POST", "/hook", body=body, content_type="multipart/form-data; boundary=XyZ"))
+    data = assert_json_error(r.status, r.header, r.body, 400)
+    assert "charset" in data["error"]
+
+
+def test_json_integer_digits_are_capped_even_without_the_interpreter_guard(json_hook, monkeypatch):
+    import minirouter
+
+    # As on Pythons before 3.10.7 / 3.9.14, or with PYTHONINTMAXSTRDIGITS=0.
+    unguarded = minirouter.jsonlib.JSONDecoder(
+        parse_constant=minirouter._json_constant, parse_float=minirouter._json_float,
+        parse_int=minirouter._json_int,
+    )
+    monkeypatch.setattr(minirouter, "_JSON_DECODER", unguarded)
+    assert post_raw(json_hook, b"[" + b"9" * 4300 + b"]", "application/json").status == 200
+    r = post_raw(json_hook, b"[-" + b"9" * 4301 + b"]", "application/json")
+    assert "4300 digits" in assert_json_error(r.status, r.header, r.body, 400)["error"]
+
+
+@pytest.mark.parametrize("ctype", ["application/+json", "application/a/b+json", "application/x y+json"])
+def test_json_suffix_needs_a_real_subtype(json_hook, ctype):
+    r = post_raw(json_hook, b"{}", ctype)
+    assert_json_error(r.status, r.header, r.body, 415)
+
+
+def test_form_memory_limit_counts_names_too(tmp_path):
+    h = HookApp(tmp_path, max_form_memory=100)
+    h.set(lambda rq, cx: {"n": len(rq.form())})
+    r = call(h.app, make_environ("POST", "/hook", body=b"n" * 100_000 + b"=1",
+                                 content_type="application/x-www-form-urlencoded"))
+    data = assert_json_error(r.status, r.header, r.body, 413)
+    assert len(data["error"]) < 200  # the name is not copied whole into the answer
