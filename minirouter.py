@@ -1313,7 +1313,7 @@ class Request:
                 return
             total = 0
             while True:
-                chunk = stream.read(chunk_size)
+                chunk = _read_input(stream, chunk_size)
                 if not chunk:
                     return
                 total += len(chunk)
@@ -1324,7 +1324,7 @@ class Request:
             raise HTTPError(413, self._too_large_message())
         remaining = length
         while remaining > 0:
-            chunk = stream.read(min(chunk_size, remaining))
+            chunk = _read_input(stream, min(chunk_size, remaining))
             if not chunk:
                 raise HTTPError(400, "request body ended before Content-Length bytes arrived")
             remaining -= len(chunk)
@@ -1358,9 +1358,9 @@ class Request:
         stream = self.environ.get("wsgi.input")
         if stream is None or length == 0:
             return b""
-        data = stream.read(length)
+        data = _read_input(stream, length)
         while len(data) < length:  # a server may hand it over in pieces
-            more = stream.read(length - len(data))
+            more = _read_input(stream, length - len(data))
             if not more:
                 raise HTTPError(400, "request body ended before Content-Length bytes arrived")
             data += more
@@ -1478,6 +1478,16 @@ class Request:
                 upload.close()
             except Exception:  # noqa: BLE001 - cleanup must not mask the response
                 logger.exception("could not close an uploaded file")
+
+
+def _read_input(stream: Any, size: int) -> bytes:
+    """``wsgi.input.read(size)``; 400 when the server cannot deliver the body:
+    gunicorn, for one, raises on a malformed chunked body or a client gone."""
+    try:
+        data: bytes = stream.read(size)
+    except Exception as exc:  # noqa: BLE001 - each server has its own errors
+        raise HTTPError(400, f"the request body could not be read ({type(exc).__name__})") from exc
+    return data
 
 
 class _ChunkReader:
@@ -3120,7 +3130,13 @@ def _run_awaitable(awaitable: Any) -> Any:
     holder = getattr(_event_loops, "holder", None)
     if holder is None or holder.loop.is_closed():
         holder = _event_loops.holder = _ThreadLoop()
-    return holder.loop.run_until_complete(awaitable)
+    try:
+        return holder.loop.run_until_complete(awaitable)
+    except asyncio.CancelledError as exc:
+        # A BaseException since Python 3.8, which would pass every handler of
+        # errors and leave the client without an answer: as a RuntimeError it
+        # is the logged 500 that any other failure of a handler is.
+        raise RuntimeError("the awaited task was cancelled") from exc
 
 
 _STATUS_LINES = {

@@ -171,3 +171,61 @@ def test_a_symlink_to_a_sibling_folder_is_routed(tmp_path: Path) -> None:
     except OSError:
         pytest.skip("cannot make symlinks here")
     assert client(App(str(app_dir))).get("/b").json() == {"from": "a"}
+
+
+# --- failures that are no Exception, or the server's -------------------------------
+
+
+def test_a_cancelled_await_in_a_handler_or_middleware_is_a_logged_500(tmp_path: Path, caplog) -> None:
+    cancelled = route_source(
+        "import asyncio",
+        "async def GET():",
+        "    task = asyncio.ensure_future(asyncio.sleep(10))",
+        "    task.cancel()",
+        "    await task  # raises CancelledError, a BaseException",
+    )
+    middleware = route_source(
+        "import asyncio",
+        "async def middleware(request):",
+        "    if request.path == '/by-middleware':",
+        "        task = asyncio.ensure_future(asyncio.sleep(10))",
+        "        task.cancel()",
+        "        await task",
+    )
+    web = client(make_app(tmp_path, {"cancelled/route.py": cancelled, "middleware.py": middleware}))
+    with caplog.at_level(logging.ERROR, logger="minirouter"):
+        for path in ("/cancelled", "/by-middleware"):
+            result = web.get(path)
+            assert result.status == 500 and result.json() == {"error": "internal server error"}
+    assert "cancelled" in caplog.text
+
+
+class BrokenInput:
+    """A wsgi.input as gunicorn's is on a malformed chunked body or a client gone."""
+
+    def read(self, size: int = -1) -> bytes:
+        raise ValueError("Invalid chunk size")
+
+
+@pytest.mark.parametrize("how", ["declared", "terminated", "multipart"])
+def test_a_body_the_server_cannot_deliver_is_a_400(tmp_path: Path, how: str, caplog) -> None:
+    echo = route_source(
+        "def POST(request):",
+        "    if request.content_type == 'multipart/form-data':",
+        "        return {'got': request.form().get('a')}",
+        "    return {'got': len(request.body())}",
+    )
+    app = make_app(tmp_path, {"echo/route.py": echo})
+    env = make_environ("POST", "/echo", wsgi_input=BrokenInput(), request_uri="/echo")
+    if how == "declared":
+        env["CONTENT_LENGTH"] = "10"
+    elif how == "terminated":
+        env["wsgi.input_terminated"] = True
+    else:
+        env["CONTENT_LENGTH"] = "100"
+        env["CONTENT_TYPE"] = "multipart/form-data; boundary=XyZ"
+    with caplog.at_level(logging.ERROR, logger="minirouter"):
+        result = call(app, env, validate=False)
+    assert result.status == 400
+    assert result.json() == {"error": "the request body could not be read (ValueError)"}
+    assert caplog.text == ""  # the client's fault, not a traceback
