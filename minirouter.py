@@ -3801,13 +3801,21 @@ class TestResponse:
         return f"<TestResponse {self.status_line}>"
 
 
+def _form_data_quote(value: str) -> str:
+    """A name or filename in a Content-Disposition quoted-string, escaped as
+    browsers do (the HTML standard's multipart/form-data encoding)."""
+    return value.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+
 def _multipart_body(
     fields: Mapping[str, Any], files: Mapping[str, Any]
 ) -> tuple[bytes, str]:
     boundary = "minirouter-" + os.urandom(12).hex()
     out = io.BytesIO()
     for name, value in fields.items():
-        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode())
+        out.write(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{_form_data_quote(name)}"\r\n\r\n'.encode()
+        )
         out.write(value.encode() if isinstance(value, str) else bytes(value))
         out.write(b"\r\n")
     for name, spec in files.items():
@@ -3818,8 +3826,8 @@ def _multipart_body(
         elif hasattr(content, "read"):
             content = content.read()
         out.write(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
-            f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'.encode()
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{_form_data_quote(name)}"; '
+            f'filename="{_form_data_quote(filename)}"\r\nContent-Type: {content_type}\r\n\r\n'.encode()
         )
         out.write(content)
         out.write(b"\r\n")
@@ -3898,6 +3906,7 @@ class TestClient:
     def _environ(
         self, method: str, path: str, body: bytes, params: Optional[Mapping[str, str]]
     ) -> dict[str, Any]:
+        path = path.partition("#")[0]  # a fragment never leaves the client
         raw_path, _, query = path.partition("?")
         raw_path = quote(raw_path or "/", safe="/%!$&'()*+,;=:@-._~")
         query = quote(query, safe="/%!$&'()*+,;=:@-._~?")

@@ -24,7 +24,8 @@ def middleware(request):
         # percent-encoded: request.path is decoded, and an encoded "?" or
         # newline in it would change the URL or break the header.
         url = urlsplit(request.url)
-        new_path = "/comments" + url.path[len("/old-comments"):]
+        rest = url.path.split("/", 2)[2:]  # after the first segment, however it was encoded
+        new_path = "/comments/" + rest[0] if rest else "/comments"
         return Response.redirect(f"{new_path}?{url.query}" if url.query else new_path, 308)
 
     cors = cors_headers(request.headers.get("Origin"))

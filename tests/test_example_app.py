@@ -171,12 +171,17 @@ def test_query_is_a_plain_substring_not_a_pattern(client):
     assert len(client.get("/comments?query=").json()) == 4
 
 
-@pytest.mark.parametrize("bad_id", ["abc", "1.5", "-1", "+1", "1_0", "%201", "%D9%A3", "99999999999999999999"])
+@pytest.mark.parametrize("bad_id", ["abc", "1.5", "-1", "+1", "1_0", "%201", "%D9%A3", "99999999999999999999", "0", "000"])
 def test_a_non_integer_id_is_400(client, bad_id):
     for method in ("GET", "PATCH", "DELETE"):
         response = client.request(method, f"/comments/{bad_id}", json={"text": "x"})
         assert response.status == 400, (method, bad_id, response.text)
         assert "integer" in response.json()["error"]
+
+
+def test_leading_zeros_name_the_same_id_however_many(client):
+    first = client.get("/comments/1").json()
+    assert client.get("/comments/" + "0" * 30 + "1").json() == first
 
 
 def test_a_huge_but_valid_id_is_simply_missing(client):

@@ -446,6 +446,12 @@ def test_example_redirects_the_retired_path(client) -> None:
     assert client.get("/old-comments").headers.get("location") == "/comments"
 
 
+def test_example_redirect_of_an_encoded_prefix(client) -> None:
+    # The matcher saw the decoded path; the new URL keeps the rest as it was sent.
+    assert client.get("/old%2Dcomments/2").headers.get("location") == "/comments/2"
+    assert client.get("/old-%63omments/3?x=1").headers.get("location") == "/comments/3?x=1"
+
+
 @pytest.mark.parametrize("escaped", ["%0A", "%00", "%3Fx=1", "a%2Fb"])
 def test_example_redirect_keeps_the_path_as_sent(client, escaped: str) -> None:
     # Built from the decoded path, a newline would break the header (a 500),

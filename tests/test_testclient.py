@@ -124,6 +124,23 @@ def test_files_keyword_sends_multipart(c):
     assert parts["title"].get_payload(decode=True) == b"T"
 
 
+def test_a_fragment_is_not_sent(c):
+    data = c.get("/a/b?q=1#top").json()
+    assert (data["path_info"], data["query"]) == ("/a/b", "q=1")
+
+
+def test_files_keyword_escapes_quotes_and_line_breaks_as_browsers_do(tmp_path):
+    app = make_app(tmp_path, {"up/route.py": (
+        "def POST(request):\n"
+        "    name, upload = request.form().items()[0]\n"
+        "    return {'name': name, 'filename': upload.filename, 'content': upload.read().decode()}\n"
+    )})
+    r = client(app).post("/up", files={'the "doc"': ('say "hi"\r\n.txt', b"hello")})
+    assert r.status == 200, r.text
+    # The HTML standard's encoding: the server sees %22, %0D, %0A, as a browser would send them.
+    assert r.json() == {"name": "the %22doc%22", "filename": "say %22hi%22%0D%0A.txt", "content": "hello"}
+
+
 def test_redirects_not_followed_and_cookies_not_kept(tmp_path):
     app = make_app(tmp_path, {
         "go/route.py": """
