@@ -2332,10 +2332,11 @@ def _handler_arity(function: Callable[..., Any], method: str, file: str) -> int:
     except (TypeError, ValueError):
         return 2
     positional = 0
+    takes_any_number = False
     for parameter in signature.parameters.values():
         if parameter.kind == parameter.VAR_POSITIONAL:
-            return 2
-        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            takes_any_number = True
+        elif parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
             positional += 1
         elif parameter.kind == parameter.KEYWORD_ONLY and parameter.default is parameter.empty:
             raise StartupError(f"{file}: {method}() has a required keyword-only parameter")
@@ -2346,7 +2347,7 @@ def _handler_arity(function: Callable[..., Any], method: str, file: str) -> int:
     )
     if required > 2:
         raise StartupError(f"{file}: {method}() must take (request, context), (request) or ()")
-    return min(positional, 2)
+    return 2 if takes_any_number else min(positional, 2)
 
 
 class _ModuleLoader:
@@ -2435,7 +2436,7 @@ class _ModuleLoader:
         try:
             assert spec.loader is not None
             spec.loader.exec_module(module)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # exit() in a route file is a broken route, not a stop
             sys.modules.pop(spec.name, None)
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             raise StartupError(f"{file}: failed to import: {detail}") from exc
@@ -4255,9 +4256,10 @@ def run_with_reloader(command: list[str], folders: list[str], *, interval: float
             time.sleep(interval)
             current = watched_files(folders)
             if current != snapshot:
-                changed = sorted(set(current.items()) ^ set(snapshot.items()))[0][0]
+                changed = sorted({path for path, _ in set(current.items()) ^ set(snapshot.items())})
                 snapshot = current
-                print(f"minirouter: {_display_path(changed, os.getcwd())} changed, restarting", file=sys.stderr)
+                _forget_bytecode(changed)
+                print(f"minirouter: {_display_path(changed[0], os.getcwd())} changed, restarting", file=sys.stderr)
                 stop(child)
                 child, reported_exit = start(), False
             elif child.poll() is not None and not reported_exit:
@@ -4269,6 +4271,18 @@ def run_with_reloader(command: list[str], folders: list[str], *, interval: float
         return 0
     finally:
         stop(child)
+
+
+def _forget_bytecode(paths: Iterable[str]) -> None:
+    """Remove the compiled copies of changed .py files. Python trusts one while
+    the source has the same size and modification second, so an edit saved
+    within the second of the last would otherwise be served stale."""
+    for path in paths:
+        if path.endswith(".py"):
+            try:
+                os.remove(importlib.util.cache_from_source(path))
+            except (OSError, NotImplementedError):  # none written, or no cache on this Python
+                pass
 
 
 def _raise_keyboard_interrupt_on_sigterm() -> None:

@@ -275,6 +275,9 @@ def test_routes_of_the_example_app(tmp_path: Path) -> None:
     ({"broken/route.py": "def GET(:\n"}, ["broken", "route.py", "SyntaxError"]),
     ({"empty/route.py": "x = 1\n"}, ["empty", "no handler"]),
     ({"(a)/same/route.py": HELLO, "(b)/same/route.py": HELLO}, ["(a)", "(b)"]),
+    # exit() at import is a broken route: the CI check must not pass with nothing listed.
+    ({"quits/route.py": "import sys\nsys.exit(0)\n"}, ["quits", "route.py", "SystemExit"]),
+    ({"starred/route.py": "def GET(*args, flag):\n    return {}\n"}, ["starred", "keyword-only"]),
 ])
 def test_routes_exits_1_on_an_invalid_tree(tmp_path: Path, files: dict[str, str], expected: list[str]) -> None:
     app_dir = write_app(tmp_path, files)
@@ -379,6 +382,21 @@ def test_reload_restarts_on_edit_and_survives_a_syntax_error(tmp_path: Path, sta
     (app_dir / "added").mkdir()
     (app_dir / "added" / "route.py").write_text("def GET():\n    return {'added': True}\n")
     server.wait_for("/added", b'"added":true')
+
+
+def test_the_reloader_forgets_the_bytecode_of_a_changed_file(tmp_path: Path) -> None:
+    # Python trusts a compiled copy while the source keeps its size and its
+    # modification second: an edit within that second would be served stale.
+    import py_compile
+
+    source = tmp_path / "route.py"
+    source.write_text("def GET():\n    return {'v': 'AAA'}\n")
+    compiled = Path(py_compile.compile(str(source), doraise=True))
+    page = tmp_path / "page.html"
+    page.write_text("<p>x</p>")
+    minirouter._forget_bytecode([str(source), str(page)])
+    assert not compiled.exists() and page.exists()
+    minirouter._forget_bytecode([str(source)])  # nothing left to remove: no error
 
 
 def test_reloader_child_exits_when_the_reloader_is_killed(tmp_path: Path, start_server) -> None:
