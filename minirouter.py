@@ -2515,6 +2515,12 @@ class RouteTree:
             if entry.is_symlink() and _links_to_an_ancestor(entry.path, folder):
                 raise StartupError(f"{entry.path}: a symlink to a folder above it would make URLs without end")
             name = entry.name
+            if name + ".py" in names:
+                # The folder is imported as a package of that name, and which
+                # of the two an import then gets would depend on the order.
+                raise StartupError(
+                    f"{entry.path} and {entry.path}.py would both be the module {name!r}: rename one"
+                )
             if name.startswith("(") and name.endswith(")"):
                 self._scan(entry.path, segments)  # a route group adds no segment
             else:

@@ -229,3 +229,14 @@ def test_a_body_the_server_cannot_deliver_is_a_400(tmp_path: Path, how: str, cap
     assert result.status == 400
     assert result.json() == {"error": "the request body could not be read (ValueError)"}
     assert caplog.text == ""  # the client's fault, not a traceback
+
+
+@pytest.mark.parametrize("files", [
+    {"route.py": "def GET():\n    return {}\n", "route/x/route.py": "def GET():\n    return {}\n"},
+    {"comments/data.py": "store = {}\n", "comments/data/route.py": "def GET():\n    return {}\n"},
+])
+def test_a_folder_beside_a_module_of_its_name_is_a_startup_error(tmp_path: Path, files: dict) -> None:
+    # Both would be one module; which an import gets would depend on the scan order.
+    app_dir = make_app_dir(tmp_path, files)
+    with pytest.raises(StartupError, match="would both be the module"):
+        App(str(app_dir))
