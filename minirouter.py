@@ -4303,7 +4303,8 @@ def _raise_keyboard_interrupt_on_sigterm() -> None:
 
 
 # ---------------------------------------------------------------------------
-# Command line: python -m minirouter (serve, routes, openapi).
+# Command line: python -m minirouter serves an app folder, lists its routes
+# or prints its OpenAPI document, so a broken tree fails in CI, not in production.
 # ---------------------------------------------------------------------------
 
 
