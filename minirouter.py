@@ -3171,9 +3171,18 @@ def _positive_int(name: str, value: Any) -> int:
     return value
 
 
+def _bool_option(name: str, value: Any) -> bool:
+    # Checked: a string such as "false" would otherwise turn the option on.
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, not {value!r}")
+    return value
+
+
 def _openapi_url(url: Optional[str]) -> Optional[str]:
     # Compared with the decoded request path, which never ends in "/" (that is a 308 first).
-    if url is not None and (not url.startswith("/") or (len(url) > 1 and url.endswith("/"))):
+    if url is not None and (
+        not isinstance(url, str) or not url.startswith("/") or (len(url) > 1 and url.endswith("/"))
+    ):
         raise ValueError(f"openapi_url must be a path like '/openapi.json', not {url!r}")
     return url
 
@@ -3213,8 +3222,8 @@ class App:
         self.app_dir = os.path.abspath(os.fspath(app_dir))
         if not os.path.isdir(self.app_dir):
             raise StartupError(f"{self.app_dir}: the app folder does not exist")
-        self.debug = debug
-        self.trust_forwarded = trust_forwarded
+        self.debug = _bool_option("debug", debug)
+        self.trust_forwarded = _bool_option("trust_forwarded", trust_forwarded)
         self.limits = Limits(
             max_body_size=_positive_int("max_body_size", max_body_size),
             max_form_parts=_positive_int("max_form_parts", max_form_parts),
@@ -3239,9 +3248,14 @@ class App:
         if public_dir is None:
             default = os.path.join(os.path.dirname(self.app_dir), "public")
             return os.path.realpath(default) if os.path.isdir(default) else None
+        if not isinstance(public_dir, (str, os.PathLike)) or not os.fspath(public_dir):
+            raise ValueError(f"public_dir must be the path of a folder, not {public_dir!r}")
         path = os.path.realpath(os.fspath(public_dir))
         if not os.path.isdir(path):
             raise StartupError(f"{path}: the public folder does not exist")
+        app_dir = os.path.realpath(self.app_dir)
+        if app_dir == path or app_dir.startswith(path.rstrip(os.sep) + os.sep):
+            raise StartupError(f"{path}: the public folder holds the app folder, whose source it would serve")
         return path
 
     def route_table(self) -> list[RouteInfo]:
@@ -4048,7 +4062,10 @@ def openapi_document(app: App, *, title: Optional[str] = None, version: str = "0
                 item["parameters"] = parameters
             for method, operation in _openapi_operations(info, path, operation_ids):
                 item[method.lower()] = operation
-            paths[path] = item
+            # [id] beside [...id] give one template: the second route adds the
+            # methods the first lacks, rather than replacing it.
+            for key, value in item.items():
+                paths.setdefault(path, {}).setdefault(key, value)
     return {
         "openapi": "3.1.0",
         "info": {

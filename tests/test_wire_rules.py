@@ -240,3 +240,35 @@ def test_a_folder_beside_a_module_of_its_name_is_a_startup_error(tmp_path: Path,
     app_dir = make_app_dir(tmp_path, files)
     with pytest.raises(StartupError, match="would both be the module"):
         App(str(app_dir))
+
+
+# --- App options ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("option, value", [
+    ("debug", "no"), ("debug", None), ("debug", 1), ("trust_forwarded", "false"), ("trust_forwarded", 1.5),
+    ("openapi_url", 1), ("openapi_url", b"/o.json"), ("public_dir", ""), ("public_dir", 1), ("public_dir", False),
+])
+def test_a_wrong_option_value_is_an_error_naming_it(tmp_path: Path, option: str, value: object) -> None:
+    app_dir = make_app_dir(tmp_path, {"x/route.py": "def GET():\n    return {}\n"})
+    with pytest.raises(ValueError, match=option):
+        App(str(app_dir), **{option: value})
+
+
+def test_a_public_dir_that_holds_the_app_folder_is_refused(tmp_path: Path) -> None:
+    app_dir = make_app_dir(tmp_path, {"x/route.py": "def GET():\n    return {}\n"})
+    with pytest.raises(StartupError, match="holds the app folder"):
+        App(str(app_dir), public_dir=str(tmp_path))
+    with pytest.raises(StartupError, match="holds the app folder"):
+        App(str(app_dir), public_dir=str(app_dir))
+
+
+def test_openapi_keeps_both_routes_of_one_template(tmp_path: Path) -> None:
+    app_dir = make_app_dir(tmp_path, {
+        "files/[name]/route.py": "def GET(request, context):\n    return {}\n",
+        "files/[...name]/route.py": "def PUT(request, context):\n    return {}\n",
+    })
+    import json
+
+    document = json.loads(client(App(str(app_dir), openapi_url="/openapi.json")).get("/openapi.json").text)
+    assert {"get", "put"} <= set(document["paths"]["/files/{name}"])
