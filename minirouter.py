@@ -3181,9 +3181,9 @@ def _bool_option(name: str, value: Any) -> bool:
 def _openapi_url(url: Optional[str]) -> Optional[str]:
     # Compared with the decoded request path, which never ends in "/" (that is a 308 first).
     if url is not None and (
-        not isinstance(url, str) or not url.startswith("/") or (len(url) > 1 and url.endswith("/"))
+        not isinstance(url, str) or not url.startswith("/") or (len(url) > 1 and url.endswith("/")) or "%" in url
     ):
-        raise ValueError(f"openapi_url must be a path like '/openapi.json', not {url!r}")
+        raise ValueError(f"openapi_url must be a path like '/openapi.json', without %-escapes, not {url!r}")
     return url
 
 
@@ -3236,6 +3236,10 @@ class App:
         self.middleware = _load_middleware(self.app_dir, self.tree._loader)
         self.cache = ResponseCache(self.cache_size)
         self.openapi_url = _openapi_url(openapi_url)
+        if self.openapi_url is not None:
+            shadowed = self.tree.match(_path_segments(self.openapi_url))
+            if shadowed is not None:
+                raise StartupError(f"openapi_url {self.openapi_url} is also the URL of {shadowed[0].file}")
         # Built once: the tree cannot change while the app runs, so neither can the document.
         self._openapi_json = (
             jsonlib.dumps(openapi_document(self), ensure_ascii=False).encode("utf-8") if openapi_url else None

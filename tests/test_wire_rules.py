@@ -247,7 +247,7 @@ def test_a_folder_beside_a_module_of_its_name_is_a_startup_error(tmp_path: Path,
 
 @pytest.mark.parametrize("option, value", [
     ("debug", "no"), ("debug", None), ("debug", 1), ("trust_forwarded", "false"), ("trust_forwarded", 1.5),
-    ("openapi_url", 1), ("openapi_url", b"/o.json"), ("public_dir", ""), ("public_dir", 1), ("public_dir", False),
+    ("openapi_url", 1), ("openapi_url", b"/o.json"), ("openapi_url", "/my%20spec.json"), ("public_dir", ""), ("public_dir", 1), ("public_dir", False),
 ])
 def test_a_wrong_option_value_is_an_error_naming_it(tmp_path: Path, option: str, value: object) -> None:
     app_dir = make_app_dir(tmp_path, {"x/route.py": "def GET():\n    return {}\n"})
@@ -272,3 +272,10 @@ def test_openapi_keeps_both_routes_of_one_template(tmp_path: Path) -> None:
 
     document = json.loads(client(App(str(app_dir), openapi_url="/openapi.json")).get("/openapi.json").text)
     assert {"get", "put"} <= set(document["paths"]["/files/{name}"])
+
+
+def test_an_openapi_url_that_a_route_serves_is_a_startup_error(tmp_path: Path) -> None:
+    app_dir = make_app_dir(tmp_path, {"items/[id]/route.py": "def GET(request, context):\n    return {}\n"})
+    with pytest.raises(StartupError, match="items"):
+        App(str(app_dir), openapi_url="/items/openapi.json")  # [id] would serve it
+    assert App(str(app_dir), openapi_url="/openapi.json").openapi_url == "/openapi.json"
