@@ -2027,15 +2027,18 @@ def compile_matcher(pattern: str) -> PathMatcher:
         raise ValueError(f"middleware matcher {pattern!r}: a pattern is a string starting with '/'")
     if pattern == "/":
         return PathMatcher(pattern, ())
+    # One trailing '/' is optional in Next.js ("/about/" matches /about), and
+    # a request path never ends in one here: /about/ is redirected first.
+    body = pattern[1:-1] if pattern.endswith("/") else pattern[1:]
     tokens: list[tuple[str, str]] = []
-    for segment in pattern[1:].split("/"):
+    for segment in body.split("/"):
         tokens.extend(_matcher_tokens(pattern, segment))
     return PathMatcher(pattern, tokens)
 
 
 def _matcher_tokens(pattern: str, segment: str) -> list[tuple[str, str]]:
     if segment == "":
-        raise ValueError(f"middleware matcher {pattern!r}: empty segment ('//' or a trailing '/')")
+        raise ValueError(f"middleware matcher {pattern!r}: empty segment ('//')")
     if segment == "(.*)":
         return [(_REPEAT, "")]
     if segment.startswith(":"):

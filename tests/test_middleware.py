@@ -368,6 +368,10 @@ def test_matcher_selects_the_paths(tmp_path: Path) -> None:
         ("/a/:x*/b", "/a/1/2/c", False),
         ("/about/(.*)", "/about/a/b", True),
         ("/caf%C3%A9", "/café", True),
+        # One trailing slash is optional, as in Next.js.
+        ("/about/", "/about", True),
+        ("/about/", "/about/x", False),
+        ("/api/:path*/", "/api/a", True),
     ],
 )
 def test_matcher_patterns(pattern: str, path: str, expected: bool) -> None:
@@ -377,7 +381,7 @@ def test_matcher_patterns(pattern: str, path: str, expected: bool) -> None:
 
 @pytest.mark.parametrize(
     "pattern",
-    ["", "about", "/about/", "/a//b", "/:", "/:*", "/:na-me", "/a:id", "/about(.*)", "/(foo)",
+    ["", "about", "/about//", "/a//b", "/:", "/:*", "/:na-me", "/a:id", "/about(.*)", "/(foo)",
      "/:id(\\d+)", "/x?", "/a*", "/%FF", 42, None],
 )
 def test_bad_matcher_pattern_names_itself(pattern: Any) -> None:
