@@ -1221,7 +1221,8 @@ class Request:
         self.read_client_data = True
         environ = self.environ
         scheme = environ.get("wsgi.url_scheme", "http")
-        host = environ.get("HTTP_HOST")
+        # RFC 9112 3.2.2: a request target in absolute form names the host, and Host is ignored.
+        host = _target_authority(environ) or environ.get("HTTP_HOST")
         if self._trust_forwarded:
             forwarded_proto = environ.get("HTTP_X_FORWARDED_PROTO", "")
             forwarded_host = environ.get("HTTP_X_FORWARDED_HOST", "")
@@ -2714,6 +2715,19 @@ def _url_pattern(segments: Iterable[Segment]) -> str:
 # ---------------------------------------------------------------------------
 
 
+def _target_authority(environ: dict[str, Any]) -> Optional[str]:
+    """The host of a request target in absolute form (``http://host/path``), or None."""
+    target = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    if not target or target[:1] == "/":
+        return None
+    scheme_end = target.find("://")
+    if scheme_end == -1:
+        return None
+    rest = target[scheme_end + 3 :]
+    end = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i != -1), default=len(rest))
+    return rest[:end] or None
+
+
 def _raw_target_path(target: str, script: str) -> Optional[str]:
     """The app's part of the raw request target the server passed
     (``REQUEST_URI``, ``RAW_URI``): the path only, without ``SCRIPT_NAME``."""
@@ -4204,7 +4218,8 @@ def waitress_options(app: Any) -> dict[str, Any]:
     whole body before calling the app, so without this a 1 GiB upload would
     be read (its default limit) before ``max_body_size`` could refuse it."""
     limits = getattr(app, "limits", None)
-    return {"max_request_body_size": limits.max_body_size} if isinstance(limits, Limits) else {}
+    # waitress refuses a body of max_request_body_size bytes or more: one more lets the limit itself through.
+    return {"max_request_body_size": limits.max_body_size + 1} if isinstance(limits, Limits) else {}
 
 
 def _wsgiref_server(app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], host: str,

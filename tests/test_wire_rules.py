@@ -279,3 +279,37 @@ def test_an_openapi_url_that_a_route_serves_is_a_startup_error(tmp_path: Path) -
     with pytest.raises(StartupError, match="items"):
         App(str(app_dir), openapi_url="/items/openapi.json")  # [id] would serve it
     assert App(str(app_dir), openapi_url="/openapi.json").openapi_url == "/openapi.json"
+
+
+def test_under_waitress_a_body_of_exactly_the_limit_is_read(tmp_path: Path) -> None:
+    import http.client
+
+    from conftest import LiveServer
+    from minirouter import waitress_options
+
+    size = route_source("def POST(request):", "    return {'size': len(request.body())}")
+    app = App(str(make_app_dir(tmp_path, {"size/route.py": size})), max_body_size=1000)
+    server = LiveServer(app, **waitress_options(app))  # as run.py serves it
+    try:
+        answers = []
+        for length in (1000, 1001):
+            connection = http.client.HTTPConnection("127.0.0.1", int(server.url.rsplit(":", 1)[1]), timeout=10)
+            connection.request("POST", "/size", body=b"x" * length)
+            response = connection.getresponse()
+            answers.append((response.status, response.read()))
+            connection.close()
+    finally:
+        server.stop()
+    assert answers[0] == (200, b'{"size":1000}')
+    assert answers[1][0] == 413  # waitress's own, before the app is called
+
+
+@pytest.mark.parametrize("target, url", [
+    ("http://other.example:8080/comments?q=1", "http://other.example:8080/comments?q=1"),
+    ("http://other.example/comments", "http://other.example/comments"),
+    ("/comments", "http://testserver/comments"),
+])
+def test_request_url_takes_the_host_of_an_absolute_form_target(app: App, target: str, url: str) -> None:
+    # RFC 9112 3.2.2: the authority in the target wins over the Host header.
+    env = make_environ("GET", "/comments", query=target.partition("?")[2], request_uri=target)
+    assert call(app, env).json()["url"] == url
