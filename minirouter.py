@@ -2715,31 +2715,34 @@ def _url_pattern(segments: Iterable[Segment]) -> str:
 # ---------------------------------------------------------------------------
 
 
+def _split_target(target: str) -> Optional[tuple[str, str]]:
+    """(authority, path) of a raw request target, without query or fragment:
+    ``("", "/a")`` in origin form, ``("host:8080", "/a")`` in absolute form
+    (``http://host:8080/a``); None for anything else."""
+    raw = target.partition("?")[0].partition("#")[0]
+    if raw[:1] == "/":
+        return "", raw
+    scheme_end = raw.find("://")
+    if scheme_end == -1:
+        return None
+    authority, slash, path = raw[scheme_end + 3 :].partition("/")
+    return authority, (slash + path) or "/"
+
+
 def _target_authority(environ: dict[str, Any]) -> Optional[str]:
     """The host of a request target in absolute form (``http://host/path``), or None."""
     target = environ.get("REQUEST_URI") or environ.get("RAW_URI")
-    if not target or target[:1] == "/":
-        return None
-    scheme_end = target.find("://")
-    if scheme_end == -1:
-        return None
-    rest = target[scheme_end + 3 :]
-    end = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i != -1), default=len(rest))
-    return rest[:end] or None
+    split = _split_target(target) if target else None
+    return split[0] or None if split else None
 
 
 def _raw_target_path(target: str, script: str) -> Optional[str]:
     """The app's part of the raw request target the server passed
     (``REQUEST_URI``, ``RAW_URI``): the path only, without ``SCRIPT_NAME``."""
-    raw = target.partition("?")[0]
-    if "#" in raw:
-        raw = raw.partition("#")[0]
-    if raw[:1] != "/":
-        scheme_end = raw.find("://")  # absolute-form: http://host/path
-        if scheme_end == -1:
-            return None
-        slash = raw.find("/", scheme_end + 3)
-        raw = raw[slash:] if slash != -1 else "/"
+    split = _split_target(target)
+    if split is None:
+        return None
+    raw = split[1]
     if script:
         rest = raw[len(script) :]
         if not raw.startswith(script) or rest[:1] not in ("", "/"):

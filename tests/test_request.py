@@ -464,20 +464,24 @@ def test_form_limits_each_have_their_own_413(tmp_path):
 # --- charsets, reading twice, integer and media-type edges ---------------------------------
 
 
-@pytest.mark.parametrize("charset, body", [
-    ("undefined", b"anything"),  # a codec that refuses every input
-    ("idna", b"xn--"),  # decoders that raise UnicodeError, not UnicodeDecodeError
-    ("punycode", b"\\N{"),
-    ("utf-7", b"+2AA-"),  # a lone surrogate, which no response could carry
-    ("utf-16-le", b"\x00\xd8"),
+@pytest.mark.parametrize("charset, body, status, reason", [
+    # Codecs that decode no text safely are not used: the body is read as UTF-8.
+    ("undefined", b"anything", 200, ""),  # refuses every input
+    ("idna", b"xn--", 200, ""),  # raises UnicodeError, not UnicodeDecodeError
+    ("punycode", b"\\N{", 200, ""),  # slower than linear
+    ("base64", b"YQ==", 200, ""),  # no text encoding
+    # Real text encodings: a lone surrogate, which no response could carry, or bad bytes.
+    ("utf-7", b"+2AA-", 400, "decodes to a lone surrogate"),
+    ("utf-16-le", b"\x00\xd8", 400, "not valid utf-16-le"),
 ])
-def test_text_with_a_hostile_charset_is_a_400_or_utf8(hook, charset, body):
+def test_text_with_a_hostile_charset_is_utf8_or_a_400(hook, charset, body, status, reason):
     seen = capture(hook, lambda rq, cx: rq.text())
     r = call(hook.app, make_environ("POST", "/hook", body=body, content_type=f"text/plain; charset={charset}"))
-    if r.status == 200:  # a charset that decodes no text safely is read as UTF-8
-        assert seen["value"] == body.decode("utf-8")
+    if status == 200:
+        assert r.status == 200 and seen["value"] == body.decode("utf-8")
     else:
-        assert_json_error(r.status, r.header, r.body, 400)
+        data = assert_json_error(r.status, r.header, r.body, 400)
+        assert reason in data["error"]
 
 
 def test_text_with_a_nul_in_the_charset_is_read_as_utf8(hook):
