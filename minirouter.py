@@ -1527,14 +1527,24 @@ def _cookie_name(name: str) -> str:
     return name
 
 
+# The last second an HTTP date can write (9999-12-31 23:59:59 UTC).
+_LAST_HTTP_DATE = 253402300799.0
+
+
 def _expiry_timestamp(expires: Union[datetime.datetime, float, int]) -> float:
+    """Epoch seconds for ``Expires``, kept within the dates HTTP can write:
+    before 1970 is 1970 (expired either way), after 9999 is 9999."""
     if isinstance(expires, datetime.datetime):
         if expires.tzinfo is None:
             expires = expires.replace(tzinfo=datetime.timezone.utc)
-        return expires.timestamp()
-    if isinstance(expires, (int, float)) and not isinstance(expires, bool):
-        return float(expires)
-    raise TypeError("expires takes a datetime or epoch seconds")
+        timestamp = expires.timestamp()
+    elif isinstance(expires, (int, float)) and not isinstance(expires, bool):
+        if expires != expires or expires in (float("inf"), float("-inf")):
+            raise ValueError(f"expires must be a finite time, not {expires!r}")
+        timestamp = float(expires)
+    else:
+        raise TypeError("expires takes a datetime or epoch seconds")
+    return min(max(timestamp, 0.0), _LAST_HTTP_DATE)
 
 
 def format_set_cookie(
@@ -1564,8 +1574,8 @@ def format_set_cookie(
     if max_age is not None:
         if isinstance(max_age, bool) or not isinstance(max_age, int):
             raise TypeError("max_age takes whole seconds")
-        if expires is None:
-            expires = time.time() + max_age
+        if expires is None:  # clamped first: a float overflows on a huge int
+            expires = time.time() + min(max(max_age, -_LAST_HTTP_DATE), _LAST_HTTP_DATE)
     if expires is not None:
         parts.append(f"Expires={http_date(_expiry_timestamp(expires))}")
     if max_age is not None:
@@ -1655,6 +1665,8 @@ class ResponseCookies:
 
 
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+# What a redirect's or a rewrite's URL keeps as it is when the rest is percent-encoded.
+_URL_SAFE = "!#$%&'()*+,-./:;=?@[]_~"
 
 
 _TEXT_TYPE_HEADER = ("Content-Type", "text/plain; charset=utf-8")
@@ -1694,6 +1706,8 @@ class Response:
         elif isinstance(body, (bytes, bytearray, memoryview)):
             self._body = bytes(body)
             self._default_type(_BINARY_TYPE_HEADER)
+        elif isinstance(body, Mapping):  # iterating it would send its keys
+            raise TypeError("Response body must not be a dict: use Response.json(data), or return the dict")
         elif hasattr(body, "__iter__") or hasattr(body, "__aiter__"):
             self._body = None
             self._stream = body
@@ -1775,6 +1789,9 @@ class Response:
             raise ValueError(f"rewrite takes a path on this app that starts with '/', not {path!r}")
         if any(c in path for c in "\r\n\0#"):
             raise ValueError(f"rewrite path {path!r} contains CR, LF, NUL or '#'")
+        if not path.isascii() or " " in path:
+            # The route is found from the path as a client sends it: UTF-8, percent-encoded.
+            path = quote(path, safe=_URL_SAFE)
         response = cls(None, 200, headers)
         response._middleware = ("rewrite", path, _request_header_changes(request_headers))
         return response
@@ -1797,10 +1814,10 @@ def _location(url: str) -> str:
     """A ``Location`` value: the URL as given, non-ASCII percent-encoded."""
     if not isinstance(url, str):
         raise TypeError("redirect URL must be a str")
-    if any(c in url for c in "\r\n\0"):
-        raise ValueError("redirect URL contains CR, LF or NUL")
+    if _CONTROL_CHAR.search(url):  # refused here, in the handler, not later as a header
+        raise ValueError("redirect URL contains CR, LF, NUL or another control character")
     if not url.isascii() or " " in url:
-        url = quote(url, safe="!#$%&'()*+,-./:;=?@[]_~")
+        url = quote(url, safe=_URL_SAFE)
     return url
 
 
@@ -2163,6 +2180,40 @@ def _change_request_headers(request: Request, changes: Mapping[str, Optional[str
         request._cookies = RequestCookies(parse_cookie_header(data.get("cookie", "")))
 
 
+def _cookie_header_after(cookie_header: str, set_cookies: list[str]) -> str:
+    """The ``Cookie`` header a browser would send once it had these
+    ``Set-Cookie`` lines: set cookies replaced or added, expired ones gone."""
+    pairs: dict[str, str] = {}
+    for pair in cookie_header.split(";"):
+        name = pair.partition("=")[0].strip()
+        if name and name not in pairs:  # the first of two same names is the one read
+            pairs[name] = pair.strip()
+    for line in set_cookies:
+        first, _, attributes = line.partition(";")
+        name, _, value = first.partition("=")
+        name = name.strip()
+        pairs.pop(name, None)
+        if not _set_cookie_expired(attributes):
+            pairs[name] = f"{name}={value.strip()}"
+    return "; ".join(pairs.values())
+
+
+def _set_cookie_expired(attributes: str) -> bool:
+    """Whether ``Set-Cookie`` attributes remove the cookie: ``Max-Age`` of 0 or
+    less, else an ``Expires`` in the past (Max-Age wins, RFC 6265 5.3)."""
+    expires = None
+    for attribute in attributes.split(";"):
+        key, _, value = attribute.partition("=")
+        key, value = key.strip().lower(), value.strip()
+        if key == "max-age":
+            seconds = value.lstrip("-")
+            if seconds.isascii() and seconds.isdigit():
+                return value.startswith("-") or not seconds.strip("0")
+        elif key == "expires":
+            expires = _parse_http_date(value)
+    return expires is not None and expires <= time.time()
+
+
 def _with_middleware_headers(response: Response, extra: Headers) -> Response:
     """The final response plus the headers of the middleware's ``next()``.
 
@@ -2178,6 +2229,7 @@ def _with_middleware_headers(response: Response, extra: Headers) -> Response:
     merged._file = response._file
     merged._middleware = None
     own_cookies = {_set_cookie_name(line) for line in response.headers.get_all("set-cookie")}
+    own_names = {name.lower() for name, _ in response._header_items}
     for name, value in extra.raw():
         key = name.lower()
         if key == "set-cookie":
@@ -2185,7 +2237,7 @@ def _with_middleware_headers(response: Response, extra: Headers) -> Response:
                 merged.headers.append(name, value)
         elif key == "vary":
             merged.headers.set("Vary", _merge_vary(merged.headers.get_all("vary") + [value]))
-        elif not merged.headers.has(name):
+        elif key not in own_names:  # every value of it: Link, say, may come several times
             merged.headers.append(name, value)
     return merged
 
@@ -2389,6 +2441,13 @@ class _ModuleLoader:
     def _package_module(self, name: str, folder: str, parent: Optional[str]) -> types.ModuleType:
         existing = sys.modules.get(name)
         if existing is not None:
+            folders = list(getattr(existing, "__path__", None) or [])
+            if not any(_same_file(other, folder) for other in folders):
+                # a.b/ and a%2Eb/ both become the package a%2Eb
+                raise StartupError(
+                    f"{folder}: its package name {name} is already that of {folders[0] if folders else existing!r}; "
+                    "rename one of the folders"
+                )
             return existing
         init = os.path.join(folder, "__init__.py")
         spec: Optional[importlib.machinery.ModuleSpec]
@@ -2428,6 +2487,9 @@ class _ModuleLoader:
         return self._load(f"{self.package}.{name}", file)
 
     def _load(self, module_name: str, file: str) -> types.ModuleType:
+        existing = sys.modules.get(module_name)
+        if existing is not None and _same_file(getattr(existing, "__file__", None), file):
+            return existing  # a route imported earlier in this build imported it: one module, run once
         spec = importlib.util.spec_from_file_location(module_name, file)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
@@ -2444,6 +2506,10 @@ class _ModuleLoader:
             sys.modules.pop(spec.name, None)
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             raise StartupError(f"{file}: failed to import: {detail}") from exc
+
+
+def _same_file(path: Optional[str], other: str) -> bool:
+    return path is not None and os.path.realpath(path) == os.path.realpath(other)
 
 
 def _route_handlers(module: types.ModuleType, file: str) -> tuple[dict[str, Callable[..., Any]], dict[str, int]]:
@@ -2819,16 +2885,24 @@ def _public_path(public_dir: str, segments: list[str]) -> Optional[str]:
     """The file in ``public_dir`` for these decoded segments, or None.
 
     Refused: empty, '.' and '..' segments and dotfiles, backslashes, NUL,
-    colons (drive letters) and anything whose real path leaves the folder.
+    colons (drive letters), anything whose real path leaves the folder, and
+    symlinks that lead to a dotfile.
     """
-    if not segments:
+    if not segments or "" in segments:
         return None
-    for segment in segments:
-        if not segment or segment[0] == "." or any(c in segment for c in "/\\\0:"):
-            return None
-    candidate = os.path.realpath(os.path.join(public_dir, *segments))
-    if not candidate.startswith(public_dir + os.sep) or not os.path.isfile(candidate):
+    relative = "/".join(segments)  # checked whole: a path may have thousands of segments
+    if relative.count("/") != len(segments) - 1:  # a '/' inside a segment (%2F)
         return None
+    if "/." in "/" + relative or any(c in relative for c in "\\\0:"):
+        return None
+    joined = os.path.join(public_dir, relative)
+    if not os.path.isfile(joined):
+        return None  # one stat: realpath() would look at every folder of a long path first
+    candidate = os.path.realpath(joined)
+    if not candidate.startswith(public_dir + os.sep):
+        return None
+    if any(part[0] == "." for part in candidate[len(public_dir) + 1 :].split(os.sep)):
+        return None  # a symlink inside the folder that leads to a dotfile
     return candidate
 
 
@@ -2868,8 +2942,10 @@ def _byte_range(header: str, size: int) -> Union[None, str, tuple[int, int]]:
         suffix = _ascii_int(last_text)
         if suffix is None:
             return None
-        if suffix == 0 or size == 0:
+        if suffix == 0:
             return "unsatisfiable"
+        if size == 0:
+            return None  # satisfiable (RFC 9110 14.1.1), but no byte to send: the whole, empty file
         return max(0, size - suffix), size - 1
     first = _ascii_int(first_text)
     if first is None:
@@ -3356,6 +3432,10 @@ class App:
         action, rewrite_path, header_changes = outcome._middleware
         if header_changes:
             _change_request_headers(request, header_changes)
+        set_cookies = outcome.headers.get_all("set-cookie")
+        if set_cookies:  # as in Next.js, the route reads the cookies the middleware set
+            cookie_header = _cookie_header_after(request.headers.get("cookie", ""), set_cookies)
+            _change_request_headers(request, {"cookie": cookie_header})
         if action == "rewrite":
             assert rewrite_path is not None
             raw_path, _, query = rewrite_path.partition("?")
@@ -3368,6 +3448,7 @@ class App:
     def _call_middleware(self, middleware: Middleware, request: Request) -> Response:
         """The middleware's answer as a Response; ``None`` is ``Response.next()``.
         Errors are handled as a route's are: HTTPError's status, else a 500."""
+        raised = False
         token = _current_request.set(request)
         try:
             result = middleware.call(request)
@@ -3386,13 +3467,15 @@ class App:
                 result = self._internal_error()
         except HTTPError as exc:
             result = exc.to_response()
-        except Exception:
+            raised = not isinstance(exc, RedirectError)
+        except (Exception, SystemExit, GeneratorExit):
             logger.exception("%s: middleware raised", middleware.file)
             result = self._internal_error()
+            raised = True
         finally:
             _current_request.reset(token)
         jar, request._jar = request._jar, None  # the route starts with its own
-        if jar is not None and jar.pending:
+        if jar is not None and jar.pending and not raised:
             result = _with_cookies(result, jar.pending)
         return result
 
@@ -3401,6 +3484,11 @@ class App:
     def _route(self, request: Request, raw_path: str, segments: Optional[list[str]] = None) -> Response:
         """The route's answer for ``raw_path``, the path as the client sent it
         (or as the middleware rewrote it); ``segments`` when already decoded."""
+        if request.environ.get("CONTENT_LENGTH"):  # checked for every answer, a file's or a 404 too
+            try:
+                request.check_body_size()
+            except HTTPError as exc:
+                return exc.to_response()
         if self._openapi_json is not None and request.path == self.openapi_url:
             return self._serve_openapi(request)
         endpoint = self.tree.static_paths.get(raw_path)
@@ -3430,11 +3518,6 @@ class App:
                 return _error_response(
                     405, f"method {method} is not allowed here", {"Allow": endpoint.allow}
                 )
-        if request.environ.get("CONTENT_LENGTH"):
-            try:
-                request.check_body_size()
-            except HTTPError as exc:
-                return exc.to_response()
         if method == "GET" and endpoint.dynamic != "force-dynamic":
             return self._call_cached(endpoint, handler, request, params, raw_path)
         return self._call_handler(endpoint, method, handler, request, params)
@@ -3496,6 +3579,7 @@ class App:
         params: dict[str, Any],
     ) -> Response:
         response: Response
+        raised = False  # an error the handler raised, which gets no cookies (a redirect() does)
         token = _current_request.set(request)
         try:
             arity = endpoint.arity[method]
@@ -3518,13 +3602,15 @@ class App:
                 response = self._as_response(result, endpoint, method)
         except HTTPError as exc:
             response = exc.to_response()
-        except Exception:
+            raised = not isinstance(exc, RedirectError)
+        except (Exception, SystemExit, GeneratorExit):  # sys.exit() in a handler must not stop the server
             logger.exception("%s: %s handler raised", endpoint.file, method)
             response = self._internal_error()
+            raised = True
         finally:
             _current_request.reset(token)
         jar = request._jar
-        if jar is not None and jar.pending:
+        if jar is not None and jar.pending and not raised:
             response = _with_cookies(response, jar.pending)
         return response
 
@@ -3628,6 +3714,16 @@ class App:
             return _file_chunks(file, offset, length)
 
         stream = _StreamedBody(response._stream, request)
+        if send_body:
+            try:
+                stream.start()
+            except HTTPError as exc:  # request.stream() over max_body_size, say
+                stream.close()
+                return self._send(environ, start_response, method, None, exc.to_response())
+            except Exception:
+                logger.exception("error in the streamed body of %s %s", method, environ.get("PATH_INFO", ""))
+                stream.close()
+                return self._send(environ, start_response, method, None, self._internal_error())
         start_response(status_line, header_list)
         if not send_body:
             stream.close()
@@ -3698,8 +3794,21 @@ class _StreamedBody:
     def __init__(self, source: Any, request: Optional[Request]) -> None:
         self._source = source
         self._request = request
+        self._chunks = self._encoded_chunks()
+        self._first = b""
+
+    def start(self) -> None:
+        """Make the first piece now, before the status is handed to the
+        server: until then an error can still be the answer (a server sends
+        nothing before the first piece, PEP 3333)."""
+        self._first = next(self._chunks, b"")
 
     def __iter__(self) -> Iterator[bytes]:
+        if self._first:
+            yield self._first
+        yield from self._chunks
+
+    def _encoded_chunks(self) -> Iterator[bytes]:
         source = self._source
         chunks = _async_chunks(source) if not hasattr(source, "__iter__") else iter(source)
         for chunk in chunks:

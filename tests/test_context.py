@@ -304,3 +304,48 @@ def test_contextvars_isolation_under_threads(ctx, route):
         assert cookie_pairs(lines) == {"who": who}
     state = import_from_app(d, "_lib.state")
     assert not state.barrier.broken
+
+
+# Next.js merges pending cookies into what the handler returns and into
+# redirect(); a raised error (not_found(), an HTTPError, a crash) is sent
+# without them, so half-done state never reaches the browser.
+ERROR_FILES = {
+    "fails/[how]/route.py": """
+        import sys
+        from minirouter import HTTPError, cookies, not_found, redirect
+
+        def GET(request, context):
+            cookies().set("half", "done")
+            how = context.params["how"]
+            if how == "404":
+                not_found()
+            if how == "403":
+                raise HTTPError(403, "no")
+            if how == "exit":
+                sys.exit(3)
+            if how == "redirect":
+                redirect("/elsewhere")
+            raise RuntimeError("boom")
+        """,
+}
+
+
+@pytest.mark.parametrize("how, status", [("404", 404), ("403", 403), ("crash", 500), ("exit", 500)])
+def test_cookies_are_not_merged_into_a_raised_error(tmp_path, how, status):
+    app = App(str(make_app_dir(tmp_path, ERROR_FILES)))
+    response = client(app).get(f"/fails/{how}")
+    assert response.status == status
+    assert response.headers.get_all("set-cookie") == []
+
+
+def test_cookies_are_merged_into_a_raised_redirect(tmp_path):
+    app = App(str(make_app_dir(tmp_path, ERROR_FILES)))
+    response = client(app).get("/fails/redirect")
+    assert response.status == 307 and response.cookies == {"half": "done"}
+
+
+def test_sys_exit_in_a_handler_is_a_logged_500_not_a_stop(tmp_path, caplog):
+    app = App(str(make_app_dir(tmp_path, ERROR_FILES)))
+    response = client(app).get("/fails/exit")
+    assert response.status == 500 and response.json() == {"error": "internal server error"}
+    assert "GET handler raised" in caplog.text and "SystemExit" in caplog.text

@@ -204,6 +204,86 @@ def test_cookies_set_through_cookies_in_middleware_land_on_the_response(probe_ap
     assert response.status == 200 and response.cookies == {"visited": "yes"}
 
 
+def test_every_value_of_a_repeated_next_header_lands_on_the_final_response(probe_app: ProbeApp) -> None:
+    def impl(request):
+        response = Response.next(headers=[("Link", "</a.css>; rel=preload"), ("Link", "</b.js>; rel=preload")])
+        response.headers.append("X-Multi", "1")
+        response.headers.append("X-Multi", "2")
+        return response
+
+    for path in ("/echo", "/nowhere"):
+        response = probe_app.use(impl).client.get(path)
+        assert response.headers.get_all("link") == ["</a.css>; rel=preload", "</b.js>; rel=preload"]
+        assert response.headers.get_all("x-multi") == ["1", "2"]
+
+
+def test_the_route_reads_the_cookies_the_middleware_set_and_deleted(probe_app: ProbeApp) -> None:
+    # As in Next.js (since 14.2): cookies set on the way in are the request's cookies for the route.
+    def through_the_jar(request):
+        cookies().set("user", "from middleware")
+        cookies().delete("old")
+        return None
+
+    response = probe_app.use(through_the_jar).client.get("/echo", cookies={"user": "client", "old": "1"})
+    assert response.json()["user"] == "from middleware"
+    assert response.json()["jar_user"] == "from middleware"
+    assert response.cookies == {"user": "from middleware", "old": ""}
+
+    def on_the_next_response(request):
+        response = Response.next()
+        response.cookies.set("user", "a b;c")  # percent-encoded on the wire, read back decoded
+        return response
+
+    response = probe_app.use(on_the_next_response).client.get("/echo")
+    assert response.json()["user"] == "a b;c" and response.json()["jar_user"] == "a b;c"
+
+
+def test_cookie_header_after_set_cookie_lines() -> None:
+    from minirouter import _cookie_header_after, format_delete_cookie, format_set_cookie
+
+    lines = [
+        format_set_cookie("a", "new"),
+        format_delete_cookie("b"),
+        format_set_cookie("c", "3", max_age=60),
+        format_set_cookie("d", "gone", max_age=0),
+        "e=5; Max-Age=-1",
+        "f=6; Expires=Wed, 01 Jan 2020 00:00:00 GMT",
+        "g=7; Max-Age=60; Expires=Wed, 01 Jan 2020 00:00:00 GMT",  # Max-Age wins
+    ]
+    header = _cookie_header_after("a=old; b=2; keep=1; a=shadowed", lines)
+    assert header == "keep=1; a=new; c=3; g=7"
+
+
+def test_cookies_set_before_a_raised_error_are_not_sent(probe_app: ProbeApp) -> None:
+    def impl(request):
+        cookies().set("half", "done")
+        raise HTTPError(401, "sign in first")
+
+    response = probe_app.use(impl).client.get("/echo")
+    assert response.status == 401 and response.cookies == {}
+
+    def then_redirect(request):
+        cookies().set("next", "/echo")
+        redirect("/login")
+
+    response = probe_app.use(then_redirect).client.get("/echo")
+    assert response.status == 307 and response.cookies == {"next": "/echo"}
+
+
+def test_rewrite_to_a_path_with_non_ascii_characters(tmp_path: Path) -> None:
+    app = ProbeApp(tmp_path, {
+        "café/route.py": """
+            def GET():
+                return {"route": "café"}
+            """,
+    })
+    for target in ("/café", "/caf%C3%A9"):
+        response = app.use(lambda request, target=target: Response.rewrite(target)).client.get("/echo")
+        assert response.status == 200 and response.json() == {"route": "café"}
+    response = app.use(lambda request: Response.rewrite("/items/日本")).client.get("/echo")
+    assert response.json()["id"] == "日本"
+
+
 def test_async_middleware(probe_app: ProbeApp, tmp_path: Path) -> None:
     app = ProbeApp(tmp_path / "async", {
         "middleware.py": """

@@ -152,10 +152,16 @@ def test_header_name_with_cr_lf_nul_refused(name):
         Response("x").headers.set(name, "v")
 
 
-@pytest.mark.parametrize("url", ["/x\r\nSet-Cookie: a=1", "/x\n", "/x\x00"])
-def test_redirect_location_with_cr_lf_nul_refused(url):
+@pytest.mark.parametrize("url", ["/x\r\nSet-Cookie: a=1", "/x\n", "/x\x00", "/a\x01b", "/a\x7fb"])
+def test_redirect_location_with_control_characters_refused(url):
     with pytest.raises(ValueError):
         Response.redirect(url)
+
+
+def test_a_dict_body_is_refused_not_streamed_as_its_keys():
+    with pytest.raises(TypeError, match="Response.json"):
+        Response({"a": 1})
+    assert Response([b"a", b"b"])._stream is not None  # a list of pieces is still a stream
 
 
 # --- cookies on a response ------------------------------------------------------------
@@ -215,6 +221,18 @@ def test_cookie_max_age_zero_is_written(hook):
 def test_cookie_expires_forms(hook, expires, text):
     lines = set_cookie_lines(hook, lambda r: r.cookies.set("e", "1", expires=expires))
     assert lines == [f"e=1; Path=/; Expires={text}"]
+
+
+def test_cookie_expiry_beyond_what_http_dates_can_write_is_clamped():
+    from minirouter import format_set_cookie
+
+    far = format_set_cookie("a", "v", max_age=10**12)
+    assert "Expires=Fri, 31 Dec 9999 23:59:59 GMT; Max-Age=1000000000000" in far
+    assert "Expires=Thu, 01 Jan 1970 00:00:00 GMT" in format_set_cookie("a", "v", expires=-10**12)
+    assert "Expires=Thu, 01 Jan 1970 00:00:00 GMT" in format_set_cookie("a", "v", max_age=-10**400)
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="expires must be a finite time"):
+            format_set_cookie("a", "v", expires=bad)
 
 
 @pytest.mark.parametrize("given,written", [
@@ -342,8 +360,8 @@ def test_cookie_error_inside_handler_is_500(hook):
     assert "evil" not in r.cookies
 
 
-@pytest.mark.parametrize("url", ["/x\r\nSet-Cookie: admin=1", "/x\n", "/x\x00"])
-def test_redirect_helpers_with_cr_lf_nul_raise_value_error(url):
+@pytest.mark.parametrize("url", ["/x\r\nSet-Cookie: admin=1", "/x\n", "/x\x00", "/a\x01b", "/a\tb", "/a\x7fb"])
+def test_redirect_helpers_with_control_characters_raise_value_error(url):
     from minirouter import permanent_redirect, redirect
 
     for helper in (redirect, permanent_redirect):

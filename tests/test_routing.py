@@ -18,6 +18,7 @@ from helpers import (
     make_app_dir,
     make_environ,
 )
+from minirouter import StartupError
 
 
 def echo(tag: str) -> str:
@@ -393,6 +394,50 @@ def test_each_app_imports_routes_afresh(tmp_path):
     c1.post("/comments")
     c2 = client(App(str(d)))
     assert c2.post("/comments").json()["count"] == 1
+
+
+def test_a_route_or_middleware_imported_by_another_route_runs_once(tmp_path):
+    # a/route.py is scanned first and imports b/route.py and middleware.py:
+    # the App must reuse those modules, not run them a second time.
+    d = make_app_dir(tmp_path, {
+        "a/route.py": """
+            from PKG.b.route import STATE
+            from PKG.middleware import SEEN
+
+            def GET():
+                return {"state": len(STATE), "seen": len(SEEN)}
+            """,
+        "b/route.py": """
+            from PKG._lib.runs import RUNS
+            RUNS.append("b")
+            STATE = []
+
+            def POST():
+                STATE.append(1)
+                return {"state": len(STATE)}
+            """,
+        "middleware.py": """
+            from PKG._lib.runs import RUNS
+            RUNS.append("middleware")
+            SEEN = []
+
+            def middleware(request):
+                SEEN.append(request.path)
+            """,
+        "_lib/runs.py": "RUNS = []\n",
+    })
+    c = client(App(str(d)))
+    c.post("/b")
+    c.post("/b")
+    assert c.get("/a").json() == {"state": 2, "seen": 3}
+    assert sorted(import_from_app(d, "_lib.runs").RUNS) == ["b", "middleware"]
+
+
+def test_two_folders_with_one_package_name_are_a_startup_error(tmp_path):
+    # A dot cannot be part of a module name, so a.b/ is the package a%2Eb.
+    d = make_app_dir(tmp_path, {"a.b/route.py": echo("dot"), "a%2Eb/route.py": echo("escape")})
+    with pytest.raises(StartupError, match="rename one of the folders"):
+        App(str(d))
 
 
 def test_route_table(tmp_path):

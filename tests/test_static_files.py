@@ -44,6 +44,8 @@ def site(tmp_path: Path):
     (tmp_path / "outside.txt").write_bytes(b"outside the public folder\n")
     os.symlink(tmp_path / "outside.txt", public / "leak.txt")
     os.symlink(public / "css" / "style.css", public / "alias.css")
+    os.symlink(".env", public / "env.txt")  # inside the folder, but to a dotfile
+    os.symlink(".hidden", public / "shown")
     return app_dir
 
 
@@ -152,6 +154,8 @@ def test_empty_file(web):
         "/%2eenv",
         "/.hidden/x.txt",
         "/leak.txt",  # a symlink that leaves the folder
+        "/env.txt",  # symlinks that lead to a dotfile or into a dot-folder
+        "/shown/x.txt",
         "//etc/passwd",
         "/%2fetc%2fpasswd",
         "/C:%5cWindows",

@@ -216,3 +216,47 @@ def test_body_without_content_length_is_read_up_to_the_limit_then_413(tmp_path):
     assert call(b"x" * 1000) == ("200 OK", b'{"n":1000}')
     status, body = call(b"x" * 5000)
     assert status.startswith("413") and b"limit" in body
+
+
+def test_an_error_before_the_first_piece_is_still_the_answer(tmp_path, caplog):
+    """Nothing is sent before the first piece (PEP 3333), so an error the
+    generator raises before it becomes a JSON answer, not the server's 500."""
+    import io
+
+    files = dict(ROUTES)
+    files["pipe/route.py"] = (
+        "from minirouter import Response\n"
+        "def POST(request):\n"
+        "    return Response(request.stream())\n"
+    )
+    files["gen/[how]/route.py"] = (
+        "from minirouter import HTTPError, Response\n"
+        "def GET(request, context):\n"
+        "    how = context.params['how']\n"
+        "    def pieces():\n"
+        "        yield b''\n"
+        "        if how == 'forbidden':\n"
+        "            raise HTTPError(403, 'not yours')\n"
+        "        raise RuntimeError('broken generator')\n"
+        "    return Response(pieces())\n"
+    )
+    app = App(str(make_app_dir(tmp_path, files)), max_body_size=1000)
+    test_client = client(app)
+    assert test_client.get("/gen/forbidden").status == 403
+    assert test_client.get("/gen/forbidden").json() == {"error": "not yours"}
+    crashed = test_client.get("/gen/crash")
+    assert crashed.status == 500 and crashed.json() == {"error": "internal server error"}
+    assert "broken generator" in caplog.text
+
+    # A chunked upload (no Content-Length) over the limit, piped back: a JSON 413.
+    environ = {
+        "REQUEST_METHOD": "POST", "SCRIPT_NAME": "", "PATH_INFO": "/pipe", "QUERY_STRING": "",
+        "SERVER_NAME": "t", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b"x" * 2000),
+        "wsgi.errors": io.StringIO(), "wsgi.multithread": False, "wsgi.multiprocess": False,
+        "wsgi.run_once": False, "wsgi.input_terminated": True,
+    }
+    seen = []
+    body = b"".join(app(environ, lambda status, headers, exc=None: seen.append((status, headers))))
+    assert seen[0][0].startswith("413") and b"limit of 1000 bytes" in body
+    assert ("Content-Type", "application/json") in seen[0][1]

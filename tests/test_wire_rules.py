@@ -313,3 +313,19 @@ def test_request_url_takes_the_host_of_an_absolute_form_target(app: App, target:
     # RFC 9112 3.2.2: the authority in the target wins over the Host header.
     env = make_environ("GET", "/comments", query=target.partition("?")[2], request_uri=target)
     assert call(app, env).json()["url"] == url
+
+
+# design.md: "Content-Length is ASCII digits only; anything else is 400" -- for
+# every answer, not only a handler's (waitress and gunicorn refuse most of these
+# themselves; a more lenient server passes them on).
+@pytest.mark.parametrize("path, method", [
+    ("/page", "GET"), ("/page", "HEAD"), ("/api", "OPTIONS"), ("/api", "DELETE"), ("/nowhere", "GET"),
+])
+def test_a_malformed_content_length_is_400_whatever_answers(tmp_path, path, method):
+    app = make_app(tmp_path, {"page/page.html": "<p>hi</p>\n", "api/route.py": "def GET():\n    return {}\n"})
+    env = make_environ(method, path, request_uri=path)
+    env["CONTENT_LENGTH"] = "abc"
+    result = call(app, env, validate=False)
+    assert result.status == 400
+    if method != "HEAD":
+        assert result.json() == {"error": "Content-Length must be a whole number of bytes"}
