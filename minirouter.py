@@ -2509,7 +2509,8 @@ class _ModuleLoader:
 
 
 def _same_file(path: Optional[str], other: str) -> bool:
-    return path is not None and os.path.realpath(path) == os.path.realpath(other)
+    # The strings first: realpath() costs a stat per folder, and start-up asks once per route.
+    return path is not None and (path == other or os.path.realpath(path) == os.path.realpath(other))
 
 
 def _route_handlers(module: types.ModuleType, file: str) -> tuple[dict[str, Callable[..., Any]], dict[str, int]]:
