@@ -103,7 +103,8 @@ def test_countdown_yields_one_line_per_piece(example_app):
 
 
 @pytest.mark.parametrize(("query", "text"), [("", "3\n2\n1\nliftoff\n"), ("?from=5", "5\n4\n3\n2\n1\nliftoff\n"),
-                                            ("?from=", "3\n2\n1\nliftoff\n")])
+                                            ("?from=", "3\n2\n1\nliftoff\n"),
+                                            ("?from=" + "0" * 5000 + "2", "2\n1\nliftoff\n")])
 def test_countdown_through_the_test_client(client, query, text):
     response = client.get(f"/countdown{query}")
     assert (response.status, response.text) == (200, text)
@@ -111,7 +112,8 @@ def test_countdown_through_the_test_client(client, query, text):
     assert response.headers.get("content-length") is None
 
 
-@pytest.mark.parametrize("start", ["11", "99", "-1", "x", "1.5", "%D9%A3", "99999999999999999999999"])
+@pytest.mark.parametrize("start", ["11", "99", "-1", "x", "1.5", "%D9%A3", "99999999999999999999999",
+                                   "1" * 5000, "0" * 5000 + "11"])
 def test_countdown_checks_its_query_before_streaming(client, start):
     response = client.get(f"/countdown?from={start}")
     assert response.status == 400

@@ -8,9 +8,12 @@ module of the app package:
 """
 from __future__ import annotations
 
+import unicodedata
+
 from minirouter import HTTPError
 
 _MAX_ID = 2**63 - 1  # the largest integer SQLite stores
+MAX_COMMENT_LENGTH = 2000  # characters; the page's inputs say maxlength="2000" too
 _FILENAME_CHARACTERS = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 )
@@ -25,8 +28,10 @@ def integer_id(text: str) -> int:
     # Leading zeros aside, an id in range has at most 19 digits: int() never
     # sees a long string of digits, whose conversion takes quadratic time.
     digits = text.lstrip("0") if text.isascii() and text.isdigit() else ""
-    if not digits or len(digits) > 19 or int(digits) > _MAX_ID:
+    if not digits:
         raise HTTPError(400, f"the id must be a positive integer, not {text[:40]!r}")
+    if len(digits) > 19 or int(digits) > _MAX_ID:
+        raise HTTPError(400, f"the id must be at most {_MAX_ID}, not {text[:40]!r}")
     return int(digits)
 
 
@@ -62,6 +67,15 @@ def comment_text(request) -> str:
     """
     body = request.json()
     text = body.get("text") if isinstance(body, dict) else None
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):
+        raise HTTPError(400, 'send a JSON object with a "text" string')
+    if len(text) > MAX_COMMENT_LENGTH:
+        raise HTTPError(400, f"the text is longer than {MAX_COMMENT_LENGTH} characters")
+    if _is_blank(text):
         raise HTTPError(400, 'send a JSON object with a "text" string')
     return text
+
+
+def _is_blank(text: str) -> bool:
+    # Spaces, and characters that show nothing (a zero-width space, say), which strip() keeps.
+    return all(c.isspace() or unicodedata.category(c) in ("Cf", "Cc") for c in text)

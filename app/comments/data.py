@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
+from minirouter import HTTPError
+
 T = TypeVar("T")
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "comments.db"
@@ -179,8 +181,14 @@ def _retry_when_locked(operation: Callable[[], T], attempts: int = 5) -> T:
         try:
             return operation()
         except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or attempt == attempts - 1:
+            if "locked" not in str(error):
                 raise
+            if attempt == attempts - 1:
+                # Another process has held the file for the whole wait: the
+                # client may try again later, which a 500 would not tell it.
+                raise HTTPError(
+                    503, "the database is busy; try again shortly", {"Retry-After": "5"}
+                ) from error
             time.sleep(0.05 * 2**attempt)
     raise AssertionError("unreachable")
 
