@@ -23,6 +23,7 @@ import contextvars
 import dataclasses
 import datetime
 import email.utils
+import functools
 import gc
 import http
 import importlib.machinery
@@ -745,7 +746,7 @@ def parse_multipart(
                 data, more = _read_field(reader, max_field_memory)
                 form.append((name, _decode_field(data, headers)))
             else:
-                content_type = headers.get("content-type") or "application/octet-stream"
+                content_type = headers.get("content-type") or "text/plain"  # RFC 7578 4.4
                 upload = UploadFile(filename, content_type, headers, _spool_file(spool_size))
                 # Listed before it is filled, so that an error while filling closes it too.
                 form.append((name, upload))
@@ -919,7 +920,16 @@ def _form_data_names(headers: dict[str, str]) -> tuple[str, str | None]:
     name = params.get("name")
     if name is None:
         raise HTTPError(400, "multipart part has no name")
-    return name, params.get("filename")
+    filename = params.get("filename")
+    return _form_data_unquote(name), None if filename is None else _form_data_unquote(filename)
+
+
+def _form_data_unquote(value: str) -> str:
+    """Undo the escapes browsers write in a name or file name (the HTML
+    standard's multipart/form-data encoding; ``_form_data_quote`` writes them)."""
+    if "%" not in value:
+        return value
+    return value.replace("%22", '"').replace("%0D", "\r").replace("%0A", "\n")
 
 
 def _part_header_params(value: str) -> tuple[str, dict[str, str]]:
@@ -1333,6 +1343,8 @@ class Request:
 
     def stream(self, chunk_size: int = READ_CHUNK_SIZE) -> Iterator[bytes]:
         """Yield the body in chunks without holding it whole (for piping)."""
+        if not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive number of bytes, not {chunk_size!r}")
         self.read_client_data = True
         if self._body is not None:
             if self._body:
@@ -1359,7 +1371,7 @@ class Request:
         stream = self.environ.get("wsgi.input")
         if stream is None or length == 0:
             return b""
-        data = _read_input(stream, length)
+        data = bytearray(_read_input(stream, length))  # grown in place: linear however small the pieces
         while len(data) < length:  # a server may hand it over in pieces
             more = _read_input(stream, length - len(data))
             if not more:
@@ -1371,7 +1383,10 @@ class Request:
         """The body decoded with its ``charset``; UTF-8 when it names none, or
         none that decodes text safely (see ``_text_codec``); 400 if invalid."""
         charset = parse_header_params(self.environ.get("CONTENT_TYPE", ""))[1].get("charset", "utf-8")
-        return _decode_text(self.body(), _text_codec(charset) or "utf-8", "request body")
+        codec = _text_codec(charset) or "utf-8"
+        text = _decode_text(self.body(), codec, "request body")
+        # A leading byte order mark is not text: Fetch's text() drops it, as json() does here.
+        return text[1:] if codec == "utf-8" and text[:1] == "\ufeff" else text
 
     @staticmethod
     def _decode_utf8(raw: bytes) -> str:
@@ -2168,7 +2183,8 @@ def _middleware_takes_request(function: Callable[..., Any], file: str) -> bool:
 def _change_request_headers(request: Request, changes: Mapping[str, Optional[str]]) -> None:
     """Apply ``request_headers={...}`` to what the route will read: a new
     ``request.headers`` (``headers()`` reads the same), and the cookies when
-    the ``cookie`` header changed. The environ is left as the server sent it."""
+    the ``cookie`` header changed, and the body's type when ``content-type``
+    did (in a copy of the environ: the server's own is left as it sent it)."""
     data = dict(request.headers.items())
     for name, value in changes.items():
         if value is None:
@@ -2178,6 +2194,8 @@ def _change_request_headers(request: Request, changes: Mapping[str, Optional[str
     request._headers = RequestHeaders(data)
     if "cookie" in changes:
         request._cookies = RequestCookies(parse_cookie_header(data.get("cookie", "")))
+    if "content-type" in changes:  # json(), text() and form() read it from the environ: a copy of it
+        request.environ = {**request.environ, "CONTENT_TYPE": data.get("content-type", "")}
 
 
 def _cookie_header_after(cookie_header: str, set_cookies: list[str]) -> str:
@@ -3406,7 +3424,7 @@ class App:
         except HTTPError as exc:  # a malformed path, an unknown method
             response = exc.to_response()
         except Exception:
-            logger.exception("error while serving %s %s", method, environ.get("PATH_INFO", ""))
+            logger.exception("error while serving %s %s", method, _loggable_path(environ))
             response = self._internal_error()
         return self._send(environ, start_response, method, request, response)
 
@@ -3722,7 +3740,7 @@ class App:
                 stream.close()
                 return self._send(environ, start_response, method, None, exc.to_response())
             except Exception:
-                logger.exception("error in the streamed body of %s %s", method, environ.get("PATH_INFO", ""))
+                logger.exception("error in the streamed body of %s %s", method, _loggable_path(environ))
                 stream.close()
                 return self._send(environ, start_response, method, None, self._internal_error())
         start_response(status_line, header_list)
@@ -3887,8 +3905,9 @@ class _AccessLoggedBody:
 def _loggable_path(environ: dict[str, Any]) -> str:
     # The path as the client sent it (still percent-encoded), so a %0A in a URL cannot forge a log line.
     raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
-    if isinstance(raw, str) and raw.isprintable():
-        return raw.split("?", 1)[0]
+    split = _split_target(raw) if isinstance(raw, str) and raw.isprintable() else None
+    if split is not None:
+        return split[1]  # the path alone, also of an absolute-form target (http://host/path)
     path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
     return quote(path.encode("latin-1", "replace"), safe="/:@!$&'()*+,;=-._~")
 
@@ -3968,11 +3987,13 @@ def _multipart_body(
     boundary = "minirouter-" + os.urandom(12).hex()
     out = io.BytesIO()
     for name, value in fields.items():
-        out.write(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{_form_data_quote(name)}"\r\n\r\n'.encode()
-        )
-        out.write(value.encode() if isinstance(value, str) else bytes(value))
-        out.write(b"\r\n")
+        # As a urlencoded form sends them: a list is several fields, anything else its str().
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            out.write(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{_form_data_quote(name)}"\r\n\r\n'.encode()
+            )
+            out.write(bytes(item) if isinstance(item, (bytes, bytearray)) else str(item).encode())
+            out.write(b"\r\n")
     for name, spec in files.items():
         filename, content, *rest = spec
         content_type = rest[0] if rest else "application/octet-stream"
@@ -4189,15 +4210,15 @@ def openapi_document(app: App, *, title: Optional[str] = None, version: str = "0
     """
     paths: dict[str, dict[str, Any]] = {}
     operation_ids: set[str] = set()
-    for info in sorted(app.route_table(), key=lambda info: info.url):
+    for info in sorted(app.route_table(), key=_match_order):
         for path, parameters in _openapi_paths(info):
             item: dict[str, Any] = _described({}, inspect.getdoc(info.module) if info.module else None)
             if parameters:
                 item["parameters"] = parameters
             for method, operation in _openapi_operations(info, path, operation_ids):
                 item[method.lower()] = operation
-            # [id] beside [...id] give one template: the second route adds the
-            # methods the first lacks, rather than replacing it.
+            # [id] beside [...id] give one template: the route that answers first
+            # (see _match_order) keeps its operations; the other adds only methods it lacks.
             for key, value in item.items():
                 paths.setdefault(path, {}).setdefault(key, value)
     return {
@@ -4226,6 +4247,20 @@ def openapi_document(app: App, *, title: Optional[str] = None, version: str = "0
     }
 
 
+def _match_order(info: RouteInfo) -> list[tuple[int, str]]:
+    """A sort key: URL order, where at each level a static segment comes before
+    ``[param]``, before ``[...catchall]``, before ``[[...optional]]``, as requests match."""
+    def rank(segment: str) -> int:
+        return 3 if segment.startswith("[[") else 2 if segment.startswith("[...") else 1 if segment[:1] == "[" else 0
+
+    return [(rank(segment), segment) for segment in info.url.split("/")]
+
+
+# Characters a folder name may hold that an OpenAPI path must escape: template braces, and
+# what would end the path ('?', '#') or start an escape ('%').
+_OPENAPI_LITERAL_ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D", "?": "%3F", "#": "%23"})
+
+
 def _openapi_paths(info: RouteInfo) -> list[tuple[str, list[dict[str, Any]]]]:
     # An optional catch-all matches with and without its segment: OpenAPI needs a path for each.
     kinds = dict(info.params)
@@ -4234,7 +4269,7 @@ def _openapi_paths(info: RouteInfo) -> list[tuple[str, list[dict[str, Any]]]]:
     variants: list[tuple[str, list[dict[str, Any]]]] = []
     for segment in [s for s in info.url.split("/") if s]:
         if not segment.startswith("["):
-            segments.append(segment)
+            segments.append(segment.translate(_OPENAPI_LITERAL_ESCAPES))
             continue
         name = segment.strip("[]")
         name = name[3:] if name.startswith("...") else name
@@ -4269,7 +4304,9 @@ def _openapi_operations(info: RouteInfo, path: str, used_ids: set[str]) -> list[
         handler = info.handlers.get(method)
         if handler is None:
             continue
-        operation = _described({"operationId": _operation_id(method, path, used_ids)}, inspect.getdoc(handler))
+        # A functools.partial's own docstring describes partial; the wrapped function's is the handler's.
+        documented = handler.func if isinstance(handler, functools.partial) else handler
+        operation = _described({"operationId": _operation_id(method, path, used_ids)}, inspect.getdoc(documented))
         operation["responses"] = {
             "default": {"description": "The handler's response."},
             "4XX": {"$ref": "#/components/responses/Error"},
@@ -4319,7 +4356,8 @@ def serve(app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], host:
         return
     print("minirouter: waitress is not installed; serving with wsgiref (for development only)", file=sys.stderr)
     with _wsgiref_server(app, host, port) as server:
-        print(f"minirouter: serving on http://{host}:{server.server_port}", file=sys.stderr)
+        shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
+        print(f"minirouter: serving on http://{shown}:{server.server_port}", file=sys.stderr)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
@@ -4331,8 +4369,14 @@ def waitress_options(app: Any) -> dict[str, Any]:
     whole body before calling the app, so without this a 1 GiB upload would
     be read (its default limit) before ``max_body_size`` could refuse it."""
     limits = getattr(app, "limits", None)
-    # waitress refuses a body of max_request_body_size bytes or more: one more lets the limit itself through.
-    return {"max_request_body_size": limits.max_body_size + 1} if isinstance(limits, Limits) else {}
+    if not isinstance(limits, Limits):
+        return {}
+    # waitress refuses max_request_body_size bytes or more, and counts a chunked
+    # body's framing (each chunk's size line and CRLF) too. The headroom lets
+    # every body within max_body_size through, in chunks of 500 bytes or more;
+    # the app answers its own 413 to a body that is over its limit but under this.
+    headroom = max(64 * 1024, limits.max_body_size // 64)
+    return {"max_request_body_size": limits.max_body_size + headroom}
 
 
 def _wsgiref_server(app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], host: str,
@@ -4563,6 +4607,8 @@ def _serve_command(args: argparse.Namespace) -> int:
         return 1
     try:
         serve(app, args.host, args.port)
+    except ValueError as error:  # waitress: a --host that is no address
+        args.subparser.error(f"cannot listen on {args.host}:{args.port}: {error}")
     except OSError as error:  # most often: the port is taken
         print(f"minirouter: error: cannot listen on {args.host}:{args.port}: {error.strerror or error}",
               file=sys.stderr)

@@ -43,11 +43,19 @@ def route_table(app: App) -> str:
     return "\n".join(lines)
 
 
+def port_number(text: str) -> int:
+    """A TCP port, 0-65535 (0: any free port), for --port and PORT."""
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number from 0 to 65535")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve app/ with waitress.")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"),
                         help="address to listen on (env HOST, default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")),
+    # A string default goes through type= too, so a bad PORT is refused like a bad --port.
+    parser.add_argument("--port", type=port_number, default=os.environ.get("PORT", "8000"),
                         help="port to listen on, 0 for any free port (env PORT, default 8000)")
     parser.add_argument("--reload", action="store_true",
                         help="restart when a .py, .html or public/ file changes")
@@ -69,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         server = waitress.create_server(
             application, host=args.host, port=args.port, **waitress_options(application)
         )
+    except ValueError as error:  # a --host that is not an address
+        parser.error(f"cannot listen on {args.host}:{args.port}: {error}")
     except OSError as error:  # most often: the port is taken
         print(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}; "
               "try another --port", file=sys.stderr)

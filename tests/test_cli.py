@@ -485,3 +485,18 @@ def test_run_py_reload(tmp_path: Path, start_server) -> None:
     (site / "public" / "style.css").write_text("body { color: red }\n")
     server.wait_for_output("style.css changed")
     server.wait_for("/style.css", b"color: red")
+
+
+def test_serve_on_a_host_that_is_no_address_exits_2(tmp_path: Path) -> None:
+    app_dir = write_app(tmp_path, TREE)
+    result = run_cli("serve", app_dir.name, "--host", "999.1.1.1", "--port", "0", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "cannot listen on 999.1.1.1:0" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args, env", [(["--port", "99999"], {}), (["--port", "-1"], {}), ([], {"PORT": "abc"})])
+def test_run_py_refuses_a_port_that_is_not_one(args: list, env: dict) -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], capture_output=True, text=True,
+                            env={**os.environ, **env}, timeout=60)
+    assert result.returncode == 2
+    assert "is not a port number from 0 to 65535" in result.stderr and "Traceback" not in result.stderr

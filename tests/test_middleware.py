@@ -628,3 +628,26 @@ def test_readme_has_a_middleware_section_with_curl_lines() -> None:
     # tests/test_example_app.py replays these lines; make sure they stay there.
     sections = {s.title: s for s in readme_curl.read_sections(ROOT / "README.md")}
     assert len(sections["Middleware"].curl_steps) >= 4
+
+
+def test_a_content_type_changed_by_the_middleware_is_what_the_body_methods_read(tmp_path: Path) -> None:
+    app = ProbeApp(tmp_path, {
+        "parse/route.py": """
+            def POST(request):
+                return {"type": request.content_type, "json": request.json(), "header": request.headers["content-type"]}
+            """,
+    })
+    app.use(lambda request: Response.next(request_headers={"content-type": "application/json"}))
+    response = app.client.post("/parse", data=b'{"a": 1}', headers={"Content-Type": "text/plain"})
+    assert response.status == 200
+    assert response.json() == {"type": "application/json", "json": {"a": 1}, "header": "application/json"}
+
+
+def test_logs_show_the_path_as_sent() -> None:
+    # A %0A in the URL must not start a new line in a log; an absolute-form target logs its path.
+    from minirouter import _loggable_path
+
+    environ = {"REQUEST_URI": "/a%0Ab?q=1", "PATH_INFO": "/a\nb"}
+    assert _loggable_path(environ) == "/a%0Ab"
+    assert _loggable_path({"REQUEST_URI": "http://evil.example/forged?x", "PATH_INFO": "/forged"}) == "/forged"
+    assert _loggable_path({"PATH_INFO": "/a\nb"}) == "/a%0Ab"

@@ -209,10 +209,11 @@ def test_form_with_no_parts() -> None:
     assert parse(b"--" + BOUNDARY.encode() + b"--") == []
 
 
-def test_part_without_content_type_defaults_to_octet_stream() -> None:
+def test_part_without_content_type_defaults_to_text_plain() -> None:
+    # RFC 7578 4.4: a part's Content-Type "defaults to 'text/plain'" (Next.js's formData() agrees).
     body = raw_part('Content-Disposition: form-data; name="f"; filename="a"', b"data")
     ((_, upload),) = parse(body)
-    assert upload.content_type == "application/octet-stream"
+    assert upload.content_type == "text/plain"
     assert upload.headers == {"content-disposition": 'form-data; name="f"; filename="a"'}
     upload.close()
 
@@ -1021,3 +1022,12 @@ def test_parsing_a_20_mb_file_keeps_memory_bounded() -> None:
 def test_section_keeps_python_3_9_syntax() -> None:
     source = Path(mp.__file__).read_text(encoding="utf-8")
     ast.parse(source, feature_version=(3, 9))
+
+
+def test_names_and_file_names_are_unescaped_as_browsers_escape_them() -> None:
+    # The HTML standard's multipart/form-data encoding writes '"', CR and LF as
+    # %22, %0D and %0A; Next.js's formData() (and the WHATWG parser) reads them back.
+    ((name, value),) = parse(raw_part('Content-Disposition: form-data; name="say %22hi%22"', b"v"))
+    assert (name, value) == ('say "hi"', "v")
+    ((_, upload),) = parse(raw_part('Content-Disposition: form-data; name="f"; filename="my %22notes%22%0D%0A.txt"'))
+    assert upload.filename == 'my "notes"\r\n.txt'

@@ -164,3 +164,33 @@ def test_not_served_by_default(app: App) -> None:
 def test_openapi_url_must_be_a_path(tmp_path: Path, url: str) -> None:
     with pytest.raises(ValueError, match="openapi_url"):
         make_app(tmp_path, FILES, openapi_url=url)
+
+
+def test_a_template_shared_by_param_and_catch_all_documents_the_route_that_answers(tmp_path: Path) -> None:
+    app = make_app(tmp_path, {
+        "a/[id]/route.py": 'def GET():\n    """single"""\n    return {}\n',
+        "a/[...id]/route.py": 'def GET():\n    """catch"""\n    return {}\ndef POST():\n    return {}\n',
+    })
+    item = openapi_document(app)["paths"]["/a/{id}"]
+    assert item["get"]["summary"] == "single"  # [id] answers /a/x; [...id] only deeper paths
+    assert "post" in item  # what only the catch-all has is still listed
+
+
+def test_folder_names_with_url_syntax_are_escaped_in_paths(tmp_path: Path) -> None:
+    app = make_app(tmp_path, {
+        "b{c}/route.py": "def GET():\n    return {}\n",
+        "q?x/route.py": "def GET():\n    return {}\n",
+        "100%/route.py": "def GET():\n    return {}\n",
+    })
+    document = openapi_document(app)
+    assert {"/b%7Bc%7D", "/q%3Fx", "/100%25"} <= set(document["paths"])
+    validate(document, cls=OpenAPIV31SpecValidator)
+
+
+def test_a_partial_handler_is_described_by_its_function(tmp_path: Path) -> None:
+    app = make_app(tmp_path, {"p/route.py": (
+        "import functools\n"
+        "def greet(greeting):\n    \"\"\"Say hello.\"\"\"\n    return {'say': greeting}\n"
+        "GET = functools.partial(greet, 'hi')\n"
+    )})
+    assert openapi_document(app)["paths"]["/p"]["get"]["summary"] == "Say hello."

@@ -3,6 +3,7 @@ parsing rules and limits of design.md ("The public API", "Limits and parsing
 rules"). Hand-built environs where a client cannot produce the case."""
 from __future__ import annotations
 
+import io
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -564,3 +565,57 @@ def test_form_memory_limit_counts_names_too(tmp_path):
                                  content_type="application/x-www-form-urlencoded"))
     data = assert_json_error(r.status, r.header, r.body, 413)
     assert len(data["error"]) < 200  # the name is not copied whole into the answer
+
+
+def test_text_drops_a_leading_byte_order_mark(hook):
+    # Fetch's text() decodes UTF-8 without the BOM; json() here drops it too.
+    seen = capture(hook, lambda rq, cx: rq.text())
+    r = call(hook.app, make_environ("POST", "/hook", body=b"\xef\xbb\xbfhi", content_type="text/plain"))
+    assert r.status == 200 and seen["value"] == "hi"
+    seen = capture(hook, lambda rq, cx: rq.text())
+    call(hook.app, make_environ("POST", "/hook", body=b"hi\xef\xbb\xbf", content_type="text/plain"))
+    assert seen["value"] == "hi\ufeff"  # only a leading one is a mark
+
+
+@pytest.mark.parametrize("chunk_size", [0, -1, 1.5])
+def test_stream_refuses_a_chunk_size_that_is_not_a_positive_int(hook, chunk_size):
+    seen = capture(hook, lambda rq, cx: _error_of(lambda: list(rq.stream(chunk_size))))
+    call(hook.app, make_environ("POST", "/hook", body=b"hello world"))
+    assert seen["value"].startswith("ValueError: chunk_size must be a positive number of bytes")
+
+
+def _error_of(action):
+    try:
+        action()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+class _TrickleInput:
+    """A wsgi.input that hands the body over at most 4 KiB per read, as a server may."""
+
+    def __init__(self, data: bytes) -> None:
+        self._buf = io.BytesIO(data)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._buf.read(min(size, 4096) if size >= 0 else 4096)
+
+
+def test_body_read_in_small_pieces_takes_linear_time(hook):
+    import time
+
+    seen = capture(hook, lambda rq, cx: len(rq.body()))
+    size = 4 * 1024 * 1024
+
+    def read_time(wsgi_input) -> float:
+        env = make_environ("POST", "/hook", body=b"x", content_length=str(size))
+        env["wsgi.input"] = wsgi_input
+        started = time.process_time()
+        assert call(hook.app, env, validate=False).status == 200 and seen["value"] == size
+        return time.process_time() - started
+
+    whole = min(read_time(io.BytesIO(b"x" * size)) for _ in range(3))
+    trickled = min(read_time(_TrickleInput(b"x" * size)) for _ in range(3))
+    # 1,024 reads of 4 KiB against one read: joining them must not copy the body each time.
+    assert trickled <= 20 * whole + 0.05, (trickled, whole)

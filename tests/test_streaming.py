@@ -244,9 +244,10 @@ def test_an_error_before_the_first_piece_is_still_the_answer(tmp_path, caplog):
     test_client = client(app)
     assert test_client.get("/gen/forbidden").status == 403
     assert test_client.get("/gen/forbidden").json() == {"error": "not yours"}
-    crashed = test_client.get("/gen/crash")
+    crashed = test_client.get("/gen/crash%0A12:00:00%20forged")
     assert crashed.status == 500 and crashed.json() == {"error": "internal server error"}
     assert "broken generator" in caplog.text
+    assert "streamed body of GET /gen/crash%0A12:00:00%20forged" in caplog.text  # no forged line
 
     # A chunked upload (no Content-Length) over the limit, piped back: a JSON 413.
     environ = {

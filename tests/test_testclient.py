@@ -137,8 +137,19 @@ def test_files_keyword_escapes_quotes_and_line_breaks_as_browsers_do(tmp_path):
     )})
     r = client(app).post("/up", files={'the "doc"': ('say "hi"\r\n.txt', b"hello")})
     assert r.status == 200, r.text
-    # The HTML standard's encoding: the server sees %22, %0D, %0A, as a browser would send them.
-    assert r.json() == {"name": "the %22doc%22", "filename": "say %22hi%22%0D%0A.txt", "content": "hello"}
+    # The HTML standard's encoding: sent as %22, %0D, %0A, as a browser sends them, and
+    # read back as the characters they stand for, as Next.js's formData() does.
+    assert r.json() == {"name": 'the "doc"', "filename": 'say "hi"\r\n.txt', "content": "hello"}
+
+
+def test_files_keyword_sends_other_fields_as_a_urlencoded_form_would(tmp_path):
+    app = make_app(tmp_path, {"up/route.py": (
+        "def POST(request):\n"
+        "    form = request.form()\n"
+        "    return {'n': form.get('n'), 't': form.get_all('t'), 'raw': form.get('raw')}\n"
+    )})
+    r = client(app).post("/up", data={"n": 5, "t": ["a", "b"], "raw": b"bytes"}, files={"f": ("a.txt", b"x")})
+    assert r.json() == {"n": "5", "t": ["a", "b"], "raw": "bytes"}
 
 
 def test_redirects_not_followed_and_cookies_not_kept(tmp_path):

@@ -281,7 +281,10 @@ def test_an_openapi_url_that_a_route_serves_is_a_startup_error(tmp_path: Path) -
     assert App(str(app_dir), openapi_url="/openapi.json").openapi_url == "/openapi.json"
 
 
-def test_under_waitress_a_body_of_exactly_the_limit_is_read(tmp_path: Path) -> None:
+def test_under_waitress_every_body_within_the_limit_is_read(tmp_path: Path) -> None:
+    """waitress refuses a body of its limit or more, and counts a chunked body's
+    framing too: waitress_options leaves room for both, and the app refuses
+    what is over its own limit with its JSON 413."""
     import http.client
 
     from conftest import LiveServer
@@ -290,18 +293,27 @@ def test_under_waitress_a_body_of_exactly_the_limit_is_read(tmp_path: Path) -> N
     size = route_source("def POST(request):", "    return {'size': len(request.body())}")
     app = App(str(make_app_dir(tmp_path, {"size/route.py": size})), max_body_size=1000)
     server = LiveServer(app, **waitress_options(app))  # as run.py serves it
-    try:
-        answers = []
-        for length in (1000, 1001):
-            connection = http.client.HTTPConnection("127.0.0.1", int(server.url.rsplit(":", 1)[1]), timeout=10)
-            connection.request("POST", "/size", body=b"x" * length)
+
+    def post(body, **options):
+        connection = http.client.HTTPConnection("127.0.0.1", int(server.url.rsplit(":", 1)[1]), timeout=10)
+        try:
+            connection.request("POST", "/size", body=body, **options)
             response = connection.getresponse()
-            answers.append((response.status, response.read()))
+            return response.status, response.getheader("Content-Type"), response.read()
+        finally:
             connection.close()
+
+    try:
+        exact = post(b"x" * 1000)
+        chunked = post((b"x" * 10 for _ in range(100)), encode_chunked=True)  # 100 chunks of 10 bytes
+        over = post(b"x" * 1001)
+        far_over = post(b"x" * 100_000)
     finally:
         server.stop()
-    assert answers[0] == (200, b'{"size":1000}')
-    assert answers[1][0] == 413  # waitress's own, before the app is called
+    assert exact == (200, "application/json", b'{"size":1000}')
+    assert chunked == (200, "application/json", b'{"size":1000}')
+    assert over[:2] == (413, "application/json") and b"limit of 1000 bytes" in over[2]
+    assert far_over[0] == 413 and far_over[1] != "application/json"  # waitress's own, before the app
 
 
 @pytest.mark.parametrize("target, url", [
