@@ -1371,12 +1371,15 @@ class Request:
         stream = self.environ.get("wsgi.input")
         if stream is None or length == 0:
             return b""
-        data = bytearray(_read_input(stream, length))  # grown in place: linear however small the pieces
-        while len(data) < length:  # a server may hand it over in pieces
-            more = _read_input(stream, length - len(data))
-            if not more:
-                raise HTTPError(400, "request body ended before Content-Length bytes arrived")
-            data += more
+        data = _read_input(stream, length)
+        if len(data) < length:  # a server may hand it over in pieces: grown in place, in linear time
+            pieces = bytearray(data)
+            while len(pieces) < length:
+                more = _read_input(stream, length - len(pieces))
+                if not more:
+                    raise HTTPError(400, "request body ended before Content-Length bytes arrived")
+                pieces += more
+            data = bytes(pieces)
         return bytes(data)
 
     def text(self) -> str:
