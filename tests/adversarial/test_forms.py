@@ -118,7 +118,8 @@ def close(boundary: str = BOUNDARY) -> bytes:
     return f"--{boundary}--\r\n".encode()
 
 
-def file_info(data: bytes, filename: str, content_type: str = "application/octet-stream") -> dict:
+# A part that names no Content-Type is text/plain (RFC 7578 4.4).
+def file_info(data: bytes, filename: str, content_type: str = "text/plain") -> dict:
     return {
         "filename": filename, "content_type": content_type, "size": len(data), "read": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
