@@ -1853,6 +1853,8 @@ class HTTPError(Exception):
             raise ValueError(f"HTTP status must be an int from 100 to 599, not {status!r}")
         self.status = status
         self.message = message or _reason(status).lower()
+        if headers:
+            Headers(headers)  # a bad one fails here, where it is raised, as a response's would
         self.headers = headers
         super().__init__(status, self.message)
 
@@ -3416,15 +3418,16 @@ class App:
             if method not in _METHOD_SET:
                 raise HTTPError(501, f"method {method} is not implemented")
             path, raw_path = _request_path(environ)
+            request = Request(environ, path, raw_path, self.limits, self.trust_forwarded)
+            if environ.get("CONTENT_LENGTH"):  # before any answer: a redirect, the middleware's, a 404
+                request.check_body_size()
             if raw_path[-1] == "/" and raw_path != "/":
                 response = self._redirect_trailing_slash(environ, raw_path)
+            elif self.middleware is None:
+                response = self._route(request, raw_path)
             else:
-                request = Request(environ, path, raw_path, self.limits, self.trust_forwarded)
-                if self.middleware is None:
-                    response = self._route(request, raw_path)
-                else:
-                    response = self._run_middleware(request)
-        except HTTPError as exc:  # a malformed path, an unknown method
+                response = self._run_middleware(request)
+        except HTTPError as exc:  # a malformed path or Content-Length, an unknown method, a body too large
             response = exc.to_response()
         except Exception:
             logger.exception("error while serving %s %s", method, _loggable_path(environ))
@@ -3487,6 +3490,8 @@ class App:
             elif not _valid_status(result.status):
                 logger.error("%s: middleware returned status %r", middleware.file, result.status)
                 result = self._internal_error()
+            elif result._stream is not None and request.method != "HEAD":
+                result = self._start_stream(result, request, f"{middleware.file}: middleware") or result
         except HTTPError as exc:
             result = exc.to_response()
             raised = not isinstance(exc, RedirectError)
@@ -3506,11 +3511,6 @@ class App:
     def _route(self, request: Request, raw_path: str, segments: Optional[list[str]] = None) -> Response:
         """The route's answer for ``raw_path``, the path as the client sent it
         (or as the middleware rewrote it); ``segments`` when already decoded."""
-        if request.environ.get("CONTENT_LENGTH"):  # checked for every answer, a file's or a 404 too
-            try:
-                request.check_body_size()
-            except HTTPError as exc:
-                return exc.to_response()
         if self._openapi_json is not None and request.path == self.openapi_url:
             return self._serve_openapi(request)
         endpoint = self.tree.static_paths.get(raw_path)
@@ -3631,10 +3631,31 @@ class App:
             raised = True
         finally:
             _current_request.reset(token)
+        if response._stream is not None and request.method != "HEAD":
+            failed = self._start_stream(response, request, f"{endpoint.file}: {method} handler")
+            if failed is not None:  # the body failed before its first piece: an error the handler raised
+                response, raised = failed, True
         jar = request._jar
         if jar is not None and jar.pending and not raised:
             response = _with_cookies(response, jar.pending)
         return response
+
+    def _start_stream(self, response: Response, request: Request, source: str) -> Optional[Response]:
+        """Make a streamed body's first piece now, while an error can still be
+        the answer (a server sends nothing before the first piece, PEP 3333).
+        The error's answer if it fails, as if the handler had raised it; else None."""
+        body = _StreamedBody(response._stream, request)
+        try:
+            body.start()
+        except HTTPError as exc:  # request.stream() over max_body_size, say
+            body.close()
+            return exc.to_response()
+        except (Exception, SystemExit, GeneratorExit):
+            logger.exception("%s: its streamed body failed before the first piece", source)
+            body.close()
+            return self._internal_error()
+        response._stream = body
+        return None
 
     def _as_response(self, result: Any, endpoint: Endpoint, method: str) -> Response:
         if isinstance(result, (dict, list)):
@@ -3735,17 +3756,8 @@ class App:
                 return wrapper(file, FILE_CHUNK_SIZE)  # type: ignore[no-any-return]
             return _file_chunks(file, offset, length)
 
-        stream = _StreamedBody(response._stream, request)
-        if send_body:
-            try:
-                stream.start()
-            except HTTPError as exc:  # request.stream() over max_body_size, say
-                stream.close()
-                return self._send(environ, start_response, method, None, exc.to_response())
-            except Exception:
-                logger.exception("error in the streamed body of %s %s", method, _loggable_path(environ))
-                stream.close()
-                return self._send(environ, start_response, method, None, self._internal_error())
+        source = response._stream  # started by _start_stream, unless this is a HEAD
+        stream = source if isinstance(source, _StreamedBody) else _StreamedBody(source, request)
         start_response(status_line, header_list)
         if not send_body:
             stream.close()
@@ -4220,10 +4232,9 @@ def openapi_document(app: App, *, title: Optional[str] = None, version: str = "0
                 item["parameters"] = parameters
             for method, operation in _openapi_operations(info, path, operation_ids):
                 item[method.lower()] = operation
-            # [id] beside [...id] give one template: the route that answers first
-            # (see _match_order) keeps its operations; the other adds only methods it lacks.
-            for key, value in item.items():
-                paths.setdefault(path, {}).setdefault(key, value)
+            # [id] beside [...id] give one template; it describes the route that answers
+            # it (the first in _match_order): the catch-all answers only longer paths.
+            paths.setdefault(path, item)
     return {
         "openapi": "3.1.0",
         "info": {

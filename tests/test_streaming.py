@@ -244,10 +244,10 @@ def test_an_error_before_the_first_piece_is_still_the_answer(tmp_path, caplog):
     test_client = client(app)
     assert test_client.get("/gen/forbidden").status == 403
     assert test_client.get("/gen/forbidden").json() == {"error": "not yours"}
-    crashed = test_client.get("/gen/crash%0A12:00:00%20forged")
+    crashed = test_client.get("/gen/crash")
     assert crashed.status == 500 and crashed.json() == {"error": "internal server error"}
     assert "broken generator" in caplog.text
-    assert "streamed body of GET /gen/crash%0A12:00:00%20forged" in caplog.text  # no forged line
+    assert "route.py: GET handler: its streamed body failed before the first piece" in caplog.text
 
     # A chunked upload (no Content-Length) over the limit, piped back: a JSON 413.
     environ = {
@@ -261,3 +261,37 @@ def test_an_error_before_the_first_piece_is_still_the_answer(tmp_path, caplog):
     body = b"".join(app(environ, lambda status, headers, exc=None: seen.append((status, headers))))
     assert seen[0][0].startswith("413") and b"limit of 1000 bytes" in body
     assert ("Content-Type", "application/json") in seen[0][1]
+
+
+def test_a_streamed_body_that_fails_first_is_answered_like_the_handler_raising(tmp_path, caplog):
+    # The middleware's headers and cookies land on that answer too, and sys.exit() is a 500.
+    files = dict(ROUTES)
+    files["middleware.py"] = (
+        "from minirouter import Response\n"
+        "def middleware(request):\n"
+        "    response = Response.next(headers={'Access-Control-Allow-Origin': '*'})\n"
+        "    response.cookies.set('mw', '1')\n"
+        "    return response\n"
+    )
+    files["fail/[how]/route.py"] = (
+        "import sys\n"
+        "from minirouter import HTTPError, Response, cookies\n"
+        "def GET(request, context):\n"
+        "    how = context.params['how']\n"
+        "    cookies().set('half', 'done')\n"
+        "    def pieces():\n"
+        "        if how == 'exit':\n"
+        "            sys.exit(3)\n"
+        "        if how == 'bad-header':\n"
+        "            raise HTTPError(400, 'bad', headers={'X-A': 'a\\r\\nb'})\n"
+        "        raise HTTPError(403, 'nope')\n"
+        "        yield b''\n"
+        "    return Response(pieces())\n"
+    )
+    test_client = client(App(str(make_app_dir(tmp_path, files))))
+    for how, status in (("forbidden", 403), ("exit", 500), ("bad-header", 500)):
+        response = test_client.get(f"/fail/{how}")
+        assert response.status == status, how
+        assert response.headers.get("access-control-allow-origin") == "*"
+        assert response.cookies == {"mw": "1"}  # the handler's own cookie is not sent with an error
+    assert "SystemExit" in caplog.text
