@@ -1324,7 +1324,8 @@ class Request:
                 return
             total = 0
             while True:
-                chunk = _read_input(stream, chunk_size)
+                # Never more than one byte past the limit: that byte is enough to refuse the body.
+                chunk = _read_input(stream, min(chunk_size, limit - total + 1))
                 if not chunk:
                     return
                 total += len(chunk)

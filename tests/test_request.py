@@ -619,3 +619,18 @@ def test_body_read_in_small_pieces_takes_linear_time(hook):
     trickled = min(read_time(_TrickleInput(b"x" * size)) for _ in range(3))
     # 1,024 reads of 4 KiB against one read: joining them must not copy the body each time.
     assert trickled <= 20 * whole + 0.05, (trickled, whole)
+
+
+@pytest.mark.parametrize("reader", ["body", "stream"])
+def test_a_chunked_body_is_read_one_byte_past_the_limit_at_most(tmp_path, reader):
+    from minirouter import App
+    from helpers import make_app_dir
+
+    route = "def POST(request):\n    return {'n': len(request.body())}\n" if reader == "body" else (
+        "def POST(request):\n    return {'n': sum(len(c) for c in request.stream())}\n")
+    app = App(str(make_app_dir(tmp_path, {"size/route.py": route})), max_body_size=100)
+    body = RecordingInput(b"x" * 1_000_000)
+    env = make_environ("POST", "/size", wsgi_input=body, input_terminated=True)
+    result = call(app, env, validate=False)
+    assert result.status == 413
+    assert body.bytes_read == 101  # design.md: "read up to max_body_size"
