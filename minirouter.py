@@ -2245,12 +2245,7 @@ def _with_middleware_headers(response: Response, extra: Headers) -> Response:
     itself wins too; ``Vary`` values are merged, since a response that
     varies for either reason must say so. Works on a copy, like ``_with_cookies``.
     """
-    merged = Response.__new__(Response)
-    merged.status = response.status
-    merged._header_items = list(response._header_items)
-    merged._body = response._body
-    merged._stream = response._stream
-    merged._file = response._file
+    merged = _copy_of(response)
     merged._middleware = None
     own_cookies = {_set_cookie_name(line) for line in response.headers.get_all("set-cookie")}
     own_names = {name.lower() for name, _ in response._header_items}
@@ -3492,7 +3487,7 @@ class App:
                 logger.error("%s: middleware returned status %r", middleware.file, result.status)
                 result = self._internal_error()
             elif result._stream is not None and request.method != "HEAD":
-                result = self._start_stream(result, request, f"{middleware.file}: middleware") or result
+                result, raised = self._start_stream(result, request, f"{middleware.file}: middleware")
         except HTTPError as exc:
             result = exc.to_response()
             raised = not isinstance(exc, RedirectError)
@@ -3633,30 +3628,31 @@ class App:
         finally:
             _current_request.reset(token)
         if response._stream is not None and request.method != "HEAD":
-            failed = self._start_stream(response, request, f"{endpoint.file}: {method} handler")
-            if failed is not None:  # the body failed before its first piece: an error the handler raised
-                response, raised = failed, True
+            # A body that fails before its first piece counts as an error the handler raised.
+            response, raised = self._start_stream(response, request, f"{endpoint.file}: {method} handler")
         jar = request._jar
         if jar is not None and jar.pending and not raised:
             response = _with_cookies(response, jar.pending)
         return response
 
-    def _start_stream(self, response: Response, request: Request, source: str) -> Optional[Response]:
+    def _start_stream(self, response: Response, request: Request, source: str) -> tuple[Response, bool]:
         """Make a streamed body's first piece now, while an error can still be
         the answer (a server sends nothing before the first piece, PEP 3333).
-        The error's answer if it fails, as if the handler had raised it; else None."""
+        (the response with its started body, False), or (the error's answer,
+        True) as if the handler had raised it."""
         body = _StreamedBody(response._stream, request)
         try:
             body.start()
         except HTTPError as exc:  # request.stream() over max_body_size, say
             body.close()
-            return exc.to_response()
+            return exc.to_response(), True
         except (Exception, SystemExit, GeneratorExit):
             logger.exception("%s: its streamed body failed before the first piece", source)
             body.close()
-            return self._internal_error()
-        response._stream = body
-        return None
+            return self._internal_error(), True
+        started = _copy_of(response)  # the returned one keeps its own body: a list may be sent again
+        started._stream = body
+        return started, False
 
     def _as_response(self, result: Any, endpoint: Endpoint, method: str) -> Response:
         if isinstance(result, (dict, list)):
@@ -3801,20 +3797,26 @@ def _without_content(response: Response) -> Response:
     return emptied
 
 
+def _copy_of(response: Response) -> Response:
+    """A copy to change: a response object may be reused across requests
+    (a module constant, a cached response), so the one returned is never changed."""
+    copy = Response.__new__(Response)
+    copy.status = response.status
+    copy._header_items = list(response._header_items)
+    copy._body = response._body
+    copy._stream = response._stream
+    copy._file = response._file
+    copy._middleware = response._middleware
+    return copy
+
+
 def _with_cookies(response: Response, pending: Mapping[str, str]) -> Response:
     """Merge ``cookies().set`` into the response; the response's own wins.
 
-    Works on a copy, so a response object reused across requests (a module
-    constant, a cached response) never collects other requests' cookies.
+    Works on a copy (``_copy_of``), so a reused response never collects other requests' cookies.
     """
     own = {_set_cookie_name(line) for line in response.headers.get_all("set-cookie")}
-    merged = Response.__new__(Response)
-    merged.status = response.status
-    merged._header_items = list(response._header_items)
-    merged._body = response._body
-    merged._stream = response._stream
-    merged._file = response._file
-    merged._middleware = response._middleware
+    merged = _copy_of(response)
     for name, line in pending.items():
         if name not in own:
             merged.headers.append("Set-Cookie", line)

@@ -295,3 +295,15 @@ def test_a_streamed_body_that_fails_first_is_answered_like_the_handler_raising(t
         assert response.headers.get("access-control-allow-origin") == "*"
         assert response.cookies == {"mw": "1"}  # the handler's own cookie is not sent with an error
     assert "SystemExit" in caplog.text
+
+
+def test_a_module_level_response_with_a_list_body_is_sent_whole_every_time(tmp_path):
+    files = dict(ROUTES)
+    files["same/route.py"] = (
+        "from minirouter import Response\n"
+        "ANSWER = Response([b'a', b'b', b'c'])  # built once, returned to every request\n"
+        "def GET():\n"
+        "    return ANSWER\n"
+    )
+    test_client = client(App(str(make_app_dir(tmp_path, files))))
+    assert [test_client.get("/same").content for _ in range(3)] == [b"abc"] * 3
