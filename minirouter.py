@@ -1560,7 +1560,7 @@ def _expiry_timestamp(expires: Union[datetime.datetime, float, int]) -> float:
     elif isinstance(expires, (int, float)) and not isinstance(expires, bool):
         if expires != expires or expires in (float("inf"), float("-inf")):
             raise ValueError(f"expires must be a finite time, not {expires!r}")
-        timestamp = float(expires)
+        timestamp = float(min(max(expires, -_LAST_HTTP_DATE), _LAST_HTTP_DATE))  # a huge int overflows a float
     else:
         raise TypeError("expires takes a datetime or epoch seconds")
     return min(max(timestamp, 0.0), _LAST_HTTP_DATE)
@@ -1854,9 +1854,8 @@ class HTTPError(Exception):
             raise ValueError(f"HTTP status must be an int from 100 to 599, not {status!r}")
         self.status = status
         self.message = message or _reason(status).lower()
-        if headers:
-            Headers(headers)  # a bad one fails here, where it is raised, as a response's would
-        self.headers = headers
+        # Checked now, so a bad header fails where it is raised, as a response's would.
+        self.headers = Headers(headers) if headers else None
         super().__init__(status, self.message)
 
     def __str__(self) -> str:
@@ -3456,7 +3455,7 @@ class App:
         set_cookies = outcome.headers.get_all("set-cookie")
         if set_cookies:  # as in Next.js, the route reads the cookies the middleware set
             cookie_header = _cookie_header_after(request.headers.get("cookie", ""), set_cookies)
-            _change_request_headers(request, {"cookie": cookie_header})
+            _change_request_headers(request, {"cookie": cookie_header or None})  # none left: no header
         if action == "rewrite":
             assert rewrite_path is not None
             raw_path, _, query = rewrite_path.partition("?")
@@ -3486,7 +3485,7 @@ class App:
             elif not _valid_status(result.status):
                 logger.error("%s: middleware returned status %r", middleware.file, result.status)
                 result = self._internal_error()
-            elif result._stream is not None and request.method != "HEAD":
+            elif result._stream is not None and request.method != "HEAD" and _may_have_content(result.status):
                 result, raised = self._start_stream(result, request, f"{middleware.file}: middleware")
         except HTTPError as exc:
             result = exc.to_response()
@@ -3627,7 +3626,7 @@ class App:
             raised = True
         finally:
             _current_request.reset(token)
-        if response._stream is not None and request.method != "HEAD":
+        if response._stream is not None and request.method != "HEAD" and _may_have_content(response.status):
             # A body that fails before its first piece counts as an error the handler raised.
             response, raised = self._start_stream(response, request, f"{endpoint.file}: {method} handler")
         jar = request._jar
@@ -3638,14 +3637,14 @@ class App:
     def _start_stream(self, response: Response, request: Request, source: str) -> tuple[Response, bool]:
         """Make a streamed body's first piece now, while an error can still be
         the answer (a server sends nothing before the first piece, PEP 3333).
-        (the response with its started body, False), or (the error's answer,
-        True) as if the handler had raised it."""
+        (the response with its started body, False), or the error's answer as
+        if the handler had raised it, and whether it is one that gets no cookies."""
         body = _StreamedBody(response._stream, request)
         try:
             body.start()
         except HTTPError as exc:  # request.stream() over max_body_size, say
             body.close()
-            return exc.to_response(), True
+            return exc.to_response(), not isinstance(exc, RedirectError)
         except (Exception, SystemExit, GeneratorExit):
             logger.exception("%s: its streamed body failed before the first piece", source)
             body.close()
@@ -3795,6 +3794,11 @@ def _without_content(response: Response) -> Response:
     emptied = Response(None, response.status)
     emptied._header_items = list(response._header_items)
     return emptied
+
+
+def _may_have_content(status: int) -> bool:
+    """Whether an answer with this status carries content (1xx, 204, 205 and 304 never do)."""
+    return status >= 200 and status not in (204, 205, 304)
 
 
 def _copy_of(response: Response) -> Response:
@@ -4010,7 +4014,7 @@ def _multipart_body(
             out.write(
                 f'--{boundary}\r\nContent-Disposition: form-data; name="{_form_data_quote(name)}"\r\n\r\n'.encode()
             )
-            out.write(bytes(item) if isinstance(item, (bytes, bytearray)) else str(item).encode())
+            out.write(bytes(item) if isinstance(item, (bytes, bytearray, memoryview)) else str(item).encode())
             out.write(b"\r\n")
     for name, spec in files.items():
         filename, content, *rest = spec

@@ -651,3 +651,15 @@ def test_logs_show_the_path_as_sent() -> None:
     assert _loggable_path(environ) == "/a%0Ab"
     assert _loggable_path({"REQUEST_URI": "http://evil.example/forged?x", "PATH_INFO": "/forged"}) == "/forged"
     assert _loggable_path({"PATH_INFO": "/a\nb"}) == "/a%0Ab"
+
+
+def test_deleting_the_last_cookie_in_middleware_leaves_no_cookie_header(tmp_path: Path) -> None:
+    app = ProbeApp(tmp_path, {
+        "raw/route.py": """
+            def GET(request):
+                return {"cookie": request.headers.get("cookie"), "cookies": dict(request.cookies)}
+            """,
+    })
+    app.use(lambda request: cookies().delete("a"))
+    assert app.client.get("/raw", cookies={"a": "1"}).json() == {"cookie": None, "cookies": {}}
+    assert app.client.get("/raw", cookies={"a": "1", "b": "2"}).json() == {"cookie": "b=2", "cookies": {"b": "2"}}

@@ -378,3 +378,18 @@ def test_redirect_with_cr_lf_in_handler_is_500_and_never_sent(tmp_path):
     assert r.status == 500
     assert r.headers.get("location") is None
     assert "admin" not in r.cookies
+
+
+def test_http_error_headers_may_be_any_iterable_of_pairs():
+    from minirouter import HTTPError
+
+    answer = HTTPError(503, "busy", iter([("Retry-After", "5")])).to_response()
+    assert answer.headers.get("retry-after") == "5"
+    with pytest.raises(ValueError):
+        HTTPError(400, "bad", {"X-A": "a\r\nb"})  # refused where it is raised
+
+
+def test_cookie_expires_as_a_huge_int_is_clamped():
+    from minirouter import format_set_cookie
+
+    assert "Expires=Fri, 31 Dec 9999 23:59:59 GMT" in format_set_cookie("a", "v", expires=10**400)

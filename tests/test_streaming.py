@@ -307,3 +307,32 @@ def test_a_module_level_response_with_a_list_body_is_sent_whole_every_time(tmp_p
     )
     test_client = client(App(str(make_app_dir(tmp_path, files))))
     assert [test_client.get("/same").content for _ in range(3)] == [b"abc"] * 3
+
+
+def test_a_stream_on_a_status_without_content_is_never_run(tmp_path):
+    files = dict(ROUTES)
+    files["nocontent/route.py"] = (
+        "from minirouter import Response\n"
+        "def GET():\n"
+        "    def body():\n"
+        "        raise RuntimeError('never meant to run')\n"
+        "        yield b''\n"
+        "    return Response(body(), 204)\n"
+    )
+    response = client(App(str(make_app_dir(tmp_path, files)))).get("/nocontent")
+    assert (response.status, response.content) == (204, b"")
+
+
+def test_a_redirect_from_the_first_piece_keeps_the_cookies_set(tmp_path):
+    files = dict(ROUTES)
+    files["away/route.py"] = (
+        "from minirouter import Response, cookies, redirect\n"
+        "def GET():\n"
+        "    cookies().set('session', 'abc')\n"
+        "    def body():\n"
+        "        redirect('/elsewhere')\n"
+        "        yield b''\n"
+        "    return Response(body())\n"
+    )
+    response = client(App(str(make_app_dir(tmp_path, files)))).get("/away")
+    assert response.status == 307 and response.cookies == {"session": "abc"}
