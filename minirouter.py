@@ -3091,21 +3091,31 @@ class CachedResponse:
     body: bytes
     stored_at: float
     expires_at: Optional[float]  # None: kept until evicted or restart
+    size: int = 0  # bytes it holds, body, headers and key, counted against CACHE_MAX_BYTES
 
 
 # What the route cache keys on: the client's raw path, the route's, the query.
 CacheKey = tuple[str, str, str]
 
+# The bytes the route cache may hold in all. Its entries are counted too
+# (App(cache_size=...)), but one entry may be as big as a URL and a body allow.
+CACHE_MAX_BYTES = 64 * 1024 * 1024
+
 
 class ResponseCache:
     """A thread-safe LRU map from a URL (see ``CacheKey``) to a finished response.
 
-    Bounded by entry count (``App(cache_size=...)``); expiry uses a monotonic
-    clock, so a change of the wall clock neither expires nor revives entries.
+    Bounded by entry count (``App(cache_size=...)``) and by the bytes held
+    (``max_bytes``); expiry uses a monotonic clock, so a change of the wall
+    clock neither expires nor revives entries.
     """
 
-    def __init__(self, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, max_entries: int, clock: Callable[[], float] = time.monotonic, max_bytes: int = CACHE_MAX_BYTES
+    ) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self._clock = clock
         # A dict keeps insertion order: the first key is the least recently
         # used. One lock around every access, since a hit reorders the dict.
@@ -3124,7 +3134,7 @@ class ResponseCache:
             if entry is None:
                 return None
             if entry.expires_at is not None and now >= entry.expires_at:
-                del self._entries[key]  # stale: the caller computes it afresh
+                self._remove(key)  # stale: the caller computes it afresh
                 return None
             self._entries[key] = self._entries.pop(key)
             return entry
@@ -3134,22 +3144,33 @@ class ResponseCache:
         until evicted when None; the least recently used entry makes room."""
         assert response._body is not None
         now = self._clock()
+        headers = tuple(response.headers.raw())
+        size = len(response._body) + sum(len(name) + len(value) for name, value in headers) + _key_size(key)
+        if size > self.max_bytes // 8:
+            return  # one answer may not crowd out most of the others
         entry = CachedResponse(
             status=response.status,
-            headers=tuple(response.headers.raw()),
+            headers=headers,
             body=response._body,
             stored_at=now,
             expires_at=None if seconds is None else now + seconds,
+            size=size,
         )
         with self._lock:
-            self._entries.pop(key, None)
+            if key in self._entries:
+                self._remove(key)
             self._entries[key] = entry
-            while len(self._entries) > self.max_entries:
-                del self._entries[next(iter(self._entries))]
+            self._bytes += size
+            while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+                self._remove(next(iter(self._entries)))  # the least recently used
+
+    def _remove(self, key: Hashable) -> None:
+        self._bytes -= self._entries.pop(key).size
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._bytes = 0
 
     def response(self, entry: CachedResponse) -> Response:
         """A new Response for a hit, with ``Age``: seconds since it was made."""
@@ -3157,6 +3178,11 @@ class ResponseCache:
         response._body = entry.body
         response.headers.set("Age", str(max(0, int(self._clock() - entry.stored_at))))
         return response
+
+
+def _key_size(key: Hashable) -> int:
+    # The app's keys are tuples of strings (CacheKey); other keys count as nothing.
+    return sum(len(part) for part in key if isinstance(part, str)) if isinstance(key, tuple) else 0
 
 
 def _cache_key(client_path: str, route_path: str, query: str) -> CacheKey:

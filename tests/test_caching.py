@@ -514,3 +514,32 @@ def test_example_time_routes_through_waitress(live_server: str) -> None:
 def test_readme_has_a_caching_section_with_curl_lines() -> None:
     sections = {s.title: s for s in readme_curl.read_sections(ROOT / "README.md")}
     assert len(sections["Caching"].curl_steps) >= 3
+
+
+def test_the_cache_is_bounded_by_the_bytes_it_holds_too():
+    from minirouter import Response, ResponseCache
+
+    cache = ResponseCache(100, max_bytes=8000)
+    for i in range(10):
+        cache.put(("/p", "/p", f"q={i}"), Response("x" * 900), None)
+    assert len(cache) <= 8 and cache._bytes <= 8000  # the oldest went first
+    assert cache.get(("/p", "/p", "q=9")) is not None and cache.get(("/p", "/p", "q=0")) is None
+    cache.put(("/big", "/big", ""), Response("x" * 1001), None)  # over an eighth of the budget
+    assert cache.get(("/big", "/big", "")) is None
+    cache.clear()
+    assert len(cache) == 0 and cache._bytes == 0
+
+
+def test_a_long_query_cannot_fill_memory_through_the_cache(tmp_path):
+    from minirouter import App
+
+    app = App(str(make_app_dir(tmp_path, {"echo/route.py": (
+        "revalidate = 60\n"
+        "def GET(request):\n"
+        "    return {'q': request.search_params.get('q')}\n"
+    )})))
+    test_client = client(app)
+    for i in range(400):  # about 80 MB of answers and keys, under the 1,024 entries of cache_size
+        assert test_client.get(f"/echo?i={i}&q=" + "a" * 100_000).status == 200
+    assert app.cache._bytes <= app.cache.max_bytes == 64 * 1024 * 1024
+    assert len(app.cache) < 400  # the oldest made room
