@@ -3111,10 +3111,11 @@ class ResponseCache:
     """
 
     def __init__(
-        self, max_entries: int, clock: Callable[[], float] = time.monotonic, max_bytes: int = CACHE_MAX_BYTES
+        self, max_entries: int, clock: Callable[[], float] = time.monotonic, max_bytes: Optional[int] = None
     ) -> None:
         self.max_entries = max_entries
-        self.max_bytes = max_bytes
+        # Read when the cache is made, so a program may change minirouter.CACHE_MAX_BYTES first.
+        self.max_bytes = CACHE_MAX_BYTES if max_bytes is None else max_bytes
         self._bytes = 0
         self._clock = clock
         # A dict keeps insertion order: the first key is the least recently

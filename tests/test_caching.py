@@ -543,3 +543,11 @@ def test_a_long_query_cannot_fill_memory_through_the_cache(tmp_path):
         assert test_client.get(f"/echo?i={i}&q=" + "a" * 100_000).status == 200
     assert app.cache._bytes <= app.cache.max_bytes == 64 * 1024 * 1024
     assert len(app.cache) < 400  # the oldest made room
+
+
+def test_cache_max_bytes_set_before_the_app_is_built_applies(monkeypatch, tmp_path):
+    import minirouter
+
+    monkeypatch.setattr(minirouter, "CACHE_MAX_BYTES", 64 * 1024)
+    app = App(str(make_app_dir(tmp_path, {"r/route.py": "revalidate = 60\ndef GET():\n    return {}\n"})))
+    assert app.cache.max_bytes == 64 * 1024
