@@ -1560,10 +1560,10 @@ def _expiry_timestamp(expires: Union[datetime.datetime, float, int]) -> float:
     elif isinstance(expires, (int, float)) and not isinstance(expires, bool):
         if expires != expires or expires in (float("inf"), float("-inf")):
             raise ValueError(f"expires must be a finite time, not {expires!r}")
-        timestamp = float(min(max(expires, -_LAST_HTTP_DATE), _LAST_HTTP_DATE))  # a huge int overflows a float
+        timestamp = expires  # an int is compared exactly below, so a huge one never becomes a float
     else:
         raise TypeError("expires takes a datetime or epoch seconds")
-    return min(max(timestamp, 0.0), _LAST_HTTP_DATE)
+    return float(min(max(timestamp, 0.0), _LAST_HTTP_DATE))
 
 
 def format_set_cookie(
@@ -3512,7 +3512,7 @@ class App:
             elif not _valid_status(result.status):
                 logger.error("%s: middleware returned status %r", middleware.file, result.status)
                 result = self._internal_error()
-            elif result._stream is not None and request.method != "HEAD" and _may_have_content(result.status):
+            elif result._stream is not None:
                 result, raised = self._start_stream(result, request, f"{middleware.file}: middleware")
         except HTTPError as exc:
             result = exc.to_response()
@@ -3653,7 +3653,7 @@ class App:
             raised = True
         finally:
             _current_request.reset(token)
-        if response._stream is not None and request.method != "HEAD" and _may_have_content(response.status):
+        if response._stream is not None:
             # A body that fails before its first piece counts as an error the handler raised.
             response, raised = self._start_stream(response, request, f"{endpoint.file}: {method} handler")
         jar = request._jar
@@ -3666,6 +3666,8 @@ class App:
         the answer (a server sends nothing before the first piece, PEP 3333).
         (the response with its started body, False), or the error's answer as
         if the handler had raised it, and whether it is one that gets no cookies."""
+        if request.method == "HEAD" or not _may_have_content(response.status):
+            return response, False  # never run: no content will be sent (_send_other closes it)
         body = _StreamedBody(response._stream, request)
         try:
             body.start()

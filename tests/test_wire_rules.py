@@ -354,3 +354,15 @@ def test_a_malformed_content_length_is_400_whatever_answers(tmp_path, path, meth
     assert result.status == 400
     if method != "HEAD":
         assert result.json() == {"error": "Content-Length must be a whole number of bytes"}
+
+
+def test_the_readme_waitress_serve_line_gives_what_waitress_options_gives() -> None:
+    import re
+
+    from minirouter import waitress_options
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    numbers = re.findall(r"waitress-serve .*--max-request-body-size=(\d+)", readme)
+    assert numbers, "the Deploying section shows a waitress-serve command with the body limit"
+    expected = waitress_options(App(str(Path(__file__).resolve().parent.parent / "app")))["max_request_body_size"]
+    assert {int(number) for number in numbers} == {expected}
