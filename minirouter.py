@@ -50,6 +50,7 @@ from typing import (
     Callable,
     Iterable,
     Iterator,
+    NoReturn,
     Optional,
     Tuple,
     Union,
@@ -1234,10 +1235,10 @@ class Request:
         # RFC 9112 3.2.2: a request target in absolute form names the host, and Host is ignored.
         host = _target_authority(environ) or environ.get("HTTP_HOST")
         if self._trust_forwarded:
-            forwarded_proto = environ.get("HTTP_X_FORWARDED_PROTO", "")
+            forwarded_proto = environ.get("HTTP_X_FORWARDED_PROTO", "").split(",")[0].strip().lower()
             forwarded_host = environ.get("HTTP_X_FORWARDED_HOST", "")
-            if forwarded_proto.split(",")[0].strip() in ("http", "https"):
-                scheme = forwarded_proto.split(",")[0].strip()
+            if forwarded_proto in ("http", "https"):  # a scheme is case-insensitive (RFC 3986 3.1)
+                scheme = forwarded_proto
             if forwarded_host:
                 host = forwarded_host.split(",")[0].strip()
         if host:
@@ -1426,7 +1427,10 @@ class Request:
         except RecursionError:
             raise HTTPError(400, "malformed JSON: nested too deeply") from None
         except ValueError as exc:
-            raise HTTPError(400, f"malformed JSON: {exc}") from None
+            reason = str(exc)
+            if "set_int_max_str_digits" in reason:  # CPython's digit cap names a call the client cannot make
+                reason = "an integer has too many digits"
+            raise HTTPError(400, f"malformed JSON: {reason}") from None
         if "\\u" in text and _SURROGATE_ESCAPE.search(text):
             # An escaped half of a surrogate pair decodes to a string that no
             # UTF-8 store or response can hold: refuse it here, not later.
@@ -1588,7 +1592,7 @@ def format_set_cookie(
     parts = [f"{name}={quote(value, safe=_COOKIE_SAFE)}"]
     if path is not None:
         if not _COOKIE_PATH.match(path):
-            raise ValueError(f"cookie {name} path {path!r} has ';' or a control character")
+            raise ValueError(f"cookie {name} path {path!r}: RFC 6265 allows printable ASCII other than ';'")
         parts.append(f"Path={path}")
     if max_age is not None:
         if isinstance(max_age, bool) or not isinstance(max_age, int):
@@ -1876,17 +1880,17 @@ class RedirectError(HTTPError):
         return Response.redirect(self.url, self.status)
 
 
-def redirect(url: str) -> Any:
+def redirect(url: str) -> NoReturn:
     """Stop the handler and answer ``307 Temporary Redirect`` to ``url``."""
     raise RedirectError(url, 307)
 
 
-def permanent_redirect(url: str) -> Any:
+def permanent_redirect(url: str) -> NoReturn:
     """Stop the handler and answer ``308 Permanent Redirect`` to ``url``."""
     raise RedirectError(url, 308)
 
 
-def not_found(message: str = "not found") -> Any:
+def not_found(message: str = "not found") -> NoReturn:
     """Stop the handler and answer 404 ``{"error": "not found"}``."""
     raise HTTPError(404, message)
 
@@ -2934,14 +2938,20 @@ def _content_type_for(path: str) -> str:
     return guessed
 
 
-def _etag_matches(header: str, etag: str) -> bool:
-    """Weak comparison (RFC 9110 13.1.2), as If-None-Match requires."""
+def _etag_matches(header: str, etag: str, strong: bool = False) -> bool:
+    """Whether ``etag`` is in an If-None-Match (weak comparison) or, with
+    ``strong``, an If-Match (strong comparison: no W/ tag matches) list;
+    ``*`` matches any (RFC 9110 8.8.3.2, 13.1.1-2)."""
     if header.strip() == "*":
         return True
+    if strong and etag.startswith("W/"):
+        return False
     bare = etag[2:] if etag.startswith("W/") else etag
     for candidate in header.split(","):
         candidate = candidate.strip()
         if candidate.startswith("W/"):
+            if strong:
+                continue
             candidate = candidate[2:]
         if candidate == bare:
             return True
@@ -2960,7 +2970,9 @@ def _byte_range(header: str, size: int) -> Union[None, str, tuple[int, int]]:
     if first_text == "":
         suffix = _ascii_int(last_text)
         if suffix is None:
-            return None
+            if not last_text or last_text.strip("0123456789"):
+                return None
+            suffix = size + 1  # too many digits to read, so longer than the file: the whole of it
         if suffix == 0:
             return "unsatisfiable"
         if size == 0:
@@ -2996,6 +3008,15 @@ def serve_file(environ: dict[str, Any], path: str, content_type: Optional[str] =
         "Last-Modified": http_date(stat.st_mtime),
         "Cache-Control": "public, max-age=0",
     }
+    # RFC 9110 13.2.2: If-Match, else If-Unmodified-Since, then If-None-Match, else If-Modified-Since.
+    if_match = environ.get("HTTP_IF_MATCH")
+    if if_match is not None:
+        if not _etag_matches(if_match, etag, strong=True):
+            return _error_response(412, "If-Match: the file's ETag is not among those given")
+    else:
+        unmodified_since = _parse_http_date(environ.get("HTTP_IF_UNMODIFIED_SINCE", "") or "")
+        if unmodified_since is not None and int(stat.st_mtime) > unmodified_since:
+            return _error_response(412, "If-Unmodified-Since: the file has changed since that date")
     if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match is not None:
         if _etag_matches(if_none_match, etag):
@@ -3460,6 +3481,9 @@ class App:
     def _redirect_trailing_slash(environ: dict[str, Any], raw_path: str) -> Response:
         """``/comments/`` answers 308 to ``/comments``, keeping the query."""
         location = _url_from_environ(_script_name(environ)) + _without_trailing_slash(raw_path)
+        # Never //host, not even through SCRIPT_NAME (gunicorn takes it from a
+        # request header sent from 127.0.0.1): that Location would leave the site.
+        location = "/" + location.lstrip("/\\")
         query = _url_from_environ(environ.get("QUERY_STRING", ""))
         return Response.redirect(f"{location}?{query}" if query else location, 308)
 
@@ -3486,6 +3510,7 @@ class App:
         if action == "rewrite":
             assert rewrite_path is not None
             raw_path, _, query = rewrite_path.partition("?")
+            raw_path = raw_path.rstrip("/") or "/"  # /b/ is /b, as a client's /b/ is redirected there
             segments = _path_segments(raw_path)
             if query:
                 request._search_params = SearchParams(parse_query(query))
@@ -3508,10 +3533,10 @@ class App:
                     "%s: middleware returned %s; return None, Response.next(), "
                     "Response.rewrite(path) or a Response", middleware.file, type(result).__name__,
                 )
-                result = self._internal_error()
+                result, raised = self._internal_error(), True
             elif not _valid_status(result.status):
                 logger.error("%s: middleware returned status %r", middleware.file, result.status)
-                result = self._internal_error()
+                result, raised = self._internal_error(), True
             elif result._stream is not None:
                 result, raised = self._start_stream(result, request, f"{middleware.file}: middleware")
         except HTTPError as exc:
@@ -3544,8 +3569,8 @@ class App:
             if match is None:
                 if self.public_dir is not None:
                     file = _public_path(self.public_dir, segments)
-                    if file is not None:
-                        return self._serve_file(request, file, None)
+                    if file is not None:  # typed by the name asked for: a symlink's target may differ
+                        return self._serve_file(request, file, _content_type_for(segments[-1]))
                 return _error_response(404, f"no route matches {request.path}")
             endpoint, params = match
         method = request.method
@@ -3643,7 +3668,10 @@ class App:
             else:
                 if inspect.isawaitable(result):
                     result = _run_awaitable(result)
-                response = self._as_response(result, endpoint, method)
+                answer = self._as_response(result, endpoint, method)
+                if answer is None:  # a 500, and like a crash it gets no cookies
+                    answer, raised = self._internal_error(), True
+                response = answer
         except HTTPError as exc:
             response = exc.to_response()
             raised = not isinstance(exc, RedirectError)
@@ -3682,7 +3710,10 @@ class App:
         started._stream = body
         return started, False
 
-    def _as_response(self, result: Any, endpoint: Endpoint, method: str) -> Response:
+    @staticmethod
+    @staticmethod
+    def _as_response(result: Any, endpoint: Endpoint, method: str) -> Optional[Response]:
+        """The handler's result as a Response, or None (logged) when it is not an answer."""
         if isinstance(result, (dict, list)):
             return Response.json(result)
         if isinstance(result, Response):
@@ -3692,19 +3723,19 @@ class App:
                     "%s: %s handler returned Response.%s(), which only middleware may return",
                     endpoint.file, method, result._middleware[0],
                 )
-                return self._internal_error()
+                return None
             if not _valid_status(status):
                 logger.error(
                     "%s: %s handler returned a Response with status %r (must be 100-599)",
                     endpoint.file, method, status,
                 )
-                return self._internal_error()
+                return None
             return result
         logger.error(
             "%s: %s handler returned %s; return a Response, a dict or a list",
             endpoint.file, method, type(result).__name__,
         )
-        return self._internal_error()
+        return None
 
     def _internal_error(self) -> Response:
         """500: the traceback is logged, and shown only with ``debug=True``
@@ -3943,14 +3974,18 @@ class _AccessLoggedBody:
             self._log()
 
     def _log(self) -> None:
-        method = str(self._environ.get("REQUEST_METHOD", "-"))
-        path = _loggable_path(self._environ)
-        status = int(self._status[0].split(" ", 1)[0]) if self._status else 0
-        elapsed_ms = (time.perf_counter() - self._started) * 1000
-        access_logger.info(
-            "%s %s %d %d %.1fms", method, path, status, self._sent, elapsed_ms,
-            extra={"method": method, "path": path, "status": status, "bytes": self._sent, "duration_ms": elapsed_ms},
-        )
+        _log_access(self._environ, self._status, self._sent, self._started)
+
+
+def _log_access(environ: dict[str, Any], status_line: list[str], sent: int, started: float) -> None:
+    method = str(environ.get("REQUEST_METHOD", "-"))
+    path = _loggable_path(environ)
+    status = int(status_line[0].split(" ", 1)[0]) if status_line else 0
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    access_logger.info(
+        "%s %s %d %d %.1fms", method, path, status, sent, elapsed_ms,
+        extra={"method": method, "path": path, "status": status, "bytes": sent, "duration_ms": elapsed_ms},
+    )
 
 
 def _loggable_path(environ: dict[str, Any]) -> str:
@@ -3970,14 +4005,24 @@ def _call_with_access_log(
 ) -> Iterable[bytes]:
     started = time.perf_counter()
     status: list[str] = []
+    length: list[str] = []
 
     def recording_start_response(status_line: str, header_list: list[tuple[str, str]], exc_info: Any = None) -> Any:
         status[:] = [status_line]  # a second call (with exc_info) replaces the first
+        length[:] = [value for name, value in header_list if name.lower() == "content-length"]
         if exc_info is None:
             return start_response(status_line, header_list)
         return start_response(status_line, header_list, exc_info)
 
-    return _AccessLoggedBody(app(environ, recording_start_response), environ, status, started)
+    body = app(environ, recording_start_response)
+    file_wrapper = environ.get("wsgi.file_wrapper")
+    if isinstance(file_wrapper, type) and type(body) is file_wrapper and length:
+        # Wrapped, the server would no longer know it as its own file (waitress
+        # checks the exact class) and would not send it the fast way; logged
+        # now, with the length the server will send.
+        _log_access(environ, status, int(length[0]), started)
+        return body
+    return _AccessLoggedBody(body, environ, status, started)
 
 
 # ---------------------------------------------------------------------------
@@ -4032,8 +4077,25 @@ def _form_data_quote(value: str) -> str:
     return value.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
 
 
+def _file_part(name: str, spec: Any) -> tuple[str, bytes, str]:
+    """(filename, content, content type) of one ``files=`` entry, given as
+    requests takes it: ``(filename, content[, content_type])``, an open file
+    (its own name), or bare bytes or str (the field's name)."""
+    if isinstance(spec, (tuple, list)):
+        filename, content, *rest = spec
+        content_type = rest[0] if rest else "application/octet-stream"
+    else:
+        filename = os.path.basename(str(getattr(spec, "name", name)))
+        content, content_type = spec, "application/octet-stream"
+    if hasattr(content, "read"):
+        content = content.read()
+    if isinstance(content, str):
+        content = content.encode()
+    return str(filename), bytes(content), content_type
+
+
 def _multipart_body(
-    fields: Mapping[str, Any], files: Mapping[str, Any]
+    fields: Mapping[str, Any], files: Union[Mapping[str, Any], Iterable[tuple[str, Any]]]
 ) -> tuple[bytes, str]:
     boundary = "minirouter-" + os.urandom(12).hex()
     out = io.BytesIO()
@@ -4045,13 +4107,8 @@ def _multipart_body(
             )
             out.write(bytes(item) if isinstance(item, (bytes, bytearray, memoryview)) else str(item).encode())
             out.write(b"\r\n")
-    for name, spec in files.items():
-        filename, content, *rest = spec
-        content_type = rest[0] if rest else "application/octet-stream"
-        if isinstance(content, str):
-            content = content.encode()
-        elif hasattr(content, "read"):
-            content = content.read()
+    for name, spec in files.items() if isinstance(files, Mapping) else files:
+        filename, content, content_type = _file_part(name, spec)
         out.write(
             f'--{boundary}\r\nContent-Disposition: form-data; name="{_form_data_quote(name)}"; '
             f'filename="{_form_data_quote(filename)}"\r\nContent-Type: {content_type}\r\n\r\n'.encode()
@@ -4085,7 +4142,7 @@ class TestClient:
         *,
         json: Any = _NO_JSON,
         data: Union[bytes, str, Mapping[str, Any], None] = None,
-        files: Optional[Mapping[str, Any]] = None,
+        files: Union[Mapping[str, Any], Iterable[tuple[str, Any]], None] = None,
         headers: Union[Mapping[str, str], Iterable[tuple[str, str]], None] = None,
         cookies: Optional[Mapping[str, str]] = None,
         params: Optional[Mapping[str, str]] = None,
@@ -4117,7 +4174,9 @@ class TestClient:
         return self._call(environ)
 
     @staticmethod
-    def _body(json: Any, data: Any, files: Optional[Mapping[str, Any]]) -> tuple[bytes, Optional[str]]:
+    def _body(
+        json: Any, data: Any, files: Union[Mapping[str, Any], Iterable[tuple[str, Any]], None]
+    ) -> tuple[bytes, Optional[str]]:
         if json is not _NO_JSON:
             return jsonlib.dumps(json).encode(), "application/json"
         if files:
@@ -4441,6 +4500,12 @@ def _wsgiref_server(app: Callable[[dict[str, Any], StartResponse], Iterable[byte
         address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
     class QuietHandler(simple.WSGIRequestHandler):
+        def get_environ(self) -> dict[str, Any]:
+            environ = super().get_environ()
+            # The target as sent: wsgiref's PATH_INFO is already decoded, so /a%2Fb would be two segments.
+            environ["REQUEST_URI"] = self.path
+            return environ
+
         def log_request(self, code: Union[int, str] = "-", size: Union[int, str] = "-") -> None:
             pass  # "minirouter.access" already has a line per request
 
@@ -4643,8 +4708,10 @@ def _load_app(app_dir: str, **options: Any) -> Optional[App]:
 
 def _serve_command(args: argparse.Namespace) -> int:
     if args.reload and not os.environ.get(_RELOADER_PARENT_ENV):
+        # Port 0 is chosen once, here: each restarted child would otherwise listen somewhere new.
+        port = args.port or _free_port(args.host)
         command = [sys.executable, "-m", "minirouter", "serve", args.app_dir, "--host", args.host,
-                   "--port", str(args.port)]
+                   "--port", str(port)]
         command += ["--debug"] if args.debug else []
         command += ["--openapi-url", args.openapi_url] if args.openapi_url else []
         return run_with_reloader(command, _reload_folders(args.app_dir))
@@ -4664,6 +4731,18 @@ def _serve_command(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def _free_port(host: str) -> int:
+    """A port free on ``host`` now, or 0 (any) when ``host`` cannot be bound: the server says why."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, 0))
+            return int(probe.getsockname()[1])
+    except (OSError, ValueError):
+        return 0
 
 
 def _reload_folders(app_dir: str) -> list[str]:

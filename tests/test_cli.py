@@ -9,6 +9,7 @@ import http.client
 import logging
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -104,8 +105,8 @@ class Server:
     """`minirouter serve ...` in its own process group, output collected in a file."""
 
     def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None,
-                 program: list[str] | None = None) -> None:
-        self.port = free_port()
+                 program: list[str] | None = None, port: int | None = None) -> None:
+        self.port = free_port() if port is None else port
         self.log_path = cwd / f"server-{self.port}.log"
         self._log = open(self.log_path, "w+b")
         program = program or [sys.executable, "-m", "minirouter", "serve"]
@@ -166,8 +167,9 @@ class Server:
 def start_server(tmp_path: Path) -> Iterator[object]:
     servers: list[Server] = []
 
-    def start(*args: str, env: dict[str, str] | None = None, program: list[str] | None = None) -> Server:
-        server = Server(list(args), tmp_path, env, program)
+    def start(*args: str, env: dict[str, str] | None = None, program: list[str] | None = None,
+              port: int | None = None) -> Server:
+        server = Server(list(args), tmp_path, env, program, port)
         servers.append(server)
         return server
 
@@ -326,6 +328,12 @@ def test_serve_without_waitress_uses_wsgiref(tmp_path: Path, start_server) -> No
     server.wait_for("/hello", b'"version":1')
     assert "waitress is not installed; serving with wsgiref" in server.output()
     server.wait_for_output("GET /hello 200")
+    # The path is split before it is decoded, as under waitress: wsgiref's own
+    # PATH_INFO is already decoded, so the target as sent must reach the app.
+    status, body = server.get("/comments/a%2Fb")
+    assert status == 200 and json.loads(body) == {"id": "a/b"}
+    status, body = server.get("/comments/x%ZZ")
+    assert status == 400 and b"percent" in body
 
 
 def test_serve_with_openapi_url(tmp_path: Path, start_server) -> None:
@@ -382,6 +390,16 @@ def test_reload_restarts_on_edit_and_survives_a_syntax_error(tmp_path: Path, sta
     (app_dir / "added").mkdir()
     (app_dir / "added" / "route.py").write_text("def GET():\n    return {'added': True}\n")
     server.wait_for("/added", b'"added":true')
+
+
+def test_reload_on_port_0_keeps_the_port_it_chose_across_restarts(tmp_path: Path, start_server) -> None:
+    app_dir = write_app(tmp_path, TREE)
+    server = start_server(app_dir.name, "--reload", port=0)
+    server.wait_for_output("Serving on")
+    server.port = int(re.findall(r"Serving on http://127\.0\.0\.1:(\d+)", server.output())[0])
+    server.wait_for("/hello", b'"version":1')
+    (app_dir / "hello" / "route.py").write_text(HELLO.replace('"version": 1', '"version": 2'))
+    server.wait_for("/hello", b'"version":2')  # the restarted server, on the same port
 
 
 def test_the_reloader_forgets_the_bytecode_of_a_changed_file(tmp_path: Path) -> None:

@@ -312,7 +312,7 @@ def test_contextvars_isolation_under_threads(ctx, route):
 ERROR_FILES = {
     "fails/[how]/route.py": """
         import sys
-        from minirouter import HTTPError, cookies, not_found, redirect
+        from minirouter import HTTPError, Response, cookies, not_found, redirect
 
         def GET(request, context):
             cookies().set("half", "done")
@@ -325,12 +325,25 @@ ERROR_FILES = {
                 sys.exit(3)
             if how == "redirect":
                 redirect("/elsewhere")
+            # Not an answer: a 500 like a crash, so no cookies either.
+            if how == "none":
+                return None
+            if how == "int":
+                return 5
+            if how == "status":
+                return Response("x", status=600)
+            if how == "next":
+                return Response.next()
             raise RuntimeError("boom")
         """,
 }
 
 
-@pytest.mark.parametrize("how, status", [("404", 404), ("403", 403), ("crash", 500), ("exit", 500)])
+@pytest.mark.parametrize(
+    "how, status",
+    [("404", 404), ("403", 403), ("crash", 500), ("exit", 500), ("none", 500), ("int", 500), ("status", 500),
+     ("next", 500)],
+)
 def test_cookies_are_not_merged_into_a_raised_error(tmp_path, how, status):
     app = App(str(make_app_dir(tmp_path, ERROR_FILES)))
     response = client(app).get(f"/fails/{how}")

@@ -269,6 +269,20 @@ def test_cookies_set_before_a_raised_error_are_not_sent(probe_app: ProbeApp) -> 
     response = probe_app.use(then_redirect).client.get("/echo")
     assert response.status == 307 and response.cookies == {"next": "/echo"}
 
+    def then_not_an_answer(request):
+        cookies().set("half", "done")
+        return 5  # a 500, like a crash: no cookies
+
+    response = probe_app.use(then_not_an_answer).client.get("/echo")
+    assert response.status == 500 and response.cookies == {}
+
+    def then_a_bad_status(request):
+        cookies().set("half", "done")
+        return Response("x", status=600)
+
+    response = probe_app.use(then_a_bad_status).client.get("/echo")
+    assert response.status == 500 and response.cookies == {}
+
 
 def test_rewrite_to_a_path_with_non_ascii_characters(tmp_path: Path) -> None:
     app = ProbeApp(tmp_path, {
@@ -308,6 +322,14 @@ def test_rewrite_serves_another_route_under_the_same_url(probe_app: ProbeApp) ->
     assert response.status == 200
     assert response.json() == {"id": "7", "url": "http://testserver/old/7?x=1"}
     assert probe_app.route_calls == [("items", "7")]
+
+
+def test_rewrite_to_a_path_with_a_trailing_slash_serves_the_path_without_it(probe_app: ProbeApp) -> None:
+    probe_app.use(lambda request: Response.rewrite("/items/7/?y=2") if request.path == "/old/7" else None)
+    response = probe_app.client.get("/old/7")
+    assert response.status == 200 and response.json()["id"] == "7"
+    probe_app.use(lambda request: Response.rewrite("/") if request.path == "/home" else None)
+    assert probe_app.client.get("/home").status == probe_app.client.get("/").status
 
 
 def test_rewrite_keeps_or_replaces_the_query(probe_app: ProbeApp) -> None:

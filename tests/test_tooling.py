@@ -5,6 +5,7 @@ so a fresh clone that forgot to install them cannot pass by accident.
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -28,6 +29,41 @@ def run_tool(tool: str, *args: str, code: str | None = None) -> subprocess.Compl
 
 def test_mypy_strict() -> None:
     result = run_tool("mypy", "--strict", "minirouter.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# A user's typed route: not_found() and redirect() never return (Next.js types
+# them `never`), so mypy --strict knows no return is missing and `comment` is set.
+TYPED_ROUTE = """\
+from typing import Optional
+
+from minirouter import Context, Request, Response, not_found, redirect
+
+COMMENTS = {1: "first"}
+
+
+def GET(request: Request, context: Context) -> Response:
+    comment: Optional[str] = COMMENTS.get(int(context.params["id"]))
+    if comment is None:
+        redirect("/comments")
+    text: str = comment
+    return Response(text)
+
+
+def DELETE(request: Request, context: Context) -> Response:
+    if int(context.params["id"]) in COMMENTS:
+        return Response(None, status=204)
+    not_found()
+"""
+
+
+def test_a_typed_user_route_passes_mypy_strict(tmp_path: Path) -> None:
+    route = tmp_path / "route.py"
+    route.write_text(TYPED_ROUTE)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", str(route)], cwd=tmp_path, capture_output=True, text=True,
+        timeout=300, check=False, env={**os.environ, "MYPYPATH": str(ROOT)},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

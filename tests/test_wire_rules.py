@@ -93,6 +93,16 @@ def test_script_name_slash_is_the_root(app: App) -> None:
     assert result.status == 308 and result.header("location") == "/evil.com"  # never //evil.com
 
 
+@pytest.mark.parametrize("mount", ["//evil.com", "/\\evil.com", "///evil.com/"])
+def test_a_mount_point_never_makes_the_trailing_slash_redirect_leave_the_site(app: App, mount: str) -> None:
+    # gunicorn takes SCRIPT_NAME from a request header sent from 127.0.0.1
+    # (its forwarded_allow_ips), so a client there can choose it.
+    result = get(app, "/comments/", SCRIPT_NAME=mount, PATH_INFO="/comments/", validate=False)
+    location = result.header("location")
+    assert result.status == 308 and location.endswith("/comments")
+    assert not location.startswith(("//", "/\\")), location
+
+
 def test_a_request_outside_the_mount_point_falls_back_to_path_info(app: App) -> None:
     # REQUEST_URI /mountx/comments is not under SCRIPT_NAME /mount: PATH_INFO decides.
     result = get(app, "/mountx/comments", SCRIPT_NAME="/mount", PATH_INFO="/comments")

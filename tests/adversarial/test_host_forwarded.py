@@ -118,6 +118,12 @@ def test_trusted_forwarded_headers_take_the_first_value(trusting):
     assert result.json()["url"] == "https://public.example/echo"
 
 
+def test_a_trusted_forwarded_proto_is_case_insensitive(trusting):
+    # RFC 3986 3.1: schemes are case-insensitive; the URL gets the canonical lower case.
+    result = url_seen(trusting, headers={"X-Forwarded-Proto": "HTTPS"})
+    assert result.json()["url"] == "https://testserver/echo"
+
+
 @pytest.mark.parametrize("proto", ["javascript", "file", "gopher", "HTTPS://evil", ""])
 def test_trusted_forwarded_proto_takes_only_http_or_https(trusting, proto):
     result = url_seen(trusting, headers={"X-Forwarded-Proto": proto})
