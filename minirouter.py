@@ -1597,7 +1597,8 @@ def format_set_cookie(
     if max_age is not None:
         if isinstance(max_age, bool) or not isinstance(max_age, int):
             raise TypeError("max_age takes whole seconds")
-        if expires is None:  # clamped first: a float overflows on a huge int
+        # As Next.js: a non-zero max_age sets Expires to match, over any expires given.
+        if max_age or expires is None:  # clamped first: a float overflows on a huge int
             expires = time.time() + min(max(max_age, -_LAST_HTTP_DATE), _LAST_HTTP_DATE)
     if expires is not None:
         parts.append(f"Expires={http_date(_expiry_timestamp(expires))}")

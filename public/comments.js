@@ -45,8 +45,10 @@
     return data;
   }
 
-  function showError(action, err) {
+  // `fromLoad`: a failed reload, which the next successful one clears.
+  function showError(action, err, fromLoad = false) {
     errorBox.textContent = action + ": " + err.message;
+    errorBox.dataset.fromLoad = String(fromLoad);
     errorBox.hidden = false;
   }
 
@@ -63,7 +65,12 @@
     const item = commentTemplate.content.firstElementChild.cloneNode(true);
     item.dataset.id = String(comment.id);
     item.querySelector(".comment-id").textContent = "#" + comment.id;
-    item.querySelector(".comment-text").textContent = comment.text;
+    const text = item.querySelector(".comment-text");
+    text.textContent = comment.text;
+    text.id = "comment-text-" + comment.id;
+    for (const button of item.querySelectorAll(".actions button")) {
+      button.setAttribute("aria-describedby", text.id);
+    }
     return item;
   }
 
@@ -89,9 +96,10 @@
       const comments = await api("GET", url);
       if (ticket !== loadCounter) return; // a newer search has started
       render(comments, query);
+      if (errorBox.dataset.fromLoad === "true") clearError();
       history.replaceState(null, "", query ? "?query=" + encodeURIComponent(query) : location.pathname);
     } catch (err) {
-      if (ticket === loadCounter) showError("Could not load the comments", err);
+      if (ticket === loadCounter) showError("Could not load the comments", err, true);
     } finally {
       if (ticket === loadCounter) list.removeAttribute("aria-busy");
     }
@@ -172,10 +180,16 @@
   }
 
   async function remove(item) {
+    // Where keyboard focus goes once the item is gone: the next comment, else
+    // the one before, else the new-comment field (never the top of the page).
+    const neighbour = item.nextElementSibling || item.previousElementSibling;
+    const neighbourId = neighbour ? neighbour.dataset.id : null;
     try {
       await api("DELETE", "/comments/" + item.dataset.id);
       clearError();
       await load();
+      const next = neighbourId && list.querySelector('[data-id="' + neighbourId + '"] [data-action="delete"]');
+      (next || newText).focus();
     } catch (err) {
       showError("Could not delete the comment", err);
     }
@@ -196,6 +210,10 @@
     busy(event.target.querySelector('[data-action="save"]'), () => saveEdit(item));
   });
   list.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && event.target.classList.contains("edit-input")) {
+      event.preventDefault(); // Enter saves, as in the one-line field; Shift+Enter is a new line
+      event.target.form.requestSubmit();
+    }
     if (event.key === "Escape" && event.target.classList.contains("edit-input")) {
       const item = event.target.closest("li[data-id]");
       stopEdit(item);
@@ -209,7 +227,11 @@
     for (const pair of document.cookie.split(";")) {
       const at = pair.indexOf("=");
       if (at > 0 && pair.slice(0, at).trim() === name) {
-        return decodeURIComponent(pair.slice(at + 1).trim());
+        try {
+          return decodeURIComponent(pair.slice(at + 1).trim());
+        } catch (err) {
+          return null; // not percent-encoded properly: unreadable, as the server skips it too
+        }
       }
     }
     return null;
@@ -220,7 +242,7 @@
     const dark = theme === "dark";
     document.documentElement.dataset.theme = dark ? "dark" : "light";
     themeValue.textContent = theme === null ? "not set" : theme;
-    themeToggle.textContent = dark ? "Light theme" : "Dark theme";
+    // A toggle button keeps its name; aria-pressed says whether it is on.
     themeToggle.setAttribute("aria-pressed", String(dark));
   }
 

@@ -370,6 +370,56 @@ def test_server_errors_are_shown(page: Page, live_server: str) -> None:
 
 
 @browser_test
+def test_a_failed_load_is_cleared_by_the_next_one_that_works(page: Page, live_server: str) -> None:
+    open_page(page)
+    page.route("**/comments?query=*", lambda route: route.abort())
+    page.fill("#search", "first")
+    expect(page.locator("#error")).to_have_text("Could not load the comments: Could not reach the server.")
+    page.unroute("**/comments?query=*")
+    page.fill("#search", "second")
+    expect(page.locator("#comments li .comment-text")).to_have_text(["This is the second comment"])
+    expect(page.locator("#error")).to_be_hidden()
+
+
+@browser_test
+def test_editing_keeps_line_breaks(page: Page, live_server: str) -> None:
+    assert api(live_server, "POST", "/comments", {"text": "line one\nline two"})[0] == 201
+    open_page(page)
+    fourth = item(page, 4)
+    fourth.locator('[data-action="edit"]').click()
+    editor = fourth.locator(".edit-input")
+    expect(editor).to_have_value("line one\nline two")
+    editor.press("End")
+    editor.press("Shift+Enter")  # a new line; Enter alone saves
+    editor.type("line three")
+    editor.press("Enter")
+    expect(fourth.locator(".edit-form")).to_have_count(0)
+    assert api(live_server, "GET", "/comments/4")[1]["text"] == "line one\nline two\nline three"
+
+
+@browser_test
+def test_keyboard_focus_after_a_delete_goes_to_the_next_comment(page: Page, live_server: str) -> None:
+    open_page(page)
+    item(page, 2).locator('[data-action="delete"]').focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#comments li")).to_have_count(2)
+    expect(item(page, 3).locator('[data-action="delete"]')).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#comments li")).to_have_count(1)
+    expect(item(page, 1).locator('[data-action="delete"]')).to_be_focused()  # none after it: the one before
+    # Each button says which comment it acts on.
+    expect(item(page, 1).locator('[data-action="edit"]')).to_have_accessible_description(SEEDED[0])
+
+
+@browser_test
+def test_a_theme_cookie_that_does_not_decode_does_not_stop_the_page(page: Page, live_server: str) -> None:
+    page.context.add_cookies([{"name": "theme", "value": "%E0%A4%A", "url": live_server}])
+    open_page(page)  # the list still loads (the fixture also fails on any uncaught page error)
+    expect(page.locator("#comments li .comment-text")).to_have_text(SEEDED)
+    expect(page.locator("#theme-value")).to_have_text("not set")
+
+
+@browser_test
 def test_text_is_shown_as_text_never_as_html(page: Page, live_server: str) -> None:
     open_page(page)
     sneaky = '<img src="x" onerror="window.injected = true"><b>bold</b>'

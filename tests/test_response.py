@@ -207,6 +207,17 @@ def test_cookie_max_age_also_sets_expires(hook):
     assert parts[2].endswith(" GMT")
 
 
+def test_cookie_max_age_sets_expires_over_an_expires_given(hook):
+    # As Next.js (normalizeCookie): a non-zero maxAge makes Expires match it; with
+    # maxAge 0 an expires given is kept.
+    before = time.time()
+    lines = set_cookie_lines(hook, lambda r: r.cookies.set("sid", "abc", max_age=60, expires=0))
+    expires = parsedate_to_datetime(lines[0].split("; ")[2][len("Expires="):]).timestamp()
+    assert before + 60 - 2 <= expires <= time.time() + 60 + 2
+    lines = set_cookie_lines(hook, lambda r: r.cookies.set("sid", "abc", max_age=0, expires=0))
+    assert lines[0] == "sid=abc; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0"
+
+
 def test_cookie_max_age_zero_is_written(hook):
     lines = set_cookie_lines(hook, lambda r: r.cookies.set("sid", "abc", max_age=0))
     assert "Max-Age=0" in lines[0].split("; ")
