@@ -478,7 +478,51 @@ def http_date(timestamp: float) -> str:
     return email.utils.formatdate(timestamp, usegmt=True)
 
 
+# RFC 9110 5.6.7: the three forms of an HTTP-date, always GMT, case-sensitive.
+_IMF_FIXDATE = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d\d) ([A-Z][a-z][a-z]) (\d{4}) (\d\d):(\d\d):(\d\d) GMT\Z", re.ASCII
+)
+_RFC850_DATE = re.compile(
+    r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, (\d\d)-([A-Z][a-z][a-z])-(\d\d) (\d\d):(\d\d):(\d\d) GMT\Z",
+    re.ASCII,
+)
+_ASCTIME_DATE = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([A-Z][a-z][a-z]) ([ \d]\d) (\d\d):(\d\d):(\d\d) (\d{4})\Z", re.ASCII
+)
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def _parse_http_date(value: str) -> Optional[float]:
+    """An HTTP-date as epoch seconds, or None for anything else, a list of
+    dates included: If-Modified-Since and If-Unmodified-Since are then ignored
+    (RFC 9110 13.1.3, 13.1.4)."""
+    value = value.strip(" \t")
+    if (match := _IMF_FIXDATE.match(value)) is not None:
+        day, month, year, hour, minute, second = match.groups()
+    elif (match := _RFC850_DATE.match(value)) is not None:
+        day, month, short_year, hour, minute, second = match.groups()
+        # A two-digit year more than 50 years ahead is the latest such year in the past.
+        this_year = time.gmtime().tm_year
+        full_year = this_year - this_year % 100 + int(short_year)
+        year = str(full_year - 100 if full_year > this_year + 50 else full_year)
+    elif (match := _ASCTIME_DATE.match(value)) is not None:
+        month, day, hour, minute, second, year = match.groups()
+    else:
+        return None
+    if month not in _MONTHS:
+        return None
+    try:
+        moment = datetime.datetime(
+            int(year), _MONTHS.index(month) + 1, int(day), int(hour), int(minute), int(second),
+            tzinfo=datetime.timezone.utc,
+        )
+    except ValueError:  # 31 Feb, 25:00 ...
+        return None
+    return moment.timestamp()
+
+
+def _parse_cookie_date(value: str) -> Optional[float]:
+    """A Set-Cookie Expires, read leniently as RFC 6265 5.1.1 asks."""
     try:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -2238,7 +2282,7 @@ def _set_cookie_expired(attributes: str) -> bool:
             if seconds.isascii() and seconds.isdigit():
                 return value.startswith("-") or not seconds.strip("0")
         elif key == "expires":
-            expires = _parse_http_date(value)
+            expires = _parse_cookie_date(value)
     return expires is not None and expires <= time.time()
 
 
@@ -3484,7 +3528,7 @@ class App:
         location = _url_from_environ(_script_name(environ)) + _without_trailing_slash(raw_path)
         # Never //host, not even through SCRIPT_NAME (gunicorn takes it from a
         # request header sent from 127.0.0.1): that Location would leave the site.
-        location = "/" + location.lstrip("/\\")
+        location = "/" + location.lstrip("/")  # (a backslash is percent-encoded by now)
         query = _url_from_environ(environ.get("QUERY_STRING", ""))
         return Response.redirect(f"{location}?{query}" if query else location, 308)
 
@@ -3711,7 +3755,6 @@ class App:
         started._stream = body
         return started, False
 
-    @staticmethod
     @staticmethod
     def _as_response(result: Any, endpoint: Endpoint, method: str) -> Optional[Response]:
         """The handler's result as a Response, or None (logged) when it is not an answer."""
@@ -4078,21 +4121,29 @@ def _form_data_quote(value: str) -> str:
     return value.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def _file_part(name: str, spec: Any) -> tuple[str, bytes, str]:
-    """(filename, content, content type) of one ``files=`` entry, given as
-    requests takes it: ``(filename, content[, content_type])``, an open file
-    (its own name), or bare bytes or str (the field's name)."""
+def _file_part(name: str, spec: Any) -> tuple[Optional[str], bytes, Optional[str]]:
+    """(filename, content, content type) of one ``files=`` entry, read as
+    requests reads it: ``(filename, content[, content_type])``, where a None
+    filename makes a plain field; an open file, named after its file (else the
+    field); or bare bytes or str, named after the field."""
+    content_type: Optional[str] = "application/octet-stream"
     if isinstance(spec, (tuple, list)):
         filename, content, *rest = spec
-        content_type = rest[0] if rest else "application/octet-stream"
+        if rest:
+            content_type = rest[0]
+        elif filename is None:
+            content_type = None
     else:
-        filename = os.path.basename(str(getattr(spec, "name", name)))
-        content, content_type = spec, "application/octet-stream"
+        own_name = getattr(spec, "name", None)  # a temporary file's is an int, a stream's "<stdin>"
+        filename = name
+        if isinstance(own_name, str) and own_name and not (own_name[0] == "<" and own_name[-1] == ">"):
+            filename = os.path.basename(own_name)
+        content = spec
     if hasattr(content, "read"):
         content = content.read()
     if isinstance(content, str):
         content = content.encode()
-    return str(filename), bytes(content), content_type
+    return (None if filename is None else str(filename)), bytes(content), content_type
 
 
 def _multipart_body(
@@ -4110,10 +4161,11 @@ def _multipart_body(
             out.write(b"\r\n")
     for name, spec in files.items() if isinstance(files, Mapping) else files:
         filename, content, content_type = _file_part(name, spec)
-        out.write(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{_form_data_quote(name)}"; '
-            f'filename="{_form_data_quote(filename)}"\r\nContent-Type: {content_type}\r\n\r\n'.encode()
-        )
+        disposition = f'form-data; name="{_form_data_quote(name)}"'
+        if filename is not None:
+            disposition += f'; filename="{_form_data_quote(filename)}"'
+        type_line = f"Content-Type: {content_type}\r\n" if content_type else ""
+        out.write(f"--{boundary}\r\nContent-Disposition: {disposition}\r\n{type_line}\r\n".encode())
         out.write(content)
         out.write(b"\r\n")
     out.write(f"--{boundary}--\r\n".encode())
@@ -4738,12 +4790,16 @@ def _free_port(host: str) -> int:
     """A port free on ``host`` now, or 0 (any) when ``host`` cannot be bound: the server says why."""
     import socket
 
-    try:
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-            probe.bind((host, 0))
-            return int(probe.getsockname()[1])
-    except (OSError, ValueError):
-        return 0
+    address = host.strip("[]")  # "[::1]" is ::1
+    families = (socket.AF_INET6,) if ":" in address else (socket.AF_INET, socket.AF_INET6)
+    for family in families:  # a name may resolve to IPv6 only
+        try:
+            with socket.socket(family) as probe:
+                probe.bind((address, 0))
+                return int(probe.getsockname()[1])
+        except (OSError, ValueError):
+            continue
+    return 0
 
 
 def _reload_folders(app_dir: str) -> list[str]:

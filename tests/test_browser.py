@@ -412,6 +412,15 @@ def test_keyboard_focus_after_a_delete_goes_to_the_next_comment(page: Page, live
 
 
 @browser_test
+def test_editing_on_a_phone_sized_screen_stays_inside_the_page(page: Page, live_server: str) -> None:
+    page.set_viewport_size({"width": 360, "height": 700})
+    open_page(page)
+    item(page, 2).locator('[data-action="edit"]').click()
+    expect(item(page, 2).locator('[data-action="cancel"]')).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scrolling
+
+
+@browser_test
 def test_a_theme_cookie_that_does_not_decode_does_not_stop_the_page(page: Page, live_server: str) -> None:
     page.context.add_cookies([{"name": "theme", "value": "%E0%A4%A", "url": live_server}])
     open_page(page)  # the list still loads (the fixture also fails on any uncaught page error)

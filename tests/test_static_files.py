@@ -120,6 +120,21 @@ def test_if_match_and_if_unmodified_since_give_412_once_the_file_changed(web):
     assert web.head("/css/style.css", headers={"If-Match": '"other"'}).status == 412
 
 
+def test_a_date_that_is_not_an_http_date_is_ignored(web):
+    # RFC 9110 13.1.3, 13.1.4: a value that is not a valid HTTP-date, a list of
+    # dates included, is ignored; 5.6.7: the three forms, always in GMT.
+    last_modified = web.get("/css/style.css").headers["last-modified"]
+    old = "Sun, 06 Nov 1994 08:49:37 GMT"
+    for header in (f"{old}, {last_modified}", last_modified.replace("GMT", "+0000"), old.lower()):
+        assert web.get("/css/style.css", headers={"If-Unmodified-Since": header}).status == 200, header
+    for header in (f"{last_modified}, {old}", last_modified.replace("GMT", "-2300")):
+        assert web.get("/css/style.css", headers={"If-Modified-Since": header}).status == 200, header
+    # The two obsolete forms are read too.
+    for header in ("Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"):
+        assert web.get("/css/style.css", headers={"If-Unmodified-Since": header}).status == 412, header
+        assert web.get("/css/style.css", headers={"If-Modified-Since": header}).status == 200, header
+
+
 @pytest.mark.parametrize(
     "header, first, last",
     [("bytes=0-9", 0, 9), ("bytes=100-", 100, len(BLOB) - 1), ("bytes=-16", len(BLOB) - 16, len(BLOB) - 1),

@@ -4,6 +4,7 @@ status, headers, text, content, json() and cookies (design.md and BRIEF)."""
 from __future__ import annotations
 
 import json
+import tempfile
 from email.parser import BytesParser
 from email.policy import HTTP
 from urllib.parse import parse_qsl
@@ -150,6 +151,42 @@ def test_files_keyword_sends_other_fields_as_a_urlencoded_form_would(tmp_path):
     )})
     r = client(app).post("/up", data={"n": 5, "t": ["a", "b"], "raw": b"bytes"}, files={"f": ("a.txt", b"x")})
     assert r.json() == {"n": "5", "t": ["a", "b"], "raw": "bytes"}
+
+
+FORM_ECHO = (
+    "def POST(request):\n"
+    "    out = {}\n"
+    "    for name, value in request.form().items():\n"
+    "        if isinstance(value, str):\n"
+    "            out[name] = ['field', value]\n"
+    "        else:\n"
+    "            out[name] = [value.filename, value.read().decode(), value.content_type]\n"
+    "    return out\n"
+)
+
+
+def test_files_keyword_takes_what_requests_takes(tmp_path):
+    app = make_app(tmp_path, {"up/route.py": FORM_ECHO})
+    named = tmp_path / "notes.txt"
+    named.write_bytes(b"from disk")
+    unnamed = tempfile.TemporaryFile()  # its .name is a file descriptor, not a name
+    unnamed.write(b"no name")
+    unnamed.seek(0)
+    with open(named, "rb") as on_disk, unnamed:
+        r = client(app).post("/up", files=[
+            ("disk", on_disk), ("temp", unnamed), ("raw", b"bare bytes"), ("text", "bare str"),
+            ("plain", (None, "a plain field")), ("typed", ("t.csv", "a,b", "text/csv")),
+        ])
+    assert r.status == 200, r.text
+    octet = "application/octet-stream"
+    assert r.json() == {
+        "disk": ["notes.txt", "from disk", octet],  # an open file: its own name
+        "temp": ["temp", "no name", octet],  # no usable name: the field's, as requests does
+        "raw": ["raw", "bare bytes", octet],
+        "text": ["text", "bare str", octet],
+        "plain": ["field", "a plain field"],  # requests' (None, value): a field, not a file
+        "typed": ["t.csv", "a,b", "text/csv"],
+    }
 
 
 def test_redirects_not_followed_and_cookies_not_kept(tmp_path):
