@@ -128,8 +128,10 @@ def _is_token(value: str) -> bool:
     return _TOKEN.match(value) is not None
 
 
-def _check_header(name: str, value: str) -> None:
-    """Refuse a header that could not be sent safely, at the moment it is set."""
+def _check_header(name: str, value: str) -> tuple[str, str]:
+    """Refuse a header that could not be sent safely, at the moment it is set;
+    the name and value as exact ``str`` (PEP 3333 wants the type named str, so
+    a StrEnum member or another subclass is turned into its text)."""
     if not isinstance(name, str) or not _is_token(name):
         raise ValueError(f"invalid header name {name!r}")
     if not isinstance(value, str):
@@ -142,6 +144,11 @@ def _check_header(name: str, value: str) -> None:
         raise ValueError(
             f"header {name} has characters outside latin-1; percent-encode them"
         ) from None
+    if type(name) is not str:
+        name = str.__str__(name)
+    if type(value) is not str:
+        value = str.__str__(value)
+    return name, value
 
 
 class Headers(MutableMapping):  # type: ignore[type-arg]
@@ -207,14 +214,14 @@ class Headers(MutableMapping):  # type: ignore[type-arg]
 
     def set(self, name: str, value: str) -> None:
         """Replace every value of ``name`` with ``value``."""
-        _check_header(name, value)
+        name, value = _check_header(name, value)
         key = name.lower()
         self._items[:] = [(n, v) for n, v in self._items if n.lower() != key]
         self._items.append((name, value))
 
     def append(self, name: str, value: str) -> None:
         """Add a value, keeping the ones already there (for ``Set-Cookie``)."""
-        _check_header(name, value)
+        name, value = _check_header(name, value)
         self._items.append((name, value))
 
     def delete(self, name: str) -> None:
@@ -501,10 +508,15 @@ def _parse_http_date(value: str) -> Optional[float]:
         day, month, year, hour, minute, second = match.groups()
     elif (match := _RFC850_DATE.match(value)) is not None:
         day, month, short_year, hour, minute, second = match.groups()
-        # A two-digit year more than 50 years ahead is the latest such year in the past.
+        # The year with these two digits that is at most 50 years ahead: one
+        # further ahead is the latest such year in the past.
         this_year = time.gmtime().tm_year
         full_year = this_year - this_year % 100 + int(short_year)
-        year = str(full_year - 100 if full_year > this_year + 50 else full_year)
+        if full_year > this_year + 50:
+            full_year -= 100
+        elif full_year + 100 <= this_year + 50:
+            full_year += 100
+        year = str(full_year)
     elif (match := _ASCTIME_DATE.match(value)) is not None:
         month, day, hour, minute, second, year = match.groups()
     else:
@@ -1641,7 +1653,10 @@ def format_set_cookie(
     if max_age is not None:
         if isinstance(max_age, bool) or not isinstance(max_age, int):
             raise TypeError("max_age takes whole seconds")
-        # As Next.js: a non-zero max_age sets Expires to match, over any expires given.
+        # As Next.js: a non-zero max_age sets Expires to match, over any expires given
+        # (still checked: a bad one is a mistake either way).
+        if expires is not None:
+            _expiry_timestamp(expires)
         if max_age or expires is None:  # clamped first: a float overflows on a huge int
             expires = time.time() + min(max(max_age, -_LAST_HTTP_DATE), _LAST_HTTP_DATE)
     if expires is not None:
@@ -1873,7 +1888,7 @@ def _request_header_changes(changes: Optional[Mapping[str, Optional[str]]]) -> d
             if not isinstance(name, str) or not _is_token(name):
                 raise ValueError(f"invalid header name {name!r}")
         else:
-            _check_header(name, value)
+            name, value = _check_header(name, value)
         checked[name.lower()] = value
     return checked
 
@@ -3313,7 +3328,8 @@ _NO_BODY_HEADERS = ("content-type", "content-length")
 # Hop-by-hop headers (RFC 9110 7.6.1) belong to the server's connection, and
 # PEP 3333 forbids an application to send them: they are dropped.
 _HOP_BY_HOP_HEADERS = frozenset(
-    ("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+    # RFC 9110 7.6.1's, plus "trailers", which PEP 3333 (after RFC 2616 13.5.1) also forbids.
+    ("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
      "transfer-encoding", "upgrade")
 )
 
@@ -4121,29 +4137,33 @@ def _form_data_quote(value: str) -> str:
     return value.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def _file_part(name: str, spec: Any) -> tuple[Optional[str], bytes, Optional[str]]:
-    """(filename, content, content type) of one ``files=`` entry, read as
-    requests reads it: ``(filename, content[, content_type])``, where a None
-    filename makes a plain field; an open file, named after its file (else the
-    field); or bare bytes or str, named after the field."""
-    content_type: Optional[str] = "application/octet-stream"
+def _file_part(name: str, spec: Any) -> Optional[tuple[Optional[str], bytes, Optional[str], Mapping[str, str]]]:
+    """(filename, content, content type, more part headers) of one ``files=``
+    entry, read as requests reads it: ``(filename, content[, content_type[,
+    headers]])``, where a None filename makes a plain field and None content
+    leaves the part out; an open file, named after its file (else the field);
+    or bare bytes or str, named after the field. No type given, none is sent."""
+    content_type: Optional[str] = None
+    headers: Mapping[str, str] = {}
     if isinstance(spec, (tuple, list)):
         filename, content, *rest = spec
         if rest:
             content_type = rest[0]
-        elif filename is None:
-            content_type = None
+        if len(rest) > 1:
+            headers = rest[1]
     else:
         own_name = getattr(spec, "name", None)  # a temporary file's is an int, a stream's "<stdin>"
         filename = name
         if isinstance(own_name, str) and own_name and not (own_name[0] == "<" and own_name[-1] == ">"):
             filename = os.path.basename(own_name)
         content = spec
+    if content is None:
+        return None
     if hasattr(content, "read"):
         content = content.read()
     if isinstance(content, str):
         content = content.encode()
-    return (None if filename is None else str(filename)), bytes(content), content_type
+    return (None if filename is None else str(filename)), bytes(content), content_type, headers
 
 
 def _multipart_body(
@@ -4160,12 +4180,18 @@ def _multipart_body(
             out.write(bytes(item) if isinstance(item, (bytes, bytearray, memoryview)) else str(item).encode())
             out.write(b"\r\n")
     for name, spec in files.items() if isinstance(files, Mapping) else files:
-        filename, content, content_type = _file_part(name, spec)
+        part = _file_part(name, spec)
+        if part is None:
+            continue
+        filename, content, content_type, more_headers = part
         disposition = f'form-data; name="{_form_data_quote(name)}"'
         if filename is not None:
             disposition += f'; filename="{_form_data_quote(filename)}"'
-        type_line = f"Content-Type: {content_type}\r\n" if content_type else ""
-        out.write(f"--{boundary}\r\nContent-Disposition: {disposition}\r\n{type_line}\r\n".encode())
+        head = f"Content-Disposition: {disposition}\r\n"
+        if content_type:
+            head += f"Content-Type: {content_type}\r\n"
+        head += "".join(f"{key}: {value}\r\n" for key, value in more_headers.items())
+        out.write(f"--{boundary}\r\n{head}\r\n".encode())
         out.write(content)
         out.write(b"\r\n")
     out.write(f"--{boundary}--\r\n".encode())

@@ -210,9 +210,14 @@
     busy(event.target.querySelector('[data-action="save"]'), () => saveEdit(item));
   });
   list.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey && event.target.classList.contains("edit-input")) {
-      event.preventDefault(); // Enter saves, as in the one-line field; Shift+Enter is a new line
-      event.target.form.requestSubmit();
+    // Enter saves, as in the one-line field; Shift+Enter is a new line. Not
+    // while an input method composes a word (Enter confirms it there), nor
+    // while a save is under way (requestSubmit ignores the disabled button).
+    const composing = event.isComposing || event.keyCode === 229;
+    if (event.key === "Enter" && !event.shiftKey && !composing && event.target.classList.contains("edit-input")) {
+      event.preventDefault();
+      const form = event.target.form;
+      if (!form.querySelector('[data-action="save"]').disabled) form.requestSubmit();
     }
     if (event.key === "Escape" && event.target.classList.contains("edit-input")) {
       const item = event.target.closest("li[data-id]");

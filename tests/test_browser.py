@@ -398,6 +398,35 @@ def test_editing_keeps_line_breaks(page: Page, live_server: str) -> None:
 
 
 @browser_test
+def test_enter_saves_once_and_never_while_an_input_method_composes(page: Page, live_server: str) -> None:
+    open_page(page)
+    patches: list[str] = []
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:  # keep the save in flight while Enter is pressed again
+        patches.append(route.request.method)
+        held.append(route)
+
+    page.route("**/comments/2", hold)
+    second = item(page, 2)
+    second.locator('[data-action="edit"]').click()
+    editor = second.locator(".edit-input")
+    # Enter that confirms an input method's word (isComposing) must not save.
+    editor.evaluate(
+        "el => el.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', isComposing: true, bubbles: true}))"
+    )
+    editor.fill("Saved once")
+    editor.press("Enter")
+    expect(second.locator('[data-action="save"]')).to_be_disabled()
+    editor.press("Enter")
+    page.wait_for_timeout(300)
+    assert patches == ["PATCH"]
+    held[0].continue_()
+    expect(second.locator(".comment-text")).to_have_text("Saved once")
+    page.unroute("**/comments/2")
+
+
+@browser_test
 def test_keyboard_focus_after_a_delete_goes_to_the_next_comment(page: Page, live_server: str) -> None:
     open_page(page)
     item(page, 2).locator('[data-action="delete"]').focus()

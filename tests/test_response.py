@@ -216,6 +216,8 @@ def test_cookie_max_age_sets_expires_over_an_expires_given(hook):
     assert before + 60 - 2 <= expires <= time.time() + 60 + 2
     lines = set_cookie_lines(hook, lambda r: r.cookies.set("sid", "abc", max_age=0, expires=0))
     assert lines[0] == "sid=abc; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0"
+    with pytest.raises(TypeError, match="expires"):  # overridden, but still a mistake
+        Response("x").cookies.set("sid", "abc", max_age=60, expires="tomorrow")
 
 
 def test_cookie_max_age_zero_is_written(hook):

@@ -5,16 +5,19 @@ Design: "Middleware, caching, pages and static files"; RFC 9110 sections 13
 """
 from __future__ import annotations
 
+import datetime
 import http.client
 import io
 import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from conftest import LiveServer
 from helpers import client, make_app_dir
+import minirouter
 from minirouter import App
 
 CSS = b"body { color: #222; }\n"
@@ -133,6 +136,19 @@ def test_a_date_that_is_not_an_http_date_is_ignored(web):
     for header in ("Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"):
         assert web.get("/css/style.css", headers={"If-Unmodified-Since": header}).status == 412, header
         assert web.get("/css/style.css", headers={"If-Modified-Since": header}).status == 200, header
+
+
+@pytest.mark.parametrize(
+    "this_year, two_digits, year", [(2026, "94", 1994), (2026, "70", 2070), (2026, "77", 1977),
+                                    (2080, "20", 2120), (2049, "99", 2099), (2050, "01", 2001),
+                                    (2050, "00", 2100)],
+)
+def test_an_rfc850_year_is_the_one_at_most_50_years_ahead(monkeypatch, this_year, two_digits, year):
+    # RFC 9110 5.6.7: more than 50 years in the future means the latest past year with those digits.
+    now = time.struct_time((this_year, 6, 1, 0, 0, 0, 0, 152, 0))
+    monkeypatch.setattr(minirouter.time, "gmtime", lambda *args: now)
+    parsed = minirouter._parse_http_date(f"Sunday, 06-Nov-{two_digits} 08:49:37 GMT")
+    assert parsed is not None and datetime.datetime.fromtimestamp(parsed, datetime.timezone.utc).year == year
 
 
 @pytest.mark.parametrize(

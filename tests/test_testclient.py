@@ -176,16 +176,18 @@ def test_files_keyword_takes_what_requests_takes(tmp_path):
         r = client(app).post("/up", files=[
             ("disk", on_disk), ("temp", unnamed), ("raw", b"bare bytes"), ("text", "bare str"),
             ("plain", (None, "a plain field")), ("typed", ("t.csv", "a,b", "text/csv")),
+            ("left-out", ("x.txt", None)), ("more", ("m.bin", b"m", "application/x-m", {"X-Part": "1"})),
         ])
     assert r.status == 200, r.text
-    octet = "application/octet-stream"
+    untyped = "text/plain"  # sent without a type, as requests sends it; RFC 7578 4.4's default
     assert r.json() == {
-        "disk": ["notes.txt", "from disk", octet],  # an open file: its own name
-        "temp": ["temp", "no name", octet],  # no usable name: the field's, as requests does
-        "raw": ["raw", "bare bytes", octet],
-        "text": ["text", "bare str", octet],
+        "disk": ["notes.txt", "from disk", untyped],  # an open file: its own name
+        "temp": ["temp", "no name", untyped],  # no usable name: the field's, as requests does
+        "raw": ["raw", "bare bytes", untyped],
+        "text": ["text", "bare str", untyped],
         "plain": ["field", "a plain field"],  # requests' (None, value): a field, not a file
         "typed": ["t.csv", "a,b", "text/csv"],
+        "more": ["m.bin", "m", "application/x-m"],  # None content ("left-out") sends no part
     }
 
 

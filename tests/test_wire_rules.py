@@ -32,7 +32,18 @@ ROUTES = {
         "from minirouter import Response",
         "def GET():",
         "    return Response('hello', headers={'Transfer-Encoding': 'chunked', 'Connection': 'close',",
-        "                                      'Keep-Alive': 'timeout=5', 'Upgrade': 'h2c', 'X-Kept': 'yes'})",
+        "                                      'Keep-Alive': 'timeout=5', 'Upgrade': 'h2c', 'Trailers': 'v',",
+        "                                      'X-Kept': 'yes'})",
+    ),
+    "str-subclass/route.py": route_source(
+        "import enum",
+        "from minirouter import Response",
+        "class Cache(str, enum.Enum):",
+        "    NO_STORE = 'no-store'",
+        "class Name(str):",
+        "    pass",
+        "def GET():",
+        "    return Response('x', headers={'Cache-Control': Cache.NO_STORE, Name('X-Named'): Name('v')})",
     ),
     "hop-stream/route.py": route_source(
         "from minirouter import Response",
@@ -137,11 +148,21 @@ def test_an_unlisted_int_status_is_sent_as_it_is(app: App) -> None:
 def test_hop_by_hop_headers_are_dropped(app: App) -> None:
     result = get(app, "/hop")  # the validator (PEP 3333) would refuse them
     names = {name.lower() for name, _ in result.header_list}
-    assert not names & {"transfer-encoding", "connection", "keep-alive", "upgrade"}
+    # "Trailers" too: PEP 3333 takes its list from RFC 2616 13.5.1, and waitress refuses it.
+    assert not names & {"transfer-encoding", "connection", "keep-alive", "upgrade", "trailers"}
     assert result.header("x-kept") == "yes"
     assert result.get_all("content-length") == ["5"] and result.body == b"hello"
     streamed = get(app, "/hop-stream")
     assert streamed.header("transfer-encoding") is None and streamed.body == b"ab"
+
+
+def test_header_names_and_values_are_exact_str(app: App) -> None:
+    # PEP 3333: native strings, "the type named str"; a str subclass (an enum
+    # member, say) fails wsgiref's validator and server, so it is sent as its text.
+    result = get(app, "/str-subclass")  # through the validator
+    assert result.status == 200
+    assert all(type(name) is str and type(value) is str for name, value in result.header_list)
+    assert result.header("cache-control") == "no-store" and result.header("x-named") == "v"
 
 
 # --- Range is for GET -------------------------------------------------------------
