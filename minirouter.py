@@ -3392,7 +3392,7 @@ def _status_line(status: int) -> str:
 def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive whole number, not {value!r}")
-    return value
+    return int(value)  # an int subclass becomes a plain int
 
 
 def _bool_option(name: str, value: Any) -> bool:

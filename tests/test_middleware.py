@@ -685,3 +685,16 @@ def test_deleting_the_last_cookie_in_middleware_leaves_no_cookie_header(tmp_path
     app.use(lambda request: cookies().delete("a"))
     assert app.client.get("/raw", cookies={"a": "1"}).json() == {"cookie": None, "cookies": {}}
     assert app.client.get("/raw", cookies={"a": "1", "b": "2"}).json() == {"cookie": "b=2", "cookies": {"b": "2"}}
+
+
+def test_a_route_named_middleware_goes_in_a_group(tmp_path: Path) -> None:
+    # middleware.py is in the app folder, so app/middleware/ would be the same
+    # module: a start-up error naming both; in a (group) the URL is the same.
+    mw = "def middleware(request):\n    return None\n"
+    route = "def GET():\n    return {'route': 'middleware'}\n"
+    clash = make_app_dir(tmp_path / "clash", {"middleware.py": mw, "middleware/route.py": route})
+    with pytest.raises(StartupError, match="middleware.py") as info:
+        App(str(clash))
+    assert "middleware and" in str(info.value)
+    grouped = make_app_dir(tmp_path / "grouped", {"middleware.py": mw, "(api)/middleware/route.py": route})
+    assert client(App(str(grouped))).get("/middleware").json() == {"route": "middleware"}
