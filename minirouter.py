@@ -128,10 +128,17 @@ def _is_token(value: str) -> bool:
     return _TOKEN.match(value) is not None
 
 
+def _plain(text: Any) -> Any:
+    """A str subclass (a StrEnum member, say) as an exact ``str`` of its text:
+    PEP 3333 wants the type named str, and since Python 3.12 an f-string
+    writes a ``(str, Enum)`` member as ``Class.MEMBER``. Anything else as it is."""
+    return str.__str__(text) if isinstance(text, str) and type(text) is not str else text
+
+
 def _check_header(name: str, value: str) -> tuple[str, str]:
     """Refuse a header that could not be sent safely, at the moment it is set;
-    the name and value as exact ``str`` (PEP 3333 wants the type named str, so
-    a StrEnum member or another subclass is turned into its text)."""
+    the name and value as exact ``str`` (see ``_plain``), checked as such."""
+    name, value = _plain(name), _plain(value)
     if not isinstance(name, str) or not _is_token(name):
         raise ValueError(f"invalid header name {name!r}")
     if not isinstance(value, str):
@@ -144,10 +151,6 @@ def _check_header(name: str, value: str) -> tuple[str, str]:
         raise ValueError(
             f"header {name} has characters outside latin-1; percent-encode them"
         ) from None
-    if type(name) is not str:
-        name = str.__str__(name)
-    if type(value) is not str:
-        value = str.__str__(value)
     return name, value
 
 
@@ -1640,6 +1643,7 @@ def format_set_cookie(
     partitioned: bool = False,
 ) -> str:
     """One ``Set-Cookie`` value, in the attribute order Next.js writes."""
+    name, value, path, domain, same_site = _plain(name), _plain(value), _plain(path), _plain(domain), _plain(same_site)
     _cookie_name(name)
     if not isinstance(value, str):
         raise TypeError(f"cookie {name} value must be a str, not {type(value).__name__}")
@@ -2488,6 +2492,27 @@ def _handler_arity(function: Callable[..., Any], method: str, file: str) -> int:
     return 2 if takes_any_number else min(positional, 2)
 
 
+def _drop_stale_bytecode(source: str) -> None:
+    """Remove the compiled copy of a .py file written before its last edit.
+    Python trusts it while the source keeps its size and modification
+    second, so an App built after an edit saved within that second (in this
+    process or a later one) would run the old code."""
+    try:
+        cached = importlib.util.cache_from_source(source)
+        if os.stat(cached).st_mtime_ns < os.stat(source).st_mtime_ns:
+            os.remove(cached)
+    except (OSError, NotImplementedError):
+        pass  # none written, or no cache on this Python
+
+
+def _drop_stale_bytecode_below(folder: str) -> None:
+    for parent, dirs, files in os.walk(folder):
+        dirs[:] = [name for name in dirs if name != "__pycache__"]
+        for name in files:
+            if name.endswith(".py"):
+                _drop_stale_bytecode(os.path.join(parent, name))
+
+
 class _ModuleLoader:
     """Imports the app folder as a package, and each route as its member.
 
@@ -2602,7 +2627,7 @@ def _route_handlers(module: types.ModuleType, file: str) -> tuple[dict[str, Call
         function = getattr(module, method, None)
         if function is None:
             continue
-        if not callable(function):
+        if not callable(function) or inspect.isclass(function):  # a class would answer with an instance
             raise StartupError(f"{file}: {method} must be a function")
         handlers[method] = function
         arity[method] = _handler_arity(function, method, file)
@@ -2653,6 +2678,13 @@ class RouteTree:
         names = {entry.name for entry in entries}
         route_file = os.path.join(folder, "route.py")
         page_file = os.path.join(folder, "page.html")
+        if "page.html" in names and not os.path.isfile(page_file):
+            names.discard("page.html")  # a folder named page.html is no page
+        for entry in entries:
+            if entry.name.endswith(".py"):
+                _drop_stale_bytecode(entry.path)
+            elif entry.name.startswith("_") and entry.name != "__pycache__":
+                _drop_stale_bytecode_below(entry.path)  # _lib/ helpers the routes import
         if "route.py" in names:
             if "page.html" in names:
                 logger.warning(
@@ -2663,9 +2695,14 @@ class RouteTree:
         elif "page.html" in names:
             self._add_page(page_file, segments)
         for entry in entries:
-            if not entry.is_dir() or entry.name.startswith(("_", ".")):
+            if entry.name.startswith(("_", ".")):
                 continue  # _private folders, __pycache__ and hidden folders
-            if entry.is_symlink() and _links_to_an_ancestor(entry.path, folder):
+            try:
+                if not entry.is_dir():
+                    continue
+            except OSError as exc:  # a symlink to itself, say
+                raise StartupError(f"{entry.path}: cannot read the folder: {exc}") from exc
+            if entry.is_symlink() and _links_to_an_ancestor(entry.path, folder, self.app_dir):
                 raise StartupError(f"{entry.path}: a symlink to a folder above it would make URLs without end")
             name = entry.name
             if name + ".py" in names:
@@ -2822,10 +2859,19 @@ class RouteTree:
         return endpoint, params
 
 
-def _links_to_an_ancestor(link: str, folder: str) -> bool:
-    """Whether the folder symlink ``link`` inside ``folder`` points back at it or above it."""
-    target, here = os.path.realpath(link), os.path.realpath(folder)
-    return here == target or here.startswith(target.rstrip(os.sep) + os.sep)
+def _links_to_an_ancestor(link: str, folder: str, top: str) -> bool:
+    """Whether the folder symlink ``link`` inside ``folder`` points back at it
+    or above it, or at any folder on the way down from ``top``: through
+    other symlinks, two links can lead into each other."""
+    target = os.path.realpath(link)
+    inside = target.rstrip(os.sep) + os.sep
+    while True:
+        here = os.path.realpath(folder)
+        if here == target or here.startswith(inside):
+            return True
+        if len(folder) <= len(top):
+            return False
+        folder = os.path.dirname(folder)
 
 
 def _lookup(node: _Node, segments: list[str], index: int, params: dict[str, Any]) -> Optional[Endpoint]:
@@ -4149,8 +4195,8 @@ def _file_part(name: str, spec: Any) -> Optional[tuple[Optional[str], bytes, Opt
         filename, content, *rest = spec
         if rest:
             content_type = rest[0]
-        if len(rest) > 1:
-            headers = rest[1]
+        if len(rest) > 1 and rest[1]:  # the type given beside them wins over theirs
+            headers = {key: value for key, value in rest[1].items() if key.lower() != "content-type" or not content_type}
     else:
         own_name = getattr(spec, "name", None)  # a temporary file's is an int, a stream's "<stdin>"
         filename = name
@@ -4161,8 +4207,9 @@ def _file_part(name: str, spec: Any) -> Optional[tuple[Optional[str], bytes, Opt
         return None
     if hasattr(content, "read"):
         content = content.read()
-    if isinstance(content, str):
-        content = content.encode()
+    content = _plain(content)
+    if not isinstance(content, (bytes, bytearray, memoryview)):
+        content = str(content).encode()  # a number is sent as its digits, as requests does
     return (None if filename is None else str(filename)), bytes(content), content_type, headers
 
 

@@ -191,6 +191,26 @@ def test_files_keyword_takes_what_requests_takes(tmp_path):
     }
 
 
+def test_files_keyword_part_headers_as_requests_writes_them(tmp_path):
+    app = make_app(tmp_path, {"echo/route.py": (
+        "def POST(request):\n"
+        "    return {'type': request.headers.get('content-type'), 'body': request.body().decode()}\n"
+    )})
+    r = client(app).post("/echo", files=[
+        ("more", ("m.bin", b"m", "application/x-m", {"X-Part": "1", "Content-Type": "text/html"})),
+        ("none", ("n.txt", b"n", "text/csv", None)),
+        ("number", ("five.txt", 5)),
+    ]).json()
+    boundary = r["type"].split("boundary=")[1]
+    parts = r["body"].split(f"--{boundary}")[1:-1]
+    assert parts[0] == (
+        '\r\nContent-Disposition: form-data; name="more"; filename="m.bin"\r\n'
+        "Content-Type: application/x-m\r\nX-Part: 1\r\n\r\nm\r\n"  # the third item's type wins
+    )
+    assert "Content-Type: text/csv\r\n\r\nn\r\n" in parts[1]
+    assert parts[2].endswith("\r\n\r\n5\r\n")  # a number as its digits
+
+
 def test_redirects_not_followed_and_cookies_not_kept(tmp_path):
     app = make_app(tmp_path, {
         "go/route.py": """

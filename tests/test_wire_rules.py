@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -165,6 +167,37 @@ def test_header_names_and_values_are_exact_str(app: App) -> None:
     assert result.header("cache-control") == "no-store" and result.header("x-named") == "v"
 
 
+def test_str_subclasses_are_written_as_their_text_everywhere() -> None:
+    import enum
+
+    from minirouter import Headers, Response
+    from minirouter import _request_header_changes as request_header_changes
+
+    class Word(str, enum.Enum):  # an f-string writes it as Word.SID since Python 3.12
+        SID = "sid"
+        DARK = "dark"
+        PATH = "/p"
+        DOMAIN = "example.com"
+        LAX = "lax"
+        VALUE = "v"
+
+    response = Response("x")
+    response.cookies.set(Word.SID, Word.DARK, path=Word.PATH, domain=Word.DOMAIN, same_site=Word.LAX)
+    assert response.headers.get_all("set-cookie") == ["sid=dark; Path=/p; Domain=example.com; SameSite=Lax"]
+    headers = Headers()
+    headers.set(Word.SID, Word.VALUE)
+    assert [(type(n), type(v)) for n, v in headers.raw()] == [(str, str)] and headers.raw() == [("sid", "v")]
+    changes = request_header_changes({"x-a": Word.VALUE})
+    assert changes == {"x-a": "v"} and type(changes["x-a"]) is str
+
+    class Sly(str):  # checked as the text it will be sent as, whatever its own methods say
+        def encode(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            return b""
+
+    with pytest.raises(ValueError, match="latin-1"):
+        Headers().set("X-Name", Sly("caf\u20ac"))
+
+
 # --- Range is for GET -------------------------------------------------------------
 
 
@@ -195,6 +228,19 @@ def test_a_symlink_back_up_the_tree_is_a_startup_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+@pytest.mark.parametrize("loop", ["mutual", "self"])
+def test_a_symlink_loop_is_a_startup_error_naming_it(tmp_path: Path, loop: str) -> None:
+    app_dir = make_app_dir(tmp_path, {"a/route.py": "def GET():\n    return {}\n", "b/x.txt": ""})
+    if loop == "mutual":  # a/tob -> b, b/toa -> a: neither points above itself
+        os.symlink("../b", app_dir / "a" / "tob")
+        os.symlink("../a", app_dir / "b" / "toa")
+    else:
+        os.symlink("itself", app_dir / "itself")
+    with pytest.raises(StartupError, match="toa|tob|itself"):
+        App(str(app_dir))
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
 def test_a_symlink_to_a_sibling_folder_is_routed(tmp_path: Path) -> None:
     app_dir = make_app_dir(tmp_path, {"a/route.py": "def GET():\n    return {'from': 'a'}\n"})
     try:
@@ -202,6 +248,32 @@ def test_a_symlink_to_a_sibling_folder_is_routed(tmp_path: Path) -> None:
     except OSError:
         pytest.skip("cannot make symlinks here")
     assert client(App(str(app_dir))).get("/b").json() == {"from": "a"}
+
+
+def test_a_handler_that_is_a_class_is_a_startup_error(tmp_path: Path) -> None:
+    app_dir = make_app_dir(tmp_path, {"x/route.py": "class GET:\n    pass\n"})
+    with pytest.raises(StartupError, match="GET must be a function"):
+        App(str(app_dir))
+
+
+def test_a_folder_named_page_html_is_no_page(tmp_path: Path) -> None:
+    app_dir = make_app_dir(tmp_path, {"x/page.html/readme.txt": "a folder, not a page"})
+    app = App(str(app_dir))
+    assert app.route_table() == [] and client(app).get("/x").status == 404
+
+
+def test_an_app_built_after_an_edit_runs_the_new_code(tmp_path: Path, monkeypatch) -> None:
+    # Python trusts compiled bytecode while the source keeps its size and its
+    # modification second; an edit within that second must still be seen.
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    app_dir = make_app_dir(tmp_path, {"v/route.py": "def GET():\n    return {'v': 'one'}\n"})
+    route = app_dir / "v" / "route.py"
+    second = (int(time.time()) + 5) * 10**9  # a whole second ahead, so both edits fall in it
+    os.utime(route, ns=(second + 10**8, second + 10**8))
+    assert client(App(str(app_dir))).get("/v").json() == {"v": "one"}  # writes the bytecode
+    route.write_text("def GET():\n    return {'v': 'two'}\n")  # the same size
+    os.utime(route, ns=(second + 5 * 10**8, second + 5 * 10**8))  # the same second
+    assert client(App(str(app_dir))).get("/v").json() == {"v": "two"}
 
 
 # --- failures that are no Exception, or the server's -------------------------------
