@@ -3397,6 +3397,13 @@ class _ThreadLoop:
 _event_loops = threading.local()
 
 
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    holder = getattr(_event_loops, "holder", None)
+    if holder is None or holder.loop.is_closed():
+        holder = _event_loops.holder = _ThreadLoop()
+    return holder.loop
+
+
 def _run_awaitable(awaitable: Any) -> Any:
     """Run an ``async def`` handler to completion on this thread's event loop.
 
@@ -3404,11 +3411,8 @@ def _run_awaitable(awaitable: Any) -> Any:
     costs more than most handlers. The task copies the current context, so
     ``headers()`` and ``cookies()`` work inside it.
     """
-    holder = getattr(_event_loops, "holder", None)
-    if holder is None or holder.loop.is_closed():
-        holder = _event_loops.holder = _ThreadLoop()
     try:
-        return holder.loop.run_until_complete(awaitable)
+        return _thread_loop().run_until_complete(awaitable)
     except asyncio.CancelledError as exc:
         # A BaseException since Python 3.8, which would pass every handler of
         # errors and leave the client without an answer: as a RuntimeError it
@@ -4001,6 +4005,7 @@ class _StreamedBody:
     def __init__(self, source: Any, request: Optional[Request]) -> None:
         self._source = source
         self._request = request
+        self._async_pieces: Optional[_AsyncPieces] = None  # once an async source has started
         self._chunks = self._encoded_chunks()
         self._first = b""
 
@@ -4017,7 +4022,10 @@ class _StreamedBody:
 
     def _encoded_chunks(self) -> Iterator[bytes]:
         source = self._source
-        chunks = _async_chunks(source) if not hasattr(source, "__iter__") else iter(source)
+        if hasattr(source, "__iter__"):
+            chunks: Iterator[Any] = iter(source)
+        else:
+            chunks = self._async_pieces = _AsyncPieces(source)
         for chunk in chunks:
             if isinstance(chunk, str):
                 chunk = chunk.encode("utf-8")
@@ -4029,7 +4037,9 @@ class _StreamedBody:
     def close(self) -> None:
         source = self._source
         try:
-            if hasattr(source, "aclose"):
+            if self._async_pieces is not None:
+                self._async_pieces.close()
+            elif hasattr(source, "aclose"):
                 _run_awaitable(source.aclose())
             elif hasattr(source, "close"):
                 source.close()
@@ -4038,13 +4048,72 @@ class _StreamedBody:
                 self._request.close()
 
 
-def _async_chunks(source: AsyncIterable[Any]) -> Iterator[Any]:
-    iterator = source.__aiter__()
-    while True:
+_END_OF_PIECES = object()
+
+
+class _AsyncPieces:
+    """The pieces of an async iterable, for a server that iterates (PEP 3333).
+
+    One task on the thread's event loop runs it from the first piece to the
+    last, as ``async for`` would, so context variables and ``asyncio.timeout()``
+    hold across its yields. The task hands each piece over, then waits to be
+    asked for the next; the loop runs only while the server asks.
+    """
+
+    def __init__(self, source: AsyncIterable[Any]) -> None:
+        self._source = source
+        self._task: Optional[asyncio.Task[None]] = None
+        self._piece: Optional[asyncio.Future[Any]] = None  # the next piece, once the task has it
+        self._asked: Optional[asyncio.Future[None]] = None  # done when the server wants another
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        loop = _thread_loop()
+        self._piece = loop.create_future()
+        if self._task is None:
+            self._task = loop.create_task(self._hand_over())
+        elif self._asked is not None:
+            self._asked.set_result(None)
+        piece = _run_awaitable(self._piece)
+        if piece is _END_OF_PIECES:
+            raise StopIteration
+        return piece
+
+    async def _hand_over(self) -> None:
+        iterator = self._source.__aiter__()
         try:
-            yield _run_awaitable(iterator.__anext__())
-        except StopAsyncIteration:
+            while True:
+                assert self._piece is not None
+                try:
+                    piece = await iterator.__anext__()
+                except StopAsyncIteration:
+                    piece = _END_OF_PIECES
+                except BaseException as exc:  # the body's own failure, for the server's side to raise
+                    self._piece.set_exception(exc)
+                    return
+                self._asked = asyncio.get_running_loop().create_future()
+                self._piece.set_result(piece)
+                if piece is _END_OF_PIECES:
+                    return
+                await self._asked
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()  # a no-op at the end; stopped early, the body's finally runs here
+
+    def close(self) -> None:
+        """Stop the body where it is: its ``finally`` runs, in its own task."""
+        task = self._task
+        if task is None or task.done():
             return
+        task.cancel()
+        try:
+            _run_awaitable(task)
+        except RuntimeError:
+            if not task.cancelled():  # its finally failed
+                raise
 
 
 # ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import LiveServer
-from helpers import client, make_app_dir
+from helpers import client, import_from_app, make_app_dir
 from minirouter import App
 
 MB = 1024 * 1024
@@ -336,3 +336,52 @@ def test_a_redirect_from_the_first_piece_keeps_the_cookies_set(tmp_path):
     )
     response = client(App(str(make_app_dir(tmp_path, files)))).get("/away")
     assert response.status == 307 and response.cookies == {"session": "abc"}
+
+
+ONE_TASK_ROUTE = '''
+import asyncio, contextvars
+from minirouter import Response
+
+var = contextvars.ContextVar("var", default="unset")
+log = []
+
+
+async def gen(tag):
+    var.set("set")
+    task = asyncio.current_task()
+    try:
+        yield var.get() + " "
+        try:
+            await asyncio.wait_for(slow_pieces(), timeout=0.05)
+        except asyncio.TimeoutError:
+            yield "timeout "
+        yield "same-task=%s " % (asyncio.current_task() is task)
+        yield var.get()
+        yield " more"
+    finally:
+        log.append((tag, var.get(), asyncio.current_task() is task))
+
+
+async def slow_pieces():
+    await asyncio.sleep(0.5)
+
+
+def GET(request):
+    return Response(gen(request.search_params.get("tag")))
+'''
+
+
+def test_an_async_body_runs_in_one_task_as_async_for_would(tmp_path):
+    # Context variables set in the body and a timeout hold across its yields,
+    # and its finally runs in the same task when the server stops early.
+    app_dir = make_app_dir(tmp_path, {"g/route.py": ONE_TASK_ROUTE})
+    app = App(str(app_dir))
+    assert client(app).get("/g?tag=whole").text == "set timeout same-task=True set more"
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/g", "QUERY_STRING": "tag=early", "SERVER_NAME": "x",
+               "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
+    body = app(environ, lambda status, headers, exc_info=None: None)
+    pieces = iter(body)
+    assert next(pieces) == b"set "
+    body.close()  # the server stops after one piece (a client gone)
+    log = import_from_app(app_dir, "g.route").log
+    assert log == [("whole", "set", True), ("early", "set", True)]
