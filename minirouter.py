@@ -2499,7 +2499,9 @@ def _drop_stale_bytecode(source: str) -> None:
     process or a later one) would run the old code."""
     try:
         cached = importlib.util.cache_from_source(source)
-        if os.stat(cached).st_mtime_ns < os.stat(source).st_mtime_ns:
+        edited = os.stat(source).st_mtime_ns
+        # A source dated in the future (clock skew, an unpacked archive) cannot be judged.
+        if os.stat(cached).st_mtime_ns < edited <= time.time_ns():
             os.remove(cached)
     except (OSError, NotImplementedError):
         pass  # none written, or no cache on this Python
@@ -4065,16 +4067,22 @@ class _AsyncPieces:
         self._task: Optional[asyncio.Task[None]] = None
         self._piece: Optional[asyncio.Future[Any]] = None  # the next piece, once the task has it
         self._asked: Optional[asyncio.Future[None]] = None  # done when the server wants another
+        self._closing = False
 
     def __iter__(self) -> Iterator[Any]:
         return self
 
     def __next__(self) -> Any:
+        task = self._task
+        if task is not None and task.done():
+            if task.cancelled():  # by the body itself, between pieces (a timeout around a yield)
+                raise RuntimeError("the async body's task was cancelled between two pieces")
+            raise StopIteration  # it ended, or failed and said so
         loop = _thread_loop()
         self._piece = loop.create_future()
-        if self._task is None:
+        if task is None:
             self._task = loop.create_task(self._hand_over())
-        elif self._asked is not None:
+        elif self._asked is not None and not self._asked.done():  # cancelled: the task is ending
             self._asked.set_result(None)
         piece = _run_awaitable(self._piece)
         if piece is _END_OF_PIECES:
@@ -4090,6 +4098,8 @@ class _AsyncPieces:
                     piece = await iterator.__anext__()
                 except StopAsyncIteration:
                     piece = _END_OF_PIECES
+                except (KeyboardInterrupt, SystemExit):
+                    raise  # out of the loop at once: a future holding one would never stop the loop
                 except BaseException as exc:  # the body's own failure, for the server's side to raise
                     self._piece.set_exception(exc)
                     return
@@ -4099,6 +4109,10 @@ class _AsyncPieces:
                     return
                 await self._asked
         finally:
+            if not self._closing and self._piece is not None and not self._piece.done():
+                # Cancelled by the body itself between pieces (a timeout around a yield):
+                # the server waiting for the next piece is told, not left waiting.
+                self._piece.set_exception(RuntimeError("the async body's task was cancelled between two pieces"))
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
                 await aclose()  # a no-op at the end; stopped early, the body's finally runs here
@@ -4106,8 +4120,13 @@ class _AsyncPieces:
     def close(self) -> None:
         """Stop the body where it is: its ``finally`` runs, in its own task."""
         task = self._task
-        if task is None or task.done():
+        if task is None:
             return
+        if task.done():
+            if not task.cancelled():
+                task.exception()  # already raised to the server (SystemExit, say): marked as seen
+            return
+        self._closing = True
         task.cancel()
         try:
             _run_awaitable(task)

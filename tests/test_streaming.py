@@ -6,7 +6,9 @@ in chunks; 50 MB goes through waitress with memory bounded (tracemalloc).
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 import http.client
 import tracemalloc
 from pathlib import Path
@@ -385,3 +387,59 @@ def test_an_async_body_runs_in_one_task_as_async_for_would(tmp_path):
     body.close()  # the server stops after one piece (a client gone)
     log = import_from_app(app_dir, "g.route").log
     assert log == [("whole", "set", True), ("early", "set", True)]
+
+
+def _call(app: App, path: str):
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "x",
+               "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
+    return app(environ, lambda status, headers, exc_info=None: None)
+
+
+ENDINGS = {
+    "exit/route.py": (
+        "from minirouter import Response\n"
+        "async def gen():\n    yield 'a'\n    raise SystemExit(3)\n"
+        "def GET():\n    return Response(gen())\n"
+    ),
+    "interrupt/route.py": (
+        "from minirouter import Response\n"
+        "async def gen():\n    yield 'a'\n    raise KeyboardInterrupt\n"
+        "def GET():\n    return Response(gen())\n"
+    ),
+    "self-cancel/route.py": (
+        "import asyncio\nfrom minirouter import Response\n"
+        "async def gen():\n    yield 'a'\n    asyncio.current_task().cancel()\n    yield 'b'\n    yield 'c'\n"
+        "def GET():\n    return Response(gen())\n"
+    ),
+    "timeout/route.py": (  # asyncio.timeout() is Python 3.11+; the test skips before
+        "import asyncio\nfrom minirouter import Response\n"
+        "async def gen():\n"
+        "    async with asyncio.timeout(0.05):\n"
+        "        for i in range(5):\n            yield 'x%d ' % i\n"
+        "def GET():\n    return Response(gen())\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("path, error", [("/exit", SystemExit), ("/interrupt", KeyboardInterrupt)])
+def test_an_async_body_that_exits_after_its_first_piece_raises_to_the_server(tmp_path, path, error):
+    # As a sync body would; a future holding SystemExit would never stop the loop (a hang).
+    app = App(str(make_app_dir(tmp_path, ENDINGS)))
+    body = _call(app, path)
+    with pytest.raises(error):
+        list(body)
+    body.close()
+
+
+@pytest.mark.parametrize("path", ["/self-cancel", "/timeout"])
+def test_an_async_body_cancelled_between_pieces_is_an_error_not_a_hang(tmp_path, path):
+    if path == "/timeout" and not hasattr(asyncio, "timeout"):
+        pytest.skip("asyncio.timeout() is Python 3.11+")
+    app = App(str(make_app_dir(tmp_path, ENDINGS)))
+    body = _call(app, path)
+    pieces = iter(body)
+    assert next(pieces) in (b"a", b"x0 ")
+    time.sleep(0.1)  # a slow client: the deadline passes between two pieces
+    with pytest.raises(RuntimeError, match="cancelled between two pieces"):
+        list(pieces)
+    body.close()
