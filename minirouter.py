@@ -1654,17 +1654,15 @@ def format_set_cookie(
         if not _COOKIE_PATH.match(path):
             raise ValueError(f"cookie {name} path {path!r}: RFC 6265 allows printable ASCII other than ';'")
         parts.append(f"Path={path}")
+    expiry = None if expires is None else _expiry_timestamp(expires)  # checked even when max_age wins
     if max_age is not None:
         if isinstance(max_age, bool) or not isinstance(max_age, int):
             raise TypeError("max_age takes whole seconds")
-        # As Next.js: a non-zero max_age sets Expires to match, over any expires given
-        # (still checked: a bad one is a mistake either way).
-        if expires is not None:
-            _expiry_timestamp(expires)
-        if max_age or expires is None:  # clamped first: a float overflows on a huge int
-            expires = time.time() + min(max(max_age, -_LAST_HTTP_DATE), _LAST_HTTP_DATE)
-    if expires is not None:
-        parts.append(f"Expires={http_date(_expiry_timestamp(expires))}")
+        if max_age or expiry is None:  # as Next.js: a non-zero max_age sets Expires to match
+            # Clamped first: a float overflows on a huge int.
+            expiry = _expiry_timestamp(time.time() + min(max(max_age, -_LAST_HTTP_DATE), _LAST_HTTP_DATE))
+    if expiry is not None:
+        parts.append(f"Expires={http_date(expiry)}")
     if max_age is not None:
         parts.append(f"Max-Age={max_age}")
     if domain is not None:
@@ -3047,13 +3045,11 @@ def _content_type_for(path: str) -> str:
 
 
 def _etag_matches(header: str, etag: str, strong: bool = False) -> bool:
-    """Whether ``etag`` is in an If-None-Match (weak comparison) or, with
-    ``strong``, an If-Match (strong comparison: no W/ tag matches) list;
-    ``*`` matches any (RFC 9110 8.8.3.2, 13.1.1-2)."""
+    """Whether ``etag`` (a file's, always strong) is in an If-None-Match list
+    (weak comparison) or, with ``strong``, an If-Match list (strong comparison:
+    a W/ tag never matches); ``*`` matches any (RFC 9110 8.8.3.2, 13.1.1-2)."""
     if header.strip() == "*":
         return True
-    if strong and etag.startswith("W/"):
-        return False
     bare = etag[2:] if etag.startswith("W/") else etag
     for candidate in header.split(","):
         candidate = candidate.strip()
@@ -4057,9 +4053,10 @@ class _AsyncPieces:
     """The pieces of an async iterable, for a server that iterates (PEP 3333).
 
     One task on the thread's event loop runs it from the first piece to the
-    last, as ``async for`` would, so context variables and ``asyncio.timeout()``
-    hold across its yields. The task hands each piece over, then waits to be
-    asked for the next; the loop runs only while the server asks.
+    last, as ``async for`` would, so context variables hold across its yields
+    (a timeout around a yield cancels that task: the body ends with an error).
+    The task hands each piece over, then waits to be asked for the next; the
+    loop runs only while the server asks.
     """
 
     def __init__(self, source: AsyncIterable[Any]) -> None:
