@@ -2392,8 +2392,11 @@ class Endpoint:
     """One URL of the app: a route module or a ``page.html``."""
 
     # Slots: every request reads an endpoint, and an app may have thousands.
-    __slots__ = ("handlers", "arity", "dynamic", "kind", "allow", "file", "url", "segments", "module",
-                 "revalidate")
+    # The fields a request reads come first, and the GET handler has its own
+    # (most requests are GETs): in a large app each object a request touches
+    # is likely a trip to main memory.
+    __slots__ = ("get_handler", "handlers", "arity", "dynamic", "last_param", "kind", "allow", "file", "url",
+                 "segments", "module", "revalidate")
 
     def __init__(
         self,
@@ -2413,7 +2416,10 @@ class Endpoint:
         self.file = file
         self.kind = kind
         self.segments = segments
+        # The name of a final [param] segment, for _Level.param.
+        self.last_param = segments[-1].value if segments and segments[-1].kind == SINGLE else ""
         self.handlers = handlers
+        self.get_handler = handlers.get("GET")
         self.arity = arity
         self.allow = allow
         self.module = module
@@ -2439,22 +2445,42 @@ class RouteInfo:
     dynamic: str = "force-dynamic"
 
 
+_NO_CHILDREN: dict[str, Any] = {}
+
+
 class _Node:
     """A trie node: children by kind, and the endpoint ending here, if any."""
 
-    # Slots, and the [param] child in its own fields rather than a tuple: a
-    # request walks one node per segment, and fewer, smaller objects per
-    # route keep a large app's hot path in the CPU cache.
-    __slots__ = ("static", "single", "single_name", "single_file", "catchall", "optional", "endpoint", "source")
+    # Slots, the fields a request reads first, and the [param] child in its
+    # own fields rather than a tuple: a request walks one node per segment,
+    # and fewer, smaller objects per route keep a large app's hot path in
+    # the CPU cache. For the same reason a node without static children
+    # shares one empty dict (_NO_CHILDREN), which _insert never writes to.
+    __slots__ = ("static", "single", "single_name", "endpoint", "single_file", "catchall", "optional")
 
     def __init__(self) -> None:
-        self.static: dict[str, _Node] = {}
+        self.static: dict[str, _Node] = _NO_CHILDREN
         self.single: Optional[_Node] = None  # the [param] child
         self.single_name = ""  # its parameter name
         self.single_file = ""  # the first file that declared it, for errors
         self.catchall: Optional[tuple[str, Endpoint]] = None
         self.optional: Optional[tuple[str, Endpoint]] = None
         self.endpoint: Optional[Endpoint] = None
+
+
+class _Level:
+    """What one dict lookup finds for a path whose folders before the last
+    segment are all static (``/comments`` for ``/comments/new`` and
+    ``/comments/42``): the static routes by that last segment, and the route
+    of a [param] that takes any other. Most requests are one of these, and
+    in a large app every object a request touches may be a trip to main
+    memory, where a walk down the trie makes one per segment."""
+
+    __slots__ = ("static", "param")
+
+    def __init__(self) -> None:
+        self.static: dict[str, Endpoint] = _NO_CHILDREN
+        self.param: Optional[Endpoint] = None
 
 
 def _allow_header(methods: Iterable[str]) -> str:
@@ -2650,9 +2676,9 @@ class RouteTree:
         self.app_dir = app_dir
         self.root = _Node()
         self._arity_tables: dict[tuple[tuple[str, int], ...], dict[str, int]] = {}
-        # Routes without parameters, by the path a client sends for them when
-        # that path has nothing to decode: found before the path is split.
-        self.static_paths: dict[str, Endpoint] = {}
+        # The routes found before the path is split, by the raw path of their
+        # static folders (_find_levels, once the scan is over).
+        self.levels: dict[str, _Level] = {}
         self.endpoints: list[Endpoint] = []
         self._urls: dict[tuple[Segment, ...], str] = {}
         self._loader = _ModuleLoader(app_dir)
@@ -2667,6 +2693,7 @@ class RouteTree:
         finally:
             if collector_was_on:
                 gc.enable()
+        self.levels = self._find_levels()
 
     # -- scanning ---------------------------------------------------------
 
@@ -2772,6 +2799,8 @@ class RouteTree:
         node = self.root
         for segment in endpoint.segments:
             if segment.kind == STATIC:
+                if node.static is _NO_CHILDREN:
+                    node.static = {}
                 node = node.static.setdefault(segment.value, _Node())
             elif segment.kind == SINGLE:
                 if node.single is None:
@@ -2793,10 +2822,6 @@ class RouteTree:
                 "an optional catch-all already serves the folder's own URL"
             )
         node.endpoint = endpoint
-        if all(segment.kind == STATIC for segment in endpoint.segments):
-            path = "/" + "/".join(segment.value for segment in endpoint.segments)
-            if path.isascii() and "%" not in path:
-                self.static_paths[path] = endpoint
         self.endpoints.append(endpoint)
 
     def _insert_catchall(self, node: _Node, segment: Segment, endpoint: Endpoint) -> None:
@@ -2825,6 +2850,38 @@ class RouteTree:
         else:
             node.optional = (segment.value, endpoint)
         self.endpoints.append(endpoint)
+
+    def _find_levels(self) -> dict[str, _Level]:
+        """For ``levels``: under each path of static folders, the routes a
+        lookup may take on sight of the last segment, when the path as a
+        client sends it needs no decoding (ASCII, no '%'). A [param] route
+        only where no static sibling has an optional catch-all: ``/d/x`` may
+        be ``d/x/[[...rest]]``'s. The root route is the root's "" (``/``
+        splits into "" and "")."""
+        levels: dict[str, _Level] = {}
+        pending = [("", self.root)]
+        while pending:
+            prefix, node = pending.pop()
+            if not prefix.isascii() or "%" in prefix:
+                continue  # a client sends it encoded: the trie decodes it
+            level = _Level()
+            static = {
+                name: child.endpoint
+                for name, child in node.static.items()
+                if child.endpoint is not None and name.isascii() and "%" not in name
+            }
+            if node is self.root and node.endpoint is not None:
+                static[""] = node.endpoint
+            if static:
+                level.static = static
+            leaf = node.single
+            if leaf is not None and leaf.endpoint is not None:
+                if all(child.optional is None for child in node.static.values()):
+                    level.param = leaf.endpoint
+            if static or level.param is not None:
+                levels[prefix] = level
+            pending.extend((f"{prefix}/{name}", child) for name, child in node.static.items())
+        return levels
 
     # -- lookup -----------------------------------------------------------
 
@@ -3669,12 +3726,20 @@ class App:
         (or as the middleware rewrote it); ``segments`` when already decoded."""
         if self._openapi_json is not None and request.path == self.openapi_url:
             return self._serve_openapi(request)
-        endpoint = self.tree.static_paths.get(raw_path)
+        tree = self.tree
         params: dict[str, Any] = {}
+        endpoint: Optional[Endpoint] = None
+        prefix, _, last = raw_path.rpartition("/")
+        level = tree.levels.get(prefix)
+        if level is not None:
+            endpoint = level.static.get(last)
+            if endpoint is None and level.param is not None and last and "%" not in last and last.isascii():
+                endpoint = level.param  # a final segment with nothing to decode
+                params[endpoint.last_param] = last
         if endpoint is None:
             if segments is None:
                 segments = _path_segments(raw_path)
-            match = self.tree.match(segments)
+            match = tree.match(segments)
             if match is None:
                 if self.public_dir is not None:
                     file = _public_path(self.public_dir, segments)
@@ -3683,7 +3748,7 @@ class App:
                 return _error_response(404, f"no route matches {request.path}")
             endpoint, params = match
         method = request.method
-        handler = endpoint.handlers.get(method)
+        handler = endpoint.get_handler if method == "GET" else endpoint.handlers.get(method)
         if handler is None:
             if endpoint.kind == "page":  # a page.html has no handlers
                 return self._serve_file(request, endpoint.file, "text/html; charset=utf-8")

@@ -223,6 +223,57 @@ def test_param_and_catch_all_names_may_differ(tmp_path):
     assert get(app, "/p/1").status == 200
 
 
+def test_final_param_beside_static_folders(tmp_path):
+    # A path of static folders and a last segment is looked up without walking
+    # the trie (RouteTree.levels); these are the cases where that must not win.
+    app = make_app(tmp_path, {
+        "d/[id]/route.py": echo("id"),
+        "d/x/[[...rest]]/route.py": echo("opt"),  # d/x itself is this route's
+        "e/[id]/route.py": echo("e-id"),
+        "e/new/route.py": echo("e-new"),
+        "e/deep/inner/route.py": echo("inner"),
+        "[top]/route.py": echo("top"),
+        "(group)/g/[slug]/route.py": echo("grouped"),
+    })
+    assert get(app, "/d/x").json() == {"route": "opt", "params": {"rest": []}}
+    assert get(app, "/d/y").json() == {"route": "id", "params": {"id": "y"}}
+    assert get(app, "/e/new").json()["route"] == "e-new"
+    assert get(app, "/e/deep").json() == {"route": "e-id", "params": {"id": "deep"}}
+    assert get(app, "/e/7").json() == {"route": "e-id", "params": {"id": "7"}}
+    assert get(app, "/e/caf%C3%A9").json()["params"] == {"id": "café"}  # decoded as ever
+    assert get(app, "/e/a%2Fb").json()["params"] == {"id": "a/b"}
+    assert get(app, "/e/%ZZ").status == 400
+    assert get(app, "/e/7/more").status == 404
+    assert get(app, "/solo").json() == {"route": "top", "params": {"top": "solo"}}
+    assert get(app, "/g/post-1").json() == {"route": "grouped", "params": {"slug": "post-1"}}
+    assert get(app, "//e/7").status == 404  # an empty segment is never a value
+    assert get(app, "/").status == 404  # no root route: "/" is not [top]
+
+
+def test_root_route_beside_a_root_param_and_pages(tmp_path):
+    app = make_app(tmp_path, {
+        "route.py": echo("root"),
+        "[top]/route.py": echo("top"),
+        "about/page.html": "<p>about</p>\n",
+        "docs/[slug]/page.html": "<p>doc</p>\n",
+    })
+    assert get(app, "/").json() == {"route": "root", "params": {}}
+    assert get(app, "/x").json() == {"route": "top", "params": {"top": "x"}}
+    assert get(app, "/about").text == "<p>about</p>\n"
+    assert get(app, "/docs/intro").text == "<p>doc</p>\n"
+    # Nodes without static children share one empty dict, which no build may fill.
+    import minirouter
+
+    assert minirouter._NO_CHILDREN == {}
+
+
+def test_final_param_under_an_encoded_static_folder(tmp_path):
+    app = make_app(tmp_path, {"caf\u00e9/[id]/route.py": echo("cafe"), "a%20b/[id]/route.py": echo("pct")})
+    assert get(app, "/caf%C3%A9/1").json() == {"route": "cafe", "params": {"id": "1"}}
+    assert get(app, "/a%2520b/2").json() == {"route": "pct", "params": {"id": "2"}}
+    assert get(app, "/a%20b/2").status == 404
+
+
 def test_several_params_in_one_path(tmp_path):
     app = make_app(tmp_path, {"u/[user]/posts/[post]/route.py": echo("post")})
     assert get(app, "/u/ann/posts/7").json()["params"] == {"user": "ann", "post": "7"}
