@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
-from helpers import call, make_app, make_environ
+from helpers import call, make_app, make_app_dir, make_environ
 from minirouter import (
     HTTPError,
     Response,
@@ -438,3 +438,107 @@ def test_multipart_round_trips_however_the_body_is_cut(boundary, parts, pieces, 
             got.append((name, ("file", value.read())))
             value.close()
     assert got == parts
+
+
+# --- routing: the app's answer against a plain reference search ------------------
+
+FOLDER_NAMES = ["a", "new", "[id]", "[slug]", "[...rest]", "[[...opt]]", "caf\u00e9", "(g)"]
+PATH_SEGMENTS = ["a", "b", "new", "7", "x", "caf%C3%A9", "caf\u00c3\u00a9", "a%2Fb", "%61", "", "%ZZ"]
+
+
+def reference_match(folders: list[list[str]], segments: list[str]):
+    """design.md's rule, written out plainly: at each level a static name,
+    then [param], then [...catchall], then [[...optional]], backtracking
+    when a branch leads nowhere. (route folder, params) or None."""
+    routes = {tuple(name for name in folder if not name.startswith("(")): "/".join(folder) for folder in folders}
+
+    def search(prefix: tuple, index: int):
+        children = {key[len(prefix)] for key in routes if len(key) > len(prefix) and key[: len(prefix)] == prefix}
+        if index == len(segments):
+            if prefix in routes:
+                return routes[prefix], {}
+            optional = [c for c in children if c.startswith("[[...")]
+            if optional:
+                return routes[prefix + (optional[0],)], {optional[0][5:-2]: []}
+            return None
+        segment = segments[index]
+        if segment in children:
+            found = search(prefix + (segment,), index + 1)
+            if found:
+                return found
+        for child in sorted(children):
+            if child.startswith("[") and not child.startswith("[."):
+                if not child.startswith("[["):
+                    found = search(prefix + (child,), index + 1)
+                    if found:
+                        return found[0], {**found[1], child[1:-1]: segment}
+        for kind, cut in (("[...", 4), ("[[...", 5)):
+            for child in children:
+                if child.startswith(kind) and (kind == "[[..." or not child.startswith("[[")):
+                    return routes[prefix + (child,)], {child[cut : -2 if kind == "[[..." else -1]: segments[index:]}
+        return None
+
+    if "" in segments:
+        return None
+    return search((), 0)
+
+
+def path_for(draw, folder: list[str]) -> list[str]:
+    """A path aimed at a route folder: its static names, values for its parameters."""
+    path: list[str] = []
+    any_segment = st.sampled_from(PATH_SEGMENTS)
+    for name in folder:
+        if name.startswith("[[..."):
+            path += draw(st.lists(any_segment, max_size=2))
+        elif name.startswith("[..."):
+            path += draw(st.lists(any_segment, min_size=1, max_size=2))
+        elif name.startswith("["):
+            path.append(draw(any_segment))
+        elif not name.startswith("("):
+            path.append(draw(st.sampled_from([quote(name), quote(name), "x"])))
+    return path
+
+
+@fuzz
+@given(
+    folders=st.lists(st.lists(st.sampled_from(FOLDER_NAMES), max_size=3), min_size=1, max_size=6),
+    data=st.data(),
+)
+def test_routing_agrees_with_a_plain_search(tmp_path_factory, folders, data):
+    # The app finds most routes through shortcuts (RouteTree.levels) before
+    # the trie; whichever way, the answer must be the rule's.
+    from minirouter import App, StartupError
+
+    path = data.draw(
+        st.one_of(st.lists(st.sampled_from(PATH_SEGMENTS), max_size=4), st.sampled_from(folders).flatmap(
+            lambda folder: st.composite(lambda draw: path_for(draw, folder))()
+        ))
+    )
+
+    files = {}
+    for folder in folders:
+        tag = "/".join(folder)
+        source = f"def GET(request, context):\n    return {{'route': {tag!r}, 'params': dict(context.params)}}\n"
+        files["/".join(folder + ["route.py"])] = source
+    root = tmp_path_factory.mktemp("routes")
+    try:
+        app = App(str(make_app_dir(root, files)))
+    except StartupError:
+        assume(False)
+        return
+    raw = "/" + "/".join(path)
+    assume(raw == "/" or not raw.endswith("/"))  # a trailing slash is a 308, tested elsewhere
+    # As waitress passes it: the raw target, and PATH_INFO decoded to latin-1.
+    path_info = unquote_to_bytes(raw.encode("latin-1")).decode("latin-1")
+    result = call(app, make_environ("GET", path_info, request_uri=raw))
+    if "%ZZ" in path:
+        assert result.status == 400
+        return
+    segments = path if raw != "/" else []
+    decoded = [unquote_to_bytes(s.encode("latin-1")).decode("utf-8", "replace") for s in segments]
+    expected = reference_match([list(f) for f in folders], decoded)
+    if expected is None:
+        assert result.status == 404, (folders, raw, result.body)
+    else:
+        assert result.status == 200, (folders, raw, result.body)
+        assert result.json() == {"route": expected[0], "params": expected[1]}, (folders, raw)
