@@ -3727,7 +3727,7 @@ class App:
         if self._openapi_json is not None and request.path == self.openapi_url:
             return self._serve_openapi(request)
         tree = self.tree
-        params: dict[str, Any] = {}
+        params: Optional[dict[str, Any]] = None  # made only for a route that has some
         endpoint: Optional[Endpoint] = None
         prefix, _, last = raw_path.rpartition("/")
         level = tree.levels.get(prefix)
@@ -3735,7 +3735,7 @@ class App:
             endpoint = level.static.get(last)
             if endpoint is None and level.param is not None and last and "%" not in last and last.isascii():
                 endpoint = level.param  # a final segment with nothing to decode
-                params[endpoint.last_param] = last
+                params = {endpoint.last_param: last}
         if endpoint is None:
             if segments is None:
                 segments = _path_segments(raw_path)
@@ -3770,7 +3770,7 @@ class App:
         endpoint: Endpoint,
         handler: Callable[..., Any],
         request: Request,
-        params: dict[str, Any],
+        params: Optional[dict[str, Any]],
         raw_path: str,
     ) -> Response:
         """GET through the route cache: a hit is served without the handler.
@@ -3819,7 +3819,7 @@ class App:
         method: str,
         handler: Callable[..., Any],
         request: Request,
-        params: dict[str, Any],
+        params: Optional[dict[str, Any]],  # None for a route without any: Context makes its own {}
     ) -> Response:
         response: Response
         raised = False  # an error the handler raised, which gets no cookies (a redirect() does)
@@ -3933,11 +3933,12 @@ class App:
             return self._send_other(environ, start_response, method, request, response)
         # The commonest answer: a body in memory, whose length is its Content-Length.
         items = response._header_items
+        length = ("Content-Length", str(len(body)))
         if len(items) == 1 and items[0][0] == "Content-Type":
-            header_list = [items[0]]  # just the type the Response set: nothing to drop
+            header_list = [items[0], length]  # just the type the Response set: nothing to drop
         else:
             header_list = _wire_headers(items, True)
-        header_list.append(("Content-Length", str(len(body))))
+            header_list.append(length)
         start_response(status_line, header_list)
         if request is not None and request._uploads:
             request.close()
