@@ -57,6 +57,12 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
 
     assert {(r["framework"], r["n"]) for r in results["startup"]} == {(fw, NS[0]) for fw in FRAMEWORKS}
     assert all(r["memory_bytes"] > 0 and r["routes"] == 3 * NS[0] for r in results["startup"])
+    # The start-up target's own rounds: minirouter and Flask built back to back.
+    pairs = results["startup_pairs"]
+    assert pairs["n"] == NS[0] and pairs["frameworks"] == ["minirouter", "flask"]
+    assert len(pairs["rounds"]) == 2
+    assert all(set(r) == {"minirouter", "flask"} and min(r.values()) > 0 for r in pairs["rounds"])
+    assert "Paired rounds (the start-up target)" in results["markdown"]
 
     http = {(r["framework"], r["kind"]): r for r in results["http"]}
     # Over HTTP, beside the frameworks: the floor made to spin a few µs more
@@ -153,6 +159,18 @@ def test_ratios_pair_samples_taken_together() -> None:
     assert bench.paired_rps_ratio(fast, floor) == 0.9
     # Results without per-repeat samples fall back to the medians.
     assert bench.paired_rps_ratio({"rps": 50.0}, {"rps": 100.0}) == 0.5
+    # Start-up: round 2 was a slow spell for minirouter alone, round 3 for Flask alone.
+    pairs = {"n": 1000, "frameworks": ["minirouter", "flask"],
+             "rounds": [{"minirouter": 0.6, "flask": 0.8}, {"minirouter": 1.2, "flask": 0.8},
+                        {"minirouter": 0.6, "flask": 1.6}]}
+    assert bench.startup_pair_ratio(pairs) == pytest.approx(0.75)
+    assert bench.startup_pair_ratio(None) is None
+    target = [t for t in bench.compute_targets({"startup_pairs": pairs}) if t["target"].startswith("start-up")]
+    assert target == [{"target": "start-up, 3,000 routes: minirouter / flask", "goal": "< 1",
+                       "value": pytest.approx(0.75), "met": True}]
+    # A smaller run's pairs (fewer routes) make no start-up target.
+    assert not [t for t in bench.compute_targets({"startup_pairs": {**pairs, "n": 10}})
+                if t["target"].startswith("start-up")]
 
 
 def test_app_timer_counts_each_kind_and_closes_the_body() -> None:
