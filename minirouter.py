@@ -2478,9 +2478,9 @@ class _Level:
 
     __slots__ = ("static", "param")
 
-    def __init__(self) -> None:
-        self.static: dict[str, Endpoint] = _NO_CHILDREN
-        self.param: Optional[Endpoint] = None
+    def __init__(self, static: dict[str, Endpoint], param: Optional[Endpoint]) -> None:
+        self.static = static or _NO_CHILDREN
+        self.param = param
 
 
 def _allow_header(methods: Iterable[str]) -> str:
@@ -2676,9 +2676,6 @@ class RouteTree:
         self.app_dir = app_dir
         self.root = _Node()
         self._arity_tables: dict[tuple[tuple[str, int], ...], dict[str, int]] = {}
-        # The routes found before the path is split, by the raw path of their
-        # static folders (_find_levels, once the scan is over).
-        self.levels: dict[str, _Level] = {}
         self.endpoints: list[Endpoint] = []
         self._urls: dict[tuple[Segment, ...], str] = {}
         self._loader = _ModuleLoader(app_dir)
@@ -2693,6 +2690,7 @@ class RouteTree:
         finally:
             if collector_was_on:
                 gc.enable()
+        # The routes found before the path is split, by the raw path of their static folders.
         self.levels = self._find_levels()
 
     # -- scanning ---------------------------------------------------------
@@ -2864,7 +2862,6 @@ class RouteTree:
             prefix, node = pending.pop()
             if not prefix.isascii() or "%" in prefix:
                 continue  # a client sends it encoded: the trie decodes it
-            level = _Level()
             static = {
                 name: child.endpoint
                 for name, child in node.static.items()
@@ -2872,14 +2869,11 @@ class RouteTree:
             }
             if node is self.root and node.endpoint is not None:
                 static[""] = node.endpoint
-            if static:
-                level.static = static
-            leaf = node.single
-            if leaf is not None and leaf.endpoint is not None:
-                if all(child.optional is None for child in node.static.values()):
-                    level.param = leaf.endpoint
-            if static or level.param is not None:
-                levels[prefix] = level
+            param = node.single.endpoint if node.single is not None else None
+            if any(child.optional is not None for child in node.static.values()):
+                param = None
+            if static or param is not None:
+                levels[prefix] = _Level(static, param)
             pending.extend((f"{prefix}/{name}", child) for name, child in node.static.items())
         return levels
 
@@ -4113,6 +4107,7 @@ class _StreamedBody:
 
 
 _END_OF_PIECES = object()
+_CANCELLED_BETWEEN_PIECES = "the async body's task was cancelled between two pieces"
 
 
 class _AsyncPieces:
@@ -4139,7 +4134,7 @@ class _AsyncPieces:
         task = self._task
         if task is not None and task.done():
             if task.cancelled():  # by the body itself, between pieces (a timeout around a yield)
-                raise RuntimeError("the async body's task was cancelled between two pieces")
+                raise RuntimeError(_CANCELLED_BETWEEN_PIECES)
             raise StopIteration  # it ended, or failed and said so
         loop = _thread_loop()
         self._piece = loop.create_future()
@@ -4175,7 +4170,7 @@ class _AsyncPieces:
             if not self._closing and self._piece is not None and not self._piece.done():
                 # Cancelled by the body itself between pieces (a timeout around a yield):
                 # the server waiting for the next piece is told, not left waiting.
-                self._piece.set_exception(RuntimeError("the async body's task was cancelled between two pieces"))
+                self._piece.set_exception(RuntimeError(_CANCELLED_BETWEEN_PIECES))
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
                 await aclose()  # a no-op at the end; stopped early, the body's finally runs here

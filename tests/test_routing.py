@@ -18,7 +18,7 @@ from helpers import (
     make_app_dir,
     make_environ,
 )
-from minirouter import StartupError
+from minirouter import _NO_CHILDREN, StartupError
 
 
 def echo(tag: str) -> str:
@@ -262,9 +262,7 @@ def test_root_route_beside_a_root_param_and_pages(tmp_path):
     assert get(app, "/about").text == "<p>about</p>\n"
     assert get(app, "/docs/intro").text == "<p>doc</p>\n"
     # Nodes without static children share one empty dict, which no build may fill.
-    import minirouter
-
-    assert minirouter._NO_CHILDREN == {}
+    assert _NO_CHILDREN == {}
 
 
 def test_final_param_under_an_encoded_static_folder(tmp_path):
