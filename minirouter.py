@@ -3689,14 +3689,15 @@ class App:
             elif isinstance(result, (dict, list)):
                 result = Response.json(result)
             elif not isinstance(result, Response):
-                logger.error(
-                    "%s: middleware returned %s; return None, Response.next(), "
-                    "Response.rewrite(path) or a Response", middleware.file, type(result).__name__,
-                )
-                result, raised = self._internal_error(), True
+                problem = (f"middleware returned {type(result).__name__}; return None, Response.next(), "
+                           "Response.rewrite(path) or a Response")
+                logger.error("%s: %s", middleware.file, problem)
+                result, raised = self._internal_error(problem), True
             elif not _valid_status(result.status):
-                logger.error("%s: middleware returned status %r", middleware.file, result.status)
-                result, raised = self._internal_error(), True
+                _close_body(result)  # never sent: a file or stream is let go now
+                problem = f"middleware returned status {result.status!r}"
+                logger.error("%s: %s", middleware.file, problem)
+                result, raised = self._internal_error(problem), True
             elif result._stream is not None:
                 result, raised = self._start_stream(result, request, f"{middleware.file}: middleware")
         except HTTPError as exc:
@@ -3836,9 +3837,10 @@ class App:
             else:
                 if inspect.isawaitable(result):
                     result = _run_awaitable(result)
-                answer = self._as_response(result, endpoint, method)
-                if answer is None:  # a 500, and like a crash it gets no cookies
-                    answer, raised = self._internal_error(), True
+                answer = self._as_response(result)
+                if isinstance(answer, str):  # a 500, and like a crash it gets no cookies
+                    logger.error("%s: %s handler %s", endpoint.file, method, answer)
+                    answer, raised = self._internal_error(f"{method} handler {answer}"), True
                 response = answer
         except HTTPError as exc:
             response = exc.to_response()
@@ -3862,8 +3864,10 @@ class App:
         the answer (a server sends nothing before the first piece, PEP 3333).
         (the response with its started body, False), or the error's answer as
         if the handler had raised it, and whether it is one that gets no cookies."""
-        if request.method == "HEAD" or not _may_have_content(response.status):
+        if not _may_have_content(response.status):
             return response, False  # never run: no content will be sent (_send_other closes it)
+        # A HEAD runs it too, up to its first piece (then _send_other closes it):
+        # an error before then is the answer, and HEAD's must be GET's (RFC 9110 9.3.2).
         body = _StreamedBody(response._stream, request)
         try:
             body.start()
@@ -3879,37 +3883,29 @@ class App:
         return started, False
 
     @staticmethod
-    def _as_response(result: Any, endpoint: Endpoint, method: str) -> Optional[Response]:
-        """The handler's result as a Response, or None (logged) when it is not an answer."""
+    def _as_response(result: Any) -> Union[Response, str]:
+        """The handler's result as a Response, or what is wrong with it (a 500)."""
         if isinstance(result, (dict, list)):
             return Response.json(result)
         if isinstance(result, Response):
-            status = result.status
             if result._middleware is not None:
-                logger.error(
-                    "%s: %s handler returned Response.%s(), which only middleware may return",
-                    endpoint.file, method, result._middleware[0],
-                )
-                return None
-            if not _valid_status(status):
-                logger.error(
-                    "%s: %s handler returned a Response with status %r (must be 100-599)",
-                    endpoint.file, method, status,
-                )
-                return None
+                return f"returned Response.{result._middleware[0]}(), which only middleware may return"
+            if not _valid_status(result.status):
+                _close_body(result)  # never sent: a file or stream is let go now
+                return f"returned a Response with status {result.status!r} (must be 100-599)"
             return result
-        logger.error(
-            "%s: %s handler returned %s; return a Response, a dict or a list",
-            endpoint.file, method, type(result).__name__,
-        )
-        return None
+        return f"returned {type(result).__name__}; return a Response, a dict or a list"
 
-    def _internal_error(self) -> Response:
+    def _internal_error(self, problem: Optional[str] = None) -> Response:
         """500: the traceback is logged, and shown only with ``debug=True``
-        (as the ``traceback`` text beside ``error``)."""
-        if self.debug:
-            return Response.json({"error": "internal server error", "traceback": traceback.format_exc()}, 500)
-        return _error_response(500, "internal server error")
+        (as the ``traceback`` text beside ``error``); without an exception,
+        as for a handler that returned None, ``problem`` (logged too) is
+        shown instead, as ``detail``."""
+        if not self.debug:
+            return _error_response(500, "internal server error")
+        if problem is not None:
+            return Response.json({"error": "internal server error", "detail": problem}, 500)
+        return Response.json({"error": "internal server error", "traceback": traceback.format_exc()}, 500)
 
     # -- sending the response ---------------------------------------------
 
@@ -3927,12 +3923,11 @@ class App:
             return self._send_other(environ, start_response, method, request, response)
         # The commonest answer: a body in memory, whose length is its Content-Length.
         items = response._header_items
-        length = ("Content-Length", str(len(body)))
         if len(items) == 1 and items[0][0] == "Content-Type":
-            header_list = [items[0], length]  # just the type the Response set: nothing to drop
+            header_list = [items[0], ("Content-Length", str(len(body)))]  # nothing to drop
         else:
             header_list = _wire_headers(items, True)
-            header_list.append(length)
+            header_list.append(("Content-Length", _content_length(body, items, method)))
         start_response(status_line, header_list)
         if request is not None and request._uploads:
             request.close()
@@ -3959,7 +3954,7 @@ class App:
         if response._body is not None:
             body = response._body
             if body_allowed:
-                header_list.append(("Content-Length", str(len(body))))
+                header_list.append(("Content-Length", _content_length(body, response._header_items, method)))
             start_response(status_line, header_list)
             if request is not None and request._uploads:
                 request.close()
@@ -3980,7 +3975,7 @@ class App:
                 return wrapper(file, FILE_CHUNK_SIZE)  # type: ignore[no-any-return]
             return _file_chunks(file, offset, length)
 
-        source = response._stream  # started by _start_stream, unless this is a HEAD
+        source = response._stream  # started by _start_stream
         stream = source if isinstance(source, _StreamedBody) else _StreamedBody(source, request)
         start_response(status_line, header_list)
         if not send_body:
@@ -4012,16 +4007,31 @@ def _wire_headers(
     return wire
 
 
+def _content_length(body: bytes, items: list[tuple[str, str]], method: str) -> str:
+    """The length of the body held, except where a HEAD handler left the body
+    out and said how long GET's would be (RFC 9110 8.6: that length, or none)."""
+    if method == "HEAD" and not body:
+        for name, value in items:
+            if name.lower() == "content-length" and value.isascii() and value.isdigit():
+                return value
+    return str(len(body))
+
+
 def _without_content(response: Response) -> Response:
     """A 205 as it is sent: its content dropped (RFC 9110 15.3.6), a file or
     stream closed unread, so that it goes out with ``Content-Length: 0``."""
+    _close_body(response)
+    emptied = Response(None, response.status)
+    emptied._header_items = list(response._header_items)
+    return emptied
+
+
+def _close_body(response: Response) -> None:
+    """Let go of the file or stream of a response that will not be sent."""
     if response._file is not None:
         response._file[0].close()
     if response._stream is not None:
         _StreamedBody(response._stream, None).close()
-    emptied = Response(None, response.status)
-    emptied._header_items = list(response._header_items)
-    return emptied
 
 
 def _may_have_content(status: int) -> bool:
@@ -4149,6 +4159,7 @@ class _AsyncPieces:
 
     async def _hand_over(self) -> None:
         iterator = self._source.__aiter__()
+        escaping = False
         try:
             while True:
                 assert self._piece is not None
@@ -4157,6 +4168,7 @@ class _AsyncPieces:
                 except StopAsyncIteration:
                     piece = _END_OF_PIECES
                 except (KeyboardInterrupt, SystemExit):
+                    escaping = True
                     raise  # out of the loop at once: a future holding one would never stop the loop
                 except BaseException as exc:  # the body's own failure, for the server's side to raise
                     self._piece.set_exception(exc)
@@ -4167,9 +4179,11 @@ class _AsyncPieces:
                     return
                 await self._asked
         finally:
-            if not self._closing and self._piece is not None and not self._piece.done():
+            if not (self._closing or escaping) and self._piece is not None and not self._piece.done():
                 # Cancelled by the body itself between pieces (a timeout around a yield):
-                # the server waiting for the next piece is told, not left waiting.
+                # the server waiting for the next piece is told, not left waiting. (Not
+                # when escaping: the piece's waiter would be left queued on the loop, to
+                # stop it under the next request's handler.)
                 self._piece.set_exception(RuntimeError(_CANCELLED_BETWEEN_PIECES))
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:

@@ -13,6 +13,7 @@ from helpers import (
     assert_json_error,
     call,
     client,
+    import_from_app,
     make_app,
     make_environ,
     media_type,
@@ -144,6 +145,38 @@ def test_debug_500_is_still_a_json_error(tmp_path, source):
     assert_json_error(r.status, r.headers.get, r.content, 500)
     if "secret" in source:
         assert "secret-token-xyz" in r.text  # the traceback, in some field of the JSON body
+
+
+def test_debug_500_for_a_bad_return_value_says_why_not_a_traceback(tmp_path):
+    # No exception was raised, so there is no traceback to show: the reason is shown instead.
+    app = make_app(tmp_path, {"boom/route.py": "def GET():\n    return None\n"}, debug=True)
+    body = client(app).get("/boom").json()
+    assert "traceback" not in body
+    assert body["detail"] == "GET handler returned NoneType; return a Response, a dict or a list"
+
+
+@pytest.mark.parametrize("status", [700, 99])
+def test_a_streamed_body_dropped_for_a_bad_status_is_closed(tmp_path, status):
+    app = make_app(tmp_path, {
+        "bad/route.py": f"""
+from minirouter import Response
+from PKG._lib.state import closed
+
+class Body:
+    def __iter__(self):
+        return iter([b"x"])
+
+    def close(self):
+        closed.append(True)
+
+def GET():
+    return Response(Body(), status={status})
+""",
+        "_lib/state.py": "closed = []\n",
+    })
+    r = client(app).get("/bad")
+    assert r.status == 500
+    assert import_from_app(app.app_dir, "_lib.state").closed == [True]
 
 
 def test_async_exception_is_500(tmp_path):

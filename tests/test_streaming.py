@@ -109,9 +109,53 @@ def test_head_of_a_streamed_response_sends_no_body_and_closes_it(stream_app, tmp
     state = import_module(f"{Path(stream_app.app_dir).name}._lib.state")
     r = client(stream_app).head("/closing")
     assert r.status == 200 and r.content == b""
+    assert state.closed == [True]  # run up to its first piece, as for GET, then closed
     r = client(stream_app).get("/closing")
     assert r.content == b"firstsecond"
-    assert state.closed == [True]
+    assert state.closed == [True, True]
+
+
+@pytest.mark.parametrize("failure, status", [
+    ("not_found()", 404), ("raise HTTPError(409, 'busy')", 409), ("raise RuntimeError('boom')", 500),
+])
+def test_head_gets_the_status_get_gets_when_the_body_fails_before_its_first_piece(tmp_path, failure, status):
+    # RFC 9110 9.3.2: HEAD is GET without the content, so the same status.
+    app = App(str(make_app_dir(tmp_path, {"r/route.py": f"""
+        from minirouter import HTTPError, Response, not_found
+
+        def GET():
+            def body():
+                {failure}
+                yield b"never"
+            return Response(body())
+        """})))
+    get, head = client(app).get("/r"), client(app).head("/r")
+    assert get.status == head.status == status
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"] == "application/json"
+
+
+def test_an_explicit_head_handler_may_say_how_long_get_would_be(tmp_path):
+    # RFC 9110 8.6: a HEAD answer's Content-Length, if any, is the length GET would send.
+    app = App(str(make_app_dir(tmp_path, {"r/route.py": """
+        from minirouter import Response
+
+        def GET():
+            return Response("hello")
+
+        def HEAD():
+            return Response(None, headers={"Content-Length": "5", "Content-Type": "text/plain; charset=utf-8"})
+        """, "bogus/route.py": """
+        from minirouter import Response
+
+        def HEAD():
+            return Response(None, headers={"Content-Length": "five"})
+        """})))
+    get, head = client(app).get("/r"), client(app).head("/r")
+    assert get.headers["content-length"] == head.headers["content-length"] == "5"
+    assert head.content == b""
+    assert client(app).head("/bogus").headers["content-length"] == "0"  # not a length: its own is sent
+    assert client(app).get("/r").headers["content-length"] == "5"
 
 
 def test_request_stream_yields_the_body_in_chunks(stream_app):
@@ -406,6 +450,7 @@ ENDINGS = {
         "async def gen():\n    yield 'a'\n    raise KeyboardInterrupt\n"
         "def GET():\n    return Response(gen())\n"
     ),
+    "later/route.py": "import asyncio\nasync def GET():\n    await asyncio.sleep(0)\n    return {'ok': True}\n",
     "self-cancel/route.py": (
         "import asyncio\nfrom minirouter import Response\n"
         "async def gen():\n    yield 'a'\n    asyncio.current_task().cancel()\n    yield 'b'\n    yield 'c'\n"
@@ -429,6 +474,8 @@ def test_an_async_body_that_exits_after_its_first_piece_raises_to_the_server(tmp
     with pytest.raises(error):
         list(body)
     body.close()
+    # The thread's event loop is left fit for the next request's async handler.
+    assert client(app).get("/later").json() == {"ok": True}
 
 
 @pytest.mark.parametrize("path", ["/self-cancel", "/timeout"])
