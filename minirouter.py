@@ -3394,9 +3394,12 @@ def _static_request(request: Request) -> Request:
     environ["wsgi.input"] = io.BytesIO(b"")
     for key in ("REQUEST_URI", "RAW_URI"):
         if key in environ:
-            environ[key] = environ[key].split("?", 1)[0]
+            # The path only: an absolute-form target (GET http://evil.example/s)
+            # would name its host in request.url, as the Host header would.
+            split = _split_target(environ[key])
+            environ[key] = split[1] if split else environ[key].split("?", 1)[0]
     # request.url names the server's own host (SERVER_NAME), never the
-    # client's Host header: the one answer is served to every client.
+    # client's: the one answer is served to every client.
     return Request(environ, path=request.path, raw_path=request._raw_path, limits=request._limits)
 
 

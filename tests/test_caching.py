@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from conftest import ROOT, LiveServer
-from helpers import client, import_from_app, make_app_dir
+from helpers import call, client, import_from_app, make_app_dir, make_environ
 
 import readme_curl
 from minirouter import App, Response, ResponseCache, StartupError
@@ -276,6 +276,17 @@ def test_force_static_caches_until_restart_and_strips_the_request(cache_app: Cac
     again = cache_app.get("/static?y=2", headers={"User-Agent": "other"})
     assert again.content == first.content  # the query is not part of the key
     assert cache_app.calls["static"] == 1
+
+
+@pytest.mark.parametrize("key", ["request_uri", "raw_uri"])
+def test_force_static_cannot_be_poisoned_with_an_absolute_form_target(cache_app: CacheApp, key: str) -> None:
+    # GET http://evil.example/static: the target's host would be request.url's
+    # (RFC 9112 3.2.2), and the one answer is served to every client.
+    environ = make_environ("GET", "/static", headers={"Host": "good.example"},
+                           **{key: "http://evil.example/static?x=1"})
+    first = json.loads(call(cache_app.app, environ).body)
+    assert first["url"] == "http://testserver/static" and first["query"] == {}
+    assert cache_app.get("/static").json() == first
 
 
 def test_force_static_with_revalidate_expires(cache_app: CacheApp) -> None:
