@@ -304,6 +304,16 @@ class RequestHeaders(Mapping):  # type: ignore[type-arg]
 _ESCAPE_RUN = re.compile(rb"(?:%[0-9A-Fa-f]{2})+")
 
 
+def _environ_bytes(text: str) -> bytes:
+    """The bytes a WSGI string stands for: each character is one byte
+    (latin-1, PEP 3333). A server that passes characters beyond latin-1
+    decoded the bytes as UTF-8 itself: they are encoded back as UTF-8."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
+
+
 def _unescape_run(match: re.Match[bytes]) -> bytes:
     return bytes.fromhex(match.group().replace(b"%", b"").decode("ascii"))
 
@@ -316,7 +326,7 @@ def percent_decode(text: str) -> bytes:
     makes a run of them ten times slower than text; runs of escapes are
     decoded here at once, so every input costs about the same per byte.
     """
-    data = text.encode("latin-1", "replace")
+    data = _environ_bytes(text)
     if _BAD_ESCAPE.search(text) is None:
         return unquote_to_bytes(data)
     return _ESCAPE_RUN.sub(_unescape_run, data)
@@ -329,13 +339,8 @@ _URL_SAFE = "/%!$&'()*+,;=:@-._~?"
 def _url_from_environ(text: str) -> str:
     """A raw path or query from the environ, made safe to put in a URL or a
     ``Location``: its characters are bytes (latin-1, PEP 3333), and those a URL
-    may not carry (controls, spaces, non-ASCII) are percent-encoded. A server
-    that passes characters beyond latin-1 gets them encoded as UTF-8."""
-    try:
-        data = text.encode("latin-1")
-    except UnicodeEncodeError:
-        data = text.encode("utf-8", "replace")
-    return quote(data, safe=_URL_SAFE)
+    may not carry (controls, spaces, non-ASCII) are percent-encoded."""
+    return quote(_environ_bytes(text), safe=_URL_SAFE)
 
 
 def _script_name(environ: dict[str, Any]) -> str:
@@ -2990,11 +2995,25 @@ def _raw_target_path(target: str, script: str) -> Optional[str]:
         return None
     raw = split[1]
     if script:
-        rest = raw[len(script) :]
-        if not raw.startswith(script) or rest[:1] not in ("", "/"):
+        rest = _after_mount_point(raw, script)
+        if rest is None:
             return None  # not under the mount point: PATH_INFO decides
         raw = rest or "/"
     return raw
+
+
+def _after_mount_point(raw: str, script: str) -> Optional[str]:
+    """What follows ``SCRIPT_NAME`` in a raw path, or None if it is not there.
+    ``SCRIPT_NAME`` is decoded, and the raw path may encode it (``/my%20app``
+    for ``/my app``): the segments it spans are compared decoded."""
+    rest = raw[len(script) :]
+    if raw.startswith(script) and rest[:1] in ("", "/"):
+        return rest  # the usual mount point, with nothing encoded
+    depth = script.count("/")
+    parts = raw.split("/", depth + 1)
+    if len(parts) <= depth or percent_decode("/".join(parts[: depth + 1])) != _environ_bytes(script):
+        return None
+    return "/" + parts[depth + 1] if len(parts) > depth + 1 else ""
 
 
 def _decode_segment(raw: str) -> str:
@@ -3002,11 +3021,11 @@ def _decode_segment(raw: str) -> str:
         if _BAD_ESCAPE.search(raw):
             raise HTTPError(400, "malformed percent-escape in the path")
         # Raw bytes arrive as latin-1 characters (PEP 3333): keep them bytes.
-        data = unquote_to_bytes(raw.encode("latin-1", "replace"))
+        data = unquote_to_bytes(_environ_bytes(raw))
     elif raw.isascii():
         return raw
     else:
-        data = raw.encode("latin-1", "replace")
+        data = _environ_bytes(raw)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -4264,7 +4283,7 @@ def _loggable_path(environ: dict[str, Any]) -> str:
     if split is not None:
         return split[1]  # the path alone, also of an absolute-form target (http://host/path)
     path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
-    return quote(path.encode("latin-1", "replace"), safe="/:@!$&'()*+,;=-._~")
+    return quote(_environ_bytes(path), safe="/:@!$&'()*+,;=-._~")
 
 
 def _call_with_access_log(

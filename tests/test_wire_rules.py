@@ -48,6 +48,10 @@ ROUTES = {
         "def GET():",
         "    return Response('x', headers={'Cache-Control': Cache.NO_STORE, Name('X-Named'): Name('v')})",
     ),
+    "files/[id]/route.py": route_source(
+        "def GET(request, context):",
+        "    return {'id': context.params['id'], 'path': request.path}",
+    ),
     "hop-stream/route.py": route_source(
         "from minirouter import Response",
         "def GET():",
@@ -97,6 +101,32 @@ def test_a_mount_point_with_non_ascii_is_encoded_once(app: App) -> None:
     assert result.header("location") == "/caf%C3%A9/comments"
     result = get(app, "/comments", SCRIPT_NAME=mount, PATH_INFO="/comments", REQUEST_URI="/caf%C3%A9/comments")
     assert result.json()["url"] == "http://testserver/caf%C3%A9/comments"
+
+
+@pytest.mark.parametrize("mount, raw_mount", [
+    ("/my app", "/my%20app"), ("/caf\xc3\xa9", "/caf%C3%A9"), ("/caf\xc3\xa9", "/caf%c3%a9"),
+    ("/a b/c", "/a%20b/c"), ("/plain", "/%70lain"),
+])
+def test_a_mount_point_the_target_encodes_still_lets_the_raw_target_decide(app: App, mount: str, raw_mount: str) -> None:
+    # The raw target's %2F stays inside its segment (design.md), under any mount point.
+    result = get(app, "/files/a/b", SCRIPT_NAME=mount, PATH_INFO="/files/a/b", REQUEST_URI=f"{raw_mount}/files/a%2Fb")
+    assert result.status == 200
+    assert result.json() == {"id": "a/b", "path": "/files/a/b"}
+
+
+@pytest.mark.parametrize("raw_mount", ["/my%2Fapp", "/my%20ap", "/my%20appx", "/my%2"])
+def test_a_target_not_under_the_encoded_mount_point_falls_back_to_path_info(app: App, raw_mount: str) -> None:
+    result = get(app, "/files/a/b", SCRIPT_NAME="/my app", PATH_INFO="/files/x", REQUEST_URI=f"{raw_mount}/files/a%2Fb")
+    assert result.json() == {"id": "x", "path": "/files/x"}
+
+
+def test_characters_beyond_latin_1_in_the_target_are_read_as_utf_8(app: App) -> None:
+    # Not PEP 3333 (one character per byte), but a server that decoded the
+    # target as UTF-8 meant these characters: never a "?" in their place.
+    result = get(app, "/files/\u20ac", PATH_INFO="/files/\xe2\x82\xac", REQUEST_URI="/files/\u20ac", validate=False)
+    assert result.json() == {"id": "\u20ac", "path": "/files/\u20ac"}
+    result = get(app, "/files/\u20ac%21", PATH_INFO="/files/\xe2\x82\xac!", REQUEST_URI="/files/\u20ac%21", validate=False)
+    assert result.json() == {"id": "\u20ac!", "path": "/files/\u20ac!"}
 
 
 def test_script_name_slash_is_the_root(app: App) -> None:
