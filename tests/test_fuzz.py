@@ -384,7 +384,8 @@ part_values = st.one_of(
 
 
 def _quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # As browsers write it (the HTML standard): a quote as %22, a backslash as it is.
+    return '"' + text.replace('"', "%22") + '"'
 
 
 def _encode(boundary: str, parts: list) -> bytes:

@@ -266,7 +266,7 @@ def test_malformed_extended_filename(value: str) -> None:
     [
         ('form-data; name="a\\"b"; filename="q\\"uote.txt"', 'a"b', 'q"uote.txt'),
         ('form-data; name="x"; filename="C:\\Users\\me\\f.txt"', "x", "C:\\Users\\me\\f.txt"),
-        ('form-data; name="x"; filename="back\\\\slash"', "x", "back\\slash"),
+        ('form-data; name="x"; filename="back\\\\slash"', "x", "back\\\\slash"),  # no escapes (HTML)
         (
             'FORM-DATA ;NAME=plain ; FileName = "spaced; semi=colon.txt"',
             "plain",
@@ -884,15 +884,26 @@ def test_limits_on_python_steps_in_a_header_are_generous() -> None:
     upload.close()
 
 
-def test_unescaping_pairs_backslashes_from_the_left() -> None:
-    # The C-speed unescaping must still pair backslashes from the left.
-    for count in range(7):
-        quoted = "\\" * count + '"'
-        value = f'form-data; name="{quoted}; x=1"' if count % 2 else f'form-data; name="{quoted}'
-        if count % 2:  # an odd run escapes the quote: the string goes on to the next one
-            assert mp._part_header_params(value)[1] == {"name": "\\" * (count // 2) + '"; x=1'}
-        else:
-            assert mp._part_header_params(value)[1] == {"name": "\\" * (count // 2)}
+@pytest.mark.parametrize("quoted, name", [
+    ('"dir\\"', "dir\\"),  # a file named dir\ as browsers send it: no escapes (HTML)
+    ('"a\\\\b.txt"', "a\\\\b.txt"),  # two backslashes stay two
+    ('"C:\\dir\\f.txt"', "C:\\dir\\f.txt"),
+    ('"a\\"b"', 'a"b'),  # an older client's \" where the string cannot end: a quote
+    ('"a\\""', 'a"'),
+    ('"a%22b%0D%0Ac"', 'a"b\r\nc'),  # what browsers write instead
+    ('""', ""),
+])
+def test_form_data_names_are_read_as_browsers_write_them(quoted: str, name: str) -> None:
+    assert mp._form_data_names({"content-disposition": f"form-data; name={quoted}; filename={quoted}"}) == (
+        name, name,
+    )
+    assert mp._form_data_names({"content-disposition": f"form-data; name={quoted}"}) == (name, None)
+
+
+def test_a_backslash_before_the_last_quote_ends_the_string() -> None:
+    assert mp._part_header_params('form-data; name="a\\" ; x=1')[1] == {"name": "a\\", "x": "1"}
+    with pytest.raises(mp.HTTPError, match="unterminated"):
+        mp._part_header_params('form-data; name="a\\"b')
 
 
 @pytest.mark.parametrize("filler", ["\\", '\\"', ";a", " ;", "X-A: 1\r\n", "=", "\\\\\\"])

@@ -141,6 +141,10 @@ def test_files_keyword_escapes_quotes_and_line_breaks_as_browsers_do(tmp_path):
     # The HTML standard's encoding: sent as %22, %0D, %0A, as a browser sends them, and
     # read back as the characters they stand for, as Next.js's formData() does.
     assert r.json() == {"name": 'the "doc"', "filename": 'say "hi"\r\n.txt', "content": "hello"}
+    # And a backslash is only a backslash, also just before the closing quote.
+    for name in ("dir\\", "a\\\\b.txt", "C:\\x\\f.txt"):
+        r = client(app).post("/up", files={name: (name, b"x")})
+        assert r.json() == {"name": name, "filename": name, "content": "x"}
 
 
 def test_files_keyword_sends_other_fields_as_a_urlencoded_form_would(tmp_path):
