@@ -298,7 +298,9 @@ class RequestHeaders(Mapping):  # type: ignore[type-arg]
             "with headers={...}; in middleware, use Response.next(request_headers={...})"
         )
 
+    # Every way a dict or Headers is changed: each says why, not "no attribute".
     __setitem__ = __delitem__ = set = append = delete = _refuse
+    update = pop = popitem = clear = setdefault = _refuse
 
 
 _ESCAPE_RUN = re.compile(rb"(?:%[0-9A-Fa-f]{2})+")
@@ -654,6 +656,15 @@ class RequestCookies(Mapping):  # type: ignore[type-arg]
 
     def __repr__(self) -> str:
         return f"RequestCookies({self._data!r})"
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(
+            "request cookies are read-only: to set or delete a cookie, use "
+            "cookies().set(...) or response.cookies.set(...)"
+        )
+
+    __setitem__ = __delitem__ = set = delete = _refuse
+    update = pop = popitem = clear = setdefault = _refuse
 
 
 # ---------------------------------------------------------------------------

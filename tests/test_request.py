@@ -16,6 +16,7 @@ from helpers import (
     latin1,
     make_environ,
 )
+from minirouter import Request
 
 
 @pytest.fixture
@@ -114,6 +115,20 @@ def test_request_headers_are_read_only(hook):
         low = msg.lower()
         assert any(word in low for word in ("read-only", "read only", "readonly", "immutable", "response")), msg
     assert still == "v" and new is None
+
+
+@pytest.mark.parametrize("change", [
+    lambda m: m.update({"x": "1"}), lambda m: m.pop("x", None), lambda m: m.popitem(),
+    lambda m: m.clear(), lambda m: m.setdefault("x", "1"), lambda m: m.__setitem__("x", "1"),
+    lambda m: m.__delitem__("x"), lambda m: m.set("x", "1"), lambda m: m.delete("x"),
+])
+@pytest.mark.parametrize("which", ["headers", "cookies"])
+def test_every_way_of_changing_request_headers_or_cookies_is_a_clear_type_error(change, which) -> None:
+    request = Request(make_environ("GET", "/", headers={"X": "0", "Cookie": "x=0"}))
+    mapping = getattr(request, which)
+    with pytest.raises(TypeError, match="read-only"):
+        change(mapping)
+    assert mapping.get("x") == "0" and len(mapping) == (3 if which == "headers" else 1)  # x, cookie, host
 
 
 # --- search_params ------------------------------------------------------------------
