@@ -121,7 +121,8 @@ _CONTROL_CHAR = re.compile(r"[\x00-\x1f\x7f]")
 # A percent sign not followed by two hex digits.
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # Host header: a name or IPv4 address, or an IPv6 literal, then an optional port.
-_VALID_HOST = re.compile(r"(?:[A-Za-z0-9_.\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?\Z")
+# RFC 9110 7.2 and RFC 3986 3.2.3: the port may be empty ("host:"), meaning the default.
+_VALID_HOST = re.compile(r"(?:[A-Za-z0-9_.\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{0,5})?\Z")
 
 
 def _is_token(value: str) -> bool:
@@ -1313,6 +1314,8 @@ class Request:
         if host:
             if not _VALID_HOST.match(host):
                 raise HTTPError(400, "invalid Host header")
+            if host[-1] == ":":
+                host = host[:-1]  # an empty port is left out of a URL (RFC 3986 6.2.3)
         else:
             host = environ.get("SERVER_NAME", "localhost")
             port = environ.get("SERVER_PORT", "")

@@ -56,6 +56,9 @@ def test_malformed_host_is_400(probe, host):
         ("127.0.0.1:9", "http://127.0.0.1:9/echo"),
         ("[::1]:8080", "http://[::1]:8080/echo"),
         ("Example.COM", "http://Example.COM/echo"),
+        # An empty port is valid (RFC 3986 3.2.3: port = *DIGIT) and left out (6.2.3).
+        ("example.com:", "http://example.com/echo"),
+        ("[::1]:", "http://[::1]/echo"),
     ],
 )
 def test_valid_host_is_used_as_given(probe, host, url):
