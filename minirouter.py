@@ -4347,7 +4347,14 @@ class TestResponse:
 
     @property
     def text(self) -> str:
-        return self.content.decode("utf-8", "replace")
+        """The content decoded with the ``charset`` of its ``Content-Type``,
+        or as UTF-8 where it names none (or none that decodes text)."""
+        try:
+            charset = parse_header_params(self.headers.get("content-type") or "")[1].get("charset")
+        except HTTPError:  # a Content-Type a request's would be refused for
+            charset = None
+        codec = _text_codec(charset) if charset else None
+        return self.content.decode(codec or "utf-8", "replace")
 
     def json(self) -> Any:
         return jsonlib.loads(self.content)

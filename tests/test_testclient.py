@@ -277,3 +277,17 @@ def test_error_status_is_not_an_exception():
     r = client(app).get("/")
     assert r.status == 503
     assert r.text == "down"
+
+
+@pytest.mark.parametrize("content_type, text", [
+    ("text/plain; charset=iso-8859-1", "café"),
+    ('text/plain; charset="ISO-8859-1"', "café"),
+    ("text/plain", "caf\ufffd"),  # UTF-8 when it names no charset
+    ("text/plain; charset=nonesuch", "caf\ufffd"),  # or one Python does not know
+])
+def test_text_decodes_with_the_charset_the_response_names(content_type, text):
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", content_type)])
+        return ["café".encode("latin-1")]
+
+    assert TestClient(app).get("/").text == text
