@@ -204,7 +204,8 @@ def test_comment_text_is_limited_to_what_the_page_allows(client):
     assert client.patch("/comments/1", json={"text": "y" * 2001}).status == 400
 
 
-@pytest.mark.parametrize("blank", ["\u200b", "\u00a0\u2003", "\ufeff", "\t\u200d\n"])
+@pytest.mark.parametrize("blank", ["\u200b", "\u00a0\u2003", "\ufeff", "\t\u200d\n",
+                                   "\u3164", "\u034f", "\ufe0f", "\u2800", " \U000e0100 "])
 def test_text_that_shows_nothing_is_refused(client, blank):
     response = client.post("/comments", json={"text": blank})
     assert response.status == 400

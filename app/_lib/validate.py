@@ -76,6 +76,15 @@ def comment_text(request) -> str:
     return text
 
 
+# Characters that show nothing but are letters, marks or symbols to Python:
+# Hangul fillers, variation selectors, the grapheme joiner, the braille blank.
+_INVISIBLE = frozenset(
+    "\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180e\u180f\u2800\u3164\uffa0"
+    + "".join(map(chr, range(0xFE00, 0xFE10)))
+    + "".join(map(chr, range(0xE0100, 0xE01F0)))
+)
+
+
 def _is_blank(text: str) -> bool:
     # Spaces, and characters that show nothing (a zero-width space, say), which strip() keeps.
-    return all(c.isspace() or unicodedata.category(c) in ("Cf", "Cc") for c in text)
+    return all(c.isspace() or c in _INVISIBLE or unicodedata.category(c) in ("Cf", "Cc") for c in text)
