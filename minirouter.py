@@ -3503,13 +3503,46 @@ def _run_awaitable(awaitable: Any) -> Any:
     costs more than most handlers. The task copies the current context, so
     ``headers()`` and ``cookies()`` work inside it.
     """
+    loop = _thread_loop()
     try:
-        return _thread_loop().run_until_complete(awaitable)
+        if _loop_running_here():
+            return _run_beside_running_loop(loop, awaitable)
+        return loop.run_until_complete(awaitable)
     except asyncio.CancelledError as exc:
         # A BaseException since Python 3.8, which would pass every handler of
         # errors and leave the client without an answer: as a RuntimeError it
         # is the logged 500 that any other failure of a handler is.
         raise RuntimeError("the awaited task was cancelled") from exc
+
+
+def _loop_running_here() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _run_beside_running_loop(loop: asyncio.AbstractEventLoop, awaitable: Any) -> Any:
+    """``loop.run_until_complete(awaitable)`` on a helper thread while this one
+    waits, in this context: a thread whose own event loop is running (an
+    ``async def`` test calling ``TestClient``, a notebook) cannot run another.
+    The loop still serves one thread at a time."""
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, loop.run_until_complete(awaitable)))
+        except BaseException as exc:  # raised again below, in the thread that asked
+            outcome.append((False, exc))
+
+    helper = threading.Thread(target=contextvars.copy_context().run, args=(run,), name="minirouter-await")
+    helper.start()
+    helper.join()
+    completed, value = outcome[0]
+    if not completed:
+        raise value
+    return value
 
 
 _STATUS_LINES = {

@@ -431,3 +431,41 @@ def test_header_injection_through_headers_set_refused(tmp_path):
     r = hook.client.get("/hook")
     assert r.status == 500
     assert r.headers.get("injected") is None
+
+
+def test_async_handlers_and_bodies_work_from_a_thread_whose_event_loop_runs(tmp_path):
+    # An `async def` test calling TestClient, or a notebook: that thread's loop is
+    # running, and a loop cannot be nested, so minirouter awaits on a helper thread.
+    import asyncio
+
+    app = make_app(tmp_path, {
+        "a/route.py": """
+            import asyncio
+            from minirouter import headers, not_found
+
+            async def GET(request):
+                await asyncio.sleep(0.001)
+                if request.search_params.has("missing"):
+                    not_found()
+                return {"ua": headers().get("user-agent")}
+            """,
+        "s/route.py": """
+            import asyncio
+            from minirouter import Response
+
+            async def pieces():
+                for i in range(3):
+                    await asyncio.sleep(0)
+                    yield str(i)
+
+            def GET():
+                return Response(pieces())
+            """,
+    })
+
+    async def inside_a_running_loop():
+        c = client(app)
+        return (c.get("/a", headers={"User-Agent": "t/1"}).json(), c.get("/a?missing").status, c.get("/s").text)
+
+    assert asyncio.run(inside_a_running_loop()) == ({"ua": "t/1"}, 404, "012")
+    assert client(app).get("/s").text == "012"  # and, after, from this thread as before
