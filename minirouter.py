@@ -3141,25 +3141,15 @@ def _etag_matches(header: str, etag: str, strong: bool = False) -> bool:
 
 
 def _byte_range(header: str, size: int) -> Union[None, str, tuple[int, int]]:
-    """A ``bytes=`` range as (first, last); "unsatisfiable" when no range it
-    lists is (a 416); or None to send the whole file: no or a malformed
-    header, or several ranges (RFC 9110 14.2 lets a server ignore them)."""
+    """One ``bytes=`` range as (first, last); "unsatisfiable"; or None to
+    send the whole file (no, malformed or several ranges: RFC 9110 14.2)."""
     unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes":
+    # A list may hold empty elements, which do not count (RFC 9110 5.6.1.2):
+    # "0-4," is one range. A comma left means several, which are never walked.
+    spec = spec.strip(" \t,")
+    if unit.strip().lower() != "bytes" or "," in spec:
         return None
-    # A list may hold empty elements, which do not count (RFC 9110 5.6.1.2).
-    ranges = [part for part in spec.split(",") if part.strip(" \t")]
-    if len(ranges) == 1:
-        return _one_byte_range(ranges[0], size)
-    for part in ranges:
-        if _one_byte_range(part, size) != "unsatisfiable":
-            return None
-    return "unsatisfiable" if ranges else None
-
-
-def _one_byte_range(spec: str, size: int) -> Union[None, str, tuple[int, int]]:
-    """``first-last``, ``first-`` or ``-suffix`` as (first, last), "unsatisfiable" or None (malformed)."""
-    first_text, dash, last_text = spec.strip(" \t").partition("-")
+    first_text, dash, last_text = spec.partition("-")
     if not dash:
         return None
     if first_text == "":

@@ -157,7 +157,7 @@ def test_an_rfc850_year_is_the_one_at_most_50_years_ahead(monkeypatch, this_year
      ("bytes=-99999999999999999999999", 0, len(BLOB) - 1),  # longer than the file, too long to read: all of it
      ("bytes=10000-99999", 10000, len(BLOB) - 1), ("bytes=5-5", 5, 5),
      # Empty list elements do not count (RFC 9110 5.6.1.2): one range, after all.
-     ("bytes=0-4,", 0, 4), ("bytes=, 3-7 ,,", 3, 7)],
+     ("bytes=0-4,", 0, 4), ("bytes=, 3-7 ,,", 3, 7), ("bytes=,\t-5", len(BLOB) - 5, len(BLOB) - 1)],
 )
 def test_single_range_gives_206(web, header, first, last):
     r = web.get("/blob.bin", headers={"Range": header})
@@ -167,9 +167,7 @@ def test_single_range_gives_206(web, header, first, last):
     assert r.headers["content-length"] == str(last - first + 1)
 
 
-@pytest.mark.parametrize("header", ["bytes=20000-", "bytes=10240-10300", "bytes=-0",
-                                    # Several ranges, none satisfiable: a 416 too (RFC 9110 14.2, 15.5.17).
-                                    "bytes=20000-20100,30000-", "bytes=-0, 99999-"])
+@pytest.mark.parametrize("header", ["bytes=20000-", "bytes=10240-10300", "bytes=-0", "bytes=20000-,"])
 def test_unsatisfiable_range_gives_416(web, header):
     r = web.get("/blob.bin", headers={"Range": header})
     assert r.status == 416
@@ -179,7 +177,7 @@ def test_unsatisfiable_range_gives_416(web, header):
 
 @pytest.mark.parametrize(
     "header", ["bytes=0-1,5-6", "items=0-5", "bytes=9-2", "bytes=a-b", "bytes", "bytes=-", "bytes=-1x",
-               "bytes=0-1,20000-", "bytes=20000-,a-b", "bytes=,", "bytes= "]
+               "bytes=0-1,20000-", "bytes=20000-,30000-", "bytes=,", "bytes= ", "bytes=0-1,,5-6"]
 )
 def test_several_or_malformed_ranges_give_the_whole_file(web, header):
     r = web.get("/blob.bin", headers={"Range": header})
