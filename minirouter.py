@@ -2191,6 +2191,9 @@ def compile_matchers(config: Any) -> Optional[list[PathMatcher]]:
         return None
     if not isinstance(config, Mapping):
         raise ValueError(f"config must be a dict, not {type(config).__name__}")
+    unknown = sorted(str(key) for key in config if key != "matcher")
+    if unknown:  # a misspelt "matchers" would otherwise run the middleware everywhere
+        raise ValueError(f"config has {', '.join(map(repr, unknown))}: only 'matcher' is read")
     if "matcher" not in config:
         return None
     matcher = config["matcher"]

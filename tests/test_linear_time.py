@@ -398,6 +398,11 @@ PATH_CASES = {
     # PATH_INFO only (no raw target): already decoded, recoded to UTF-8.
     "slash run, PATH_INFO": lambda n: path_info("/" * n),
     "percent run, PATH_INFO": lambda n: path_info("/" + "%" * (n - 1)),
+    # A mount point the target encodes: its segments are compared decoded.
+    "encoded mount point": lambda n: {"REQUEST_URI": repeat_to("/%2F", n, prefix="/my%20app"),
+                                      "SCRIPT_NAME": "/my app", "PATH_INFO": "/"},
+    "deep mount point": lambda n: {"REQUEST_URI": repeat_to("/%61", n), "SCRIPT_NAME": "/a" * (n // 8),
+                                   "PATH_INFO": "/"},
 }
 
 
@@ -409,6 +414,22 @@ def test_request_path_is_linear(case: str) -> None:
         PATH_CASES[case],
         HEADER_SIZE // 2,  # decoding a path costs more per byte: half the size is as long
         label=f"_request_path {case}",
+    )
+
+
+# --- middleware matchers: PathMatcher.match ----------------------------------------------------
+
+
+def test_a_matcher_with_many_stars_is_linear() -> None:
+    # Stars in a row: a backtracking matcher would try exponentially many splits
+    # of the segments before failing on the last one.
+    matcher = minirouter.compile_matcher("/" + "/".join([":a*"] * 12) + "/end")
+    check_linear(
+        matcher.match,
+        lambda n: ["x"] * (n // 2) + ["end"],
+        lambda n: ["x"] * (n // 2) + ["nope"],
+        HEADER_SIZE // 8,
+        label="PathMatcher.match, twelve stars",
     )
 
 
