@@ -4904,10 +4904,23 @@ def watched_files(folders: Iterable[str]) -> dict[str, tuple[int, int]]:
     return snapshot
 
 
-def run_with_reloader(command: list[str], folders: list[str], *, interval: float = 0.5) -> int:
+def run_with_reloader(
+    command: list[str], folders: list[str], *, interval: float = 0.5, listen: Optional[tuple[str, int]] = None
+) -> int:
     """Run ``command`` as a child process and restart it whenever a watched
-    file changes; returns 0 on Ctrl-C or SIGTERM, after stopping the child."""
+    file changes; returns 0 on Ctrl-C or SIGTERM, after stopping the child.
+
+    ``listen``, the child's (host, port), is tried first: a child that cannot
+    listen there would be waited on for a file change that cannot help, so
+    that is an error (1) at once instead."""
     import subprocess
+
+    if listen is not None:
+        host, port = listen
+        problem = _cannot_listen(host, port)
+        if problem:
+            print(f"minirouter: error: cannot listen on {host}:{port}: {problem}", file=sys.stderr)
+            return 1
 
     def start() -> subprocess.Popen[bytes]:
         env = dict(os.environ)
@@ -4950,6 +4963,24 @@ def run_with_reloader(command: list[str], folders: list[str], *, interval: float
         return 0
     finally:
         stop(child)
+
+
+def _cannot_listen(host: str, port: int) -> Optional[str]:
+    """Why a server could not listen on host:port now (the port taken, no such
+    address), or None. Bound as waitress binds, reusing an address whose
+    connections are closing."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
 
 
 def _forget_bytecode(paths: Iterable[str]) -> None:
@@ -5076,7 +5107,7 @@ def _serve_command(args: argparse.Namespace) -> int:
                    "--port", str(port)]
         command += ["--debug"] if args.debug else []
         command += ["--openapi-url", args.openapi_url] if args.openapi_url else []
-        return run_with_reloader(command, _reload_folders(args.app_dir))
+        return run_with_reloader(command, _reload_folders(args.app_dir), listen=(args.host, port))
     _log_to_stderr()
     try:
         app = _load_app(args.app_dir, debug=args.debug, openapi_url=args.openapi_url)

@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.reload:
         # This process only watches; it runs the server, without --reload, as a child it restarts.
         command = [sys.executable, str(HERE / "run.py"), "--host", args.host, "--port", str(args.port)]
-        return run_with_reloader(command, [str(HERE / "app"), str(HERE / "public")])
+        return run_with_reloader(command, [str(HERE / "app"), str(HERE / "public")],
+                                 listen=(args.host, args.port))
 
     try:
         import waitress

@@ -362,6 +362,20 @@ def test_serve_on_a_taken_port_exits_1(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "999.1.1.1"])
+def test_serve_reload_where_it_cannot_listen_exits_1_at_once(tmp_path: Path, host: str) -> None:
+    # No file change can free the port or make the address: waiting for one would be forever.
+    app_dir = write_app(tmp_path, TREE)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", app_dir.name, "--reload", "--host", host, "--port", str(port), cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"cannot listen on {host}:{port}" in result.stderr
+    assert "waiting for a file to change" not in result.stderr and "Traceback" not in result.stderr
+
+
 def test_serve_bad_openapi_url_exits_2(tmp_path: Path) -> None:
     app_dir = write_app(tmp_path, TREE)
     result = run_cli("serve", app_dir.name, "--openapi-url", "openapi.json", "--port", str(free_port()),

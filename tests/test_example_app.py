@@ -545,18 +545,22 @@ def test_run_py_logs_each_request_on_the_access_logger(example_env):
     assert "minirouter.access" in rest and "/dashboard/users" in rest, rest
 
 
-def test_run_py_says_when_the_port_is_taken(example_env):
+@pytest.mark.parametrize("reload", [[], ["--reload"]], ids=["plain", "reload"])
+def test_run_py_says_when_the_port_is_taken(example_env, reload):
+    # With --reload too: no file change can free the port, so it stops at once.
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         completed = subprocess.run(
-            [sys.executable, str(ROOT / "run.py"), "--port", str(port)], cwd=example_env,
+            [sys.executable, str(ROOT / "run.py"), "--port", str(port), *reload], cwd=example_env,
             capture_output=True, text=True, timeout=30,
         )
     assert completed.returncode == 1
-    assert f"127.0.0.1:{port}" in completed.stderr and "--port" in completed.stderr
+    assert f"127.0.0.1:{port}" in completed.stderr
     assert "Traceback" not in completed.stderr
+    if not reload:
+        assert "--port" in completed.stderr
 
 
 def test_run_py_port_flag_and_host_env(example_env):
