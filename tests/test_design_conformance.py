@@ -2342,6 +2342,7 @@ def test_root_page_html(tmp_path: Path) -> None:
     assert res.status == 200 and "home" in res.text
 
 
+@pytest.mark.skipif(not hasattr(sys, "stdlib_module_names"), reason="sys.stdlib_module_names is Python 3.10+")
 def test_module_imports_only_stdlib() -> None:
     import ast
 
