@@ -1183,11 +1183,33 @@ def index_rows(rows: List[dict], *keys: str) -> Dict[tuple, dict]:
     return {tuple(r[k] for k in keys): r for r in rows}
 
 
+def ratios_of(xs: Optional[List[float]], ys: Optional[List[float]]) -> List[float]:
+    """xs[i] / ys[i], samples taken together; [] without them."""
+    if xs and ys and len(xs) == len(ys) and all(ys):
+        return [x / y for x, y in zip(xs, ys)]
+    return []
+
+
 def median_of_ratios(xs: Optional[List[float]], ys: Optional[List[float]]) -> Optional[float]:
     """The median of xs[i] / ys[i], samples taken together; None without them."""
-    if xs and ys and len(xs) == len(ys) and all(ys):
-        return statistics.median(x / y for x, y in zip(xs, ys))
-    return None
+    ratios = ratios_of(xs, ys)
+    return statistics.median(ratios) if ratios else None
+
+
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def median_interval(ratios: List[float], level: float = 0.95) -> Optional[Tuple[float, float]]:
+    """Where the median of as many paired ratios again would plausibly land:
+    the middle `level` of the medians of BOOTSTRAP_RESAMPLES resamples (with
+    replacement; a fixed seed, so a run's results always give the same
+    interval). None with fewer than three ratios."""
+    if len(ratios) < 3:
+        return None
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(BOOTSTRAP_RESAMPLES))
+    tail = (1 - level) / 2
+    return medians[int(tail * len(medians))], medians[int((1 - tail) * len(medians)) - 1]
 
 
 def paired_ratio(a: dict, b: dict) -> float:
@@ -1205,20 +1227,29 @@ def paired_rps_ratio(a: dict, b: dict) -> float:
 
 
 def compute_targets(results: dict) -> List[dict]:
+    """Each target of issue 6 with its value, whether it is met, and the 95%
+    interval of that value (median_interval) where it comes from paired samples."""
     targets = []
     inproc = results.get("inproc") or []
     by = index_rows(inproc, "n", "framework", "kind", "target")
     ns = sorted({r["n"] for r in inproc})
     fws = {r["framework"] for r in inproc}
 
-    def ratio(fw_a: str, fw_b: str, n: int, kind: str) -> Optional[float]:
-        worst = None
-        for target in TARGETS:
-            a, b = by.get((n, fw_a, kind, target)), by.get((n, fw_b, kind, target))
+    def worst_of_targets(rows: List[Tuple[Optional[dict], Optional[dict]]]) -> Tuple[Optional[float], List[float]]:
+        """The largest paired ratio of a's time over b's among the rows, and its ratios."""
+        worst: Optional[float] = None
+        worst_ratios: List[float] = []
+        for a, b in rows:
             if a and b:
                 value = paired_ratio(a, b)
-                worst = value if worst is None else max(worst, value)
-        return worst
+                if worst is None or value > worst:
+                    worst, worst_ratios = value, ratios_of(a.get("samples_us"), b.get("samples_us"))
+        return worst, worst_ratios
+
+    def target(name: str, goal: str, value: Optional[float], met: bool, ratios: List[float]) -> dict:
+        interval = median_interval(ratios)
+        return {"target": name, "goal": goal, "value": value, "met": met,
+                "interval": list(interval) if interval else None}
 
     small = 10 if 10 in ns else (ns[0] if ns else None)
     if small is not None and "minirouter" in fws:
@@ -1226,48 +1257,41 @@ def compute_targets(results: dict) -> List[dict]:
             if peer not in fws:
                 continue
             for kind in KINDS:
-                value = ratio("minirouter", peer, small, kind)
-                targets.append({
-                    "target": f"{kind} at N={small}: minirouter / {peer}",
-                    "goal": f"<= {goal}" if peer == "falcon" else "well under 1",
-                    "value": value,
-                    "met": value is not None and value <= goal,
-                })
+                value, ratios = worst_of_targets(
+                    [(by.get((small, "minirouter", kind, t)), by.get((small, peer, kind, t))) for t in TARGETS]
+                )
+                targets.append(target(
+                    f"{kind} at N={small}: minirouter / {peer}",
+                    f"<= {goal}" if peer == "falcon" else "well under 1",
+                    value, value is not None and value <= goal, ratios,
+                ))
     if len(ns) >= 2 and "minirouter" in fws:
         lo, hi = ns[0], ns[-1]
         for kind in KINDS:
-            worst = None
-            for target in TARGETS:
-                a, b = by.get((hi, "minirouter", kind, target)), by.get((lo, "minirouter", kind, target))
-                if a and b:
-                    g = paired_ratio(a, b)
-                    worst = g if worst is None else max(worst, g)
-            targets.append({
-                "target": f"{kind}: minirouter growth N={lo} -> N={hi} (worst of last/random)",
-                "goal": "<= 1.2",
-                "value": worst,
-                "met": worst is not None and worst <= 1.2,
-            })
+            value, ratios = worst_of_targets(
+                [(by.get((hi, "minirouter", kind, t)), by.get((lo, "minirouter", kind, t))) for t in TARGETS]
+            )
+            targets.append(target(
+                f"{kind}: minirouter growth N={lo} -> N={hi} (worst of last/random)",
+                "<= 1.2", value, value is not None and value <= 1.2, ratios,
+            ))
     http = index_rows(results.get("http") or [], "framework", "kind")
     for kind in KINDS:
         a, b = http.get(("minirouter", kind)), http.get(("bare", kind))
         if a and b and b["rps"]:
             value = paired_rps_ratio(a, b)
-            targets.append({
-                "target": f"{kind} over HTTP: minirouter req/s / bare req/s",
-                "goal": ">= 0.95",
-                "value": value,
-                "met": value >= 0.95,
-            })
+            targets.append(target(
+                f"{kind} over HTTP: minirouter req/s / bare req/s", ">= 0.95", value, value >= 0.95,
+                ratios_of(a.get("rps_runs"), b.get("rps_runs")),
+            ))
     pairs = results.get("startup_pairs")
     value = startup_pair_ratio(pairs)
     if value is not None and pairs["n"] == STARTUP_TARGET_N:
-        targets.append({
-            "target": "start-up, 3,000 routes: minirouter / flask",
-            "goal": "< 1",
-            "value": value,
-            "met": value < 1,
-        })
+        first, second = pairs["frameworks"]
+        targets.append(target(
+            "start-up, 3,000 routes: minirouter / flask", "< 1", value, value < 1,
+            [r[first] / r[second] for r in pairs["rounds"]],
+        ))
     return targets
 
 
@@ -1340,9 +1364,17 @@ def markdown(results: dict) -> str:
         out.append("- Skipped: " + "; ".join(f"{k} ({v})" for k, v in meta["skipped"].items()))
     targets = results.get("targets") or []
     if targets:
-        out += ["", "## Targets (issue 6)", "", "| target | goal | measured | met |", "|---|---|---|---|"]
+        out += [
+            "", "## Targets (issue 6)", "",
+            "`95% interval`: where the median of as many paired samples again would plausibly land "
+            f"(a bootstrap over the samples of this run, {BOOTSTRAP_RESAMPLES} resamples). A goal inside "
+            "the interval is not settled by this run either way.",
+            "", "| target | goal | measured | 95% interval | met |", "|---|---|---|---|---|",
+        ]
         for t in targets:
-            out.append(f"| {t['target']} | {t['goal']} | {fmt(t['value'])} | {'yes' if t['met'] else 'NO'} |")
+            interval = t.get("interval")
+            spread = f"{interval[0]:.2f}-{interval[1]:.2f}" if interval else "-"
+            out.append(f"| {t['target']} | {t['goal']} | {fmt(t['value'])} | {spread} | {'yes' if t['met'] else 'NO'} |")
     inproc = results.get("inproc") or []
     if inproc:
         fws = [fw for fw in FRAMEWORKS if any(r["framework"] == fw for r in inproc)]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +84,7 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
         assert f"{kind} over HTTP: minirouter req/s / bare req/s" in names
 
     text = results["markdown"]
+    assert "| target | goal | measured | 95% interval | met |" in text
     for heading in ("## Targets (issue 6)", "## Per request, in-process", "### Growth",
                     "### Growth, split", "## Start-up", "## Over HTTP"):
         assert heading in text
@@ -167,10 +170,25 @@ def test_ratios_pair_samples_taken_together() -> None:
     assert bench.startup_pair_ratio(None) is None
     target = [t for t in bench.compute_targets({"startup_pairs": pairs}) if t["target"].startswith("start-up")]
     assert target == [{"target": "start-up, 3,000 routes: minirouter / flask", "goal": "< 1",
-                       "value": pytest.approx(0.75), "met": True}]
+                       "value": pytest.approx(0.75), "met": True,
+                       "interval": [pytest.approx(0.375), pytest.approx(1.5)]}]
     # A smaller run's pairs (fewer routes) make no start-up target.
     assert not [t for t in bench.compute_targets({"startup_pairs": {**pairs, "n": 10}})
                 if t["target"].startswith("start-up")]
+
+
+def test_median_interval_brackets_the_median_and_narrows_with_the_spread() -> None:
+    bench = _load_bench()
+    rng = random.Random(3)
+    steady = [1.0 + rng.uniform(-0.01, 0.01) for _ in range(15)]
+    noisy = [1.0 + rng.uniform(-0.3, 0.3) for _ in range(15)]
+    for ratios in (steady, noisy):
+        low, high = bench.median_interval(ratios)
+        assert min(ratios) <= low <= statistics.median(ratios) <= high <= max(ratios)
+        assert bench.median_interval(ratios) == (low, high)  # a fixed seed: one run, one interval
+    assert (lambda i: i[1] - i[0])(bench.median_interval(steady)) < 0.05
+    assert (lambda i: i[1] - i[0])(bench.median_interval(noisy)) > 0.1
+    assert bench.median_interval([1.0, 2.0]) is None  # too few to say anything
 
 
 def test_app_timer_counts_each_kind_and_closes_the_body() -> None:
