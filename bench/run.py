@@ -1287,21 +1287,25 @@ def compute_targets(results: dict) -> List[dict]:
     pairs = results.get("startup_pairs")
     value = startup_pair_ratio(pairs)
     if value is not None and pairs["n"] == STARTUP_TARGET_N:
-        first, second = pairs["frameworks"]
         targets.append(target(
-            "start-up, 3,000 routes: minirouter / flask", "< 1", value, value < 1,
-            [r[first] / r[second] for r in pairs["rounds"]],
+            "start-up, 3,000 routes: minirouter / flask", "< 1", value, value < 1, startup_pair_ratios(pairs),
         ))
     return targets
+
+
+def startup_pair_ratios(pairs: Optional[dict]) -> List[float]:
+    """minirouter's start-up over Flask's within each paired round."""
+    if not pairs or not pairs.get("rounds"):
+        return []
+    first, second = pairs["frameworks"]
+    return [r[first] / r[second] for r in pairs["rounds"]]
 
 
 def startup_pair_ratio(pairs: Optional[dict]) -> Optional[float]:
     """minirouter's start-up over Flask's: the median over the paired rounds
     of the ratio within a round."""
-    if not pairs or not pairs.get("rounds"):
-        return None
-    first, second = pairs["frameworks"]
-    return statistics.median(r[first] / r[second] for r in pairs["rounds"])
+    ratios = startup_pair_ratios(pairs)
+    return statistics.median(ratios) if ratios else None
 
 
 def fmt(value: Optional[float], digits: int = 2) -> str:
@@ -1474,7 +1478,7 @@ def markdown(results: dict) -> str:
             f"{3 * pairs['n']} routes, one timed build each in a fresh process, order alternating, "
             f"{len(pairs['rounds'])} rounds; {first} / {second} is the median of the ratio within a round: "
             f"{fmt(startup_pair_ratio(pairs))} (per round: "
-            + ", ".join(fmt(r[first] / r[second]) for r in pairs["rounds"]) + ").",
+            + ", ".join(fmt(ratio) for ratio in startup_pair_ratios(pairs)) + ").",
         ]
     http = results.get("http") or []
     if http:
