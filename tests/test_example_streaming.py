@@ -120,7 +120,9 @@ def test_countdown_checks_its_query_before_streaming(client, start):
     assert response.json() == {"error": "from must be a whole number from 0 to 10"}
 
 
-def test_head_of_countdown_never_runs_the_generator(example_app, monkeypatch):
+def test_head_of_countdown_stops_after_the_first_line(example_app, monkeypatch):
+    # A HEAD runs the generator up to its first piece, as GET would (so an error
+    # there is the answer), then closes it: the countdown never reaches a sleep.
     calls = []
     monkeypatch.setattr(_route_module(example_app, "/countdown"), "time", _Sleeper(calls))
     response = TestClient(validator(example_app)).head("/countdown")
