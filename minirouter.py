@@ -1428,20 +1428,25 @@ class Request:
 
     def body(self) -> bytes:
         """The whole body as bytes (read once, then kept)."""
+        return self._whole_body("request.body()")
+
+    def _whole_body(self, reader: str) -> bytes:
+        """The body, read once and kept, for ``reader`` (the method the handler
+        called, which an error about a body already streamed away names)."""
         self.read_client_data = True
         if self._body is None:
             length = self.content_length()
             if length is None or self._body_consumed:
-                self._body = b"".join(self._read_body_chunks(READ_CHUNK_SIZE, "request.body()"))
+                self._body = b"".join(self._read_body_chunks(READ_CHUNK_SIZE, reader))
             else:
-                self._body = self._read_declared_body(length)
+                self._body = self._read_declared_body(length, reader)
         return self._body
 
-    def _read_declared_body(self, length: int) -> bytes:
+    def _read_declared_body(self, length: int, reader: str) -> bytes:
         """A body of declared size in one read: ``body()`` holds it whole anyway."""
         if length > self._limits.max_body_size:
             raise HTTPError(413, self._too_large_message())
-        self._body_consumed = "request.body()"
+        self._body_consumed = reader
         stream = self.environ.get("wsgi.input")
         if stream is None or length == 0:
             return b""
@@ -1461,7 +1466,7 @@ class Request:
         none that decodes text safely (see ``_text_codec``); 400 if invalid."""
         charset = parse_header_params(self.environ.get("CONTENT_TYPE", ""))[1].get("charset", "utf-8")
         codec = _text_codec(charset) or "utf-8"
-        text = _decode_text(self.body(), codec, "request body")
+        text = _decode_text(self._whole_body("request.text()"), codec, "request body")
         # A leading byte order mark is not text: Fetch's text() drops it, as json() does here.
         return text[1:] if codec == "utf-8" and text[:1] == "\ufeff" else text
 
@@ -1483,7 +1488,7 @@ class Request:
         if not (media_type == "application/json" or _JSON_SUFFIX_TYPE.fullmatch(media_type)):
             shown = media_type or "none"
             raise HTTPError(415, f"send JSON with Content-Type: application/json (got {shown})")
-        text = self._decode_utf8(self.body())
+        text = self._decode_utf8(self._whole_body("request.json()"))
         if text.startswith("\ufeff"):
             text = text[1:]
         if not text.strip(_JSON_WHITESPACE):
@@ -1530,7 +1535,7 @@ class Request:
         return self._form
 
     def _urlencoded_form(self) -> FormData:
-        text = self.body().decode("latin-1")  # bytes kept as-is; %XX decoded as UTF-8
+        text = self._whole_body("request.form()").decode("latin-1")  # bytes kept as-is; %XX decoded as UTF-8
         pairs = parse_query(text, self._limits.max_form_parts)
         limit = self._limits.max_form_memory
         for name, value in pairs:

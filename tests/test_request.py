@@ -542,6 +542,20 @@ def test_body_after_a_multipart_form_names_the_method_that_read_it(hook, caplog)
     assert "already read by request.form()" in caplog.text  # not stream(), which was never called
 
 
+@pytest.mark.parametrize("method", ["body", "text", "json", "form"])
+def test_a_read_after_stream_names_both_methods(method):
+    # The error names the method the handler called, not one it calls inside.
+    content_type = "application/x-www-form-urlencoded" if method == "form" else "application/json"
+    request = Request(make_environ("POST", "/", body=b'{"a": 1}', content_type=content_type))
+    assert b"".join(request.stream(4)) == b'{"a": 1}'
+    with pytest.raises(RuntimeError) as info:
+        getattr(request, method)()
+    assert str(info.value) == (
+        "the request body was already read by request.stream(), which does not keep it; "
+        f"request.{method}() cannot read it again"
+    )
+
+
 def test_multipart_field_with_an_undefined_charset_is_400(hook):
     hook.set(lambda rq, cx: {"a": rq.form().get("a")})
     body = (b"--XyZ\r\n"
