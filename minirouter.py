@@ -3055,6 +3055,8 @@ def _request_path(environ: dict[str, Any]) -> tuple[str, str]:
         raw = target.partition("?")[0]
         if "%" not in raw and "#" not in raw and raw.isascii():
             return raw, raw  # the usual target: a path at the root with nothing to decode
+    if target == "*" or (not target and environ.get("PATH_INFO") == "*"):
+        _asterisk_target(environ.get("REQUEST_METHOD", "GET"))
     raw_path = _raw_target_path(target, _script_name(environ)) if target else None
     if raw_path is not None:
         return "/" + "/".join(_path_segments(raw_path)), raw_path
@@ -3069,6 +3071,16 @@ def _request_path(environ: dict[str, Any]) -> tuple[str, str]:
     if not path.startswith("/"):
         path = "/" + path
     return path, quote(path, safe="/!$&'()*+,;=:@-._~")
+
+
+def _asterisk_target(method: str) -> NoReturn:
+    """``OPTIONS *`` asks about the server as a whole (RFC 9110 9.3.7): 204
+    with every method the app may answer. Any other method may not use that
+    target (RFC 9112 3.2.4). Either way there is no path to route, so the
+    answer comes from here, as the other answers about the target do."""
+    if method == "OPTIONS":
+        raise HTTPError(204, "", {"Allow": ", ".join(sorted(HTTP_METHODS))})
+    raise HTTPError(400, f"the request target * is only for OPTIONS, not {method}")
 
 
 def _path_segments(raw_path: str) -> list[str]:

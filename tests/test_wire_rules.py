@@ -129,6 +129,22 @@ def test_characters_beyond_latin_1_in_the_target_are_read_as_utf_8(app: App) -> 
     assert result.json() == {"id": "\u20ac!", "path": "/files/\u20ac!"}
 
 
+@pytest.mark.parametrize("raw", [True, False], ids=["request-uri", "path-info-only"])
+def test_options_asterisk_asks_about_the_server(tmp_path: Path, raw: bool) -> None:
+    # RFC 9110 9.3.7: OPTIONS * is about the server, not a resource; no route takes "*",
+    # not even a [param] at the root. Any other method may not use it (RFC 9112 3.2.4).
+    app = make_app(tmp_path, {"[slug]/route.py": route_source("def GET(request, context):",
+                                                              "    return context.params")})
+    extra = {"REQUEST_URI": "*"} if raw else {}
+    options = call(app, {**make_environ("OPTIONS", "*"), **extra}, validate=False)
+    assert options.status == 204 and options.body == b""
+    assert options.header("allow") == "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
+    refused = call(app, {**make_environ("GET", "*"), **extra}, validate=False)
+    assert refused.status == 400
+    assert refused.json() == {"error": "the request target * is only for OPTIONS, not GET"}
+    assert call(app, make_environ("GET", "/x")).json() == {"slug": "x"}
+
+
 def test_script_name_slash_is_the_root(app: App) -> None:
     # gunicorn passes SCRIPT_NAME="/" when told to (wsgiref's validator
     # refuses such an environ, so it is left out); the app is then at the root.
