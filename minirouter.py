@@ -4510,9 +4510,12 @@ class TestClient:
 
     def __init__(self, app: Callable[..., Any], base_url: str = "http://testserver") -> None:
         self.app = app
-        scheme, _, host = base_url.partition("://")
+        scheme, _, rest = base_url.partition("://")
+        host, slash, mount = rest.partition("/")
         self.scheme = scheme or "http"
-        self.host = host.rstrip("/") or "testserver"
+        self.host = host or "testserver"
+        # A path in base_url is where the app is mounted (SCRIPT_NAME), as a dispatcher mounts it.
+        self.mount = quote(("/" + mount).rstrip("/") if slash else "", safe="/%!$&'()*+,;=:@-._~")
 
     def request(
         self,
@@ -4580,10 +4583,10 @@ class TestClient:
         host, _, port = self.host.partition(":")
         environ: dict[str, Any] = {
             "REQUEST_METHOD": method,
-            "SCRIPT_NAME": "",
+            "SCRIPT_NAME": unquote_to_bytes(self.mount).decode("latin-1"),
             "PATH_INFO": unquote_to_bytes(raw_path).decode("latin-1"),
             "QUERY_STRING": query,
-            "REQUEST_URI": f"{raw_path}?{query}" if query else raw_path,
+            "REQUEST_URI": f"{self.mount}{raw_path}?{query}" if query else self.mount + raw_path,
             "SERVER_NAME": host,
             "SERVER_PORT": port or ("443" if self.scheme == "https" else "80"),
             "SERVER_PROTOCOL": "HTTP/1.1",

@@ -291,3 +291,15 @@ def test_text_decodes_with_the_charset_the_response_names(content_type, text):
         return ["café".encode("latin-1")]
 
     assert TestClient(app).get("/").text == text
+
+
+def test_a_path_in_base_url_mounts_the_app_there(tmp_path):
+    # As a dispatcher mounts it (SCRIPT_NAME); the host alone stays the Host header.
+    app = make_app(tmp_path, {"info/route.py": (
+        "def GET(request):\n"
+        "    return {'url': request.url, 'path': request.path}\n"
+    )})
+    mounted = TestClient(app, base_url="https://example.com:8443/my%20api/")
+    assert mounted.get("/info?q=1").json() == {"url": "https://example.com:8443/my%20api/info?q=1", "path": "/info"}
+    assert mounted.get("/info/").headers["location"] == "/my%20api/info"
+    assert TestClient(app).get("/info").json() == {"url": "http://testserver/info", "path": "/info"}
