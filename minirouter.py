@@ -335,8 +335,10 @@ def percent_decode(text: str) -> bytes:
     return _ESCAPE_RUN.sub(_unescape_run, data)
 
 
-# What a URL may carry as it is, '%' included, so escapes already made are kept.
-_URL_SAFE = "/%!$&'()*+,;=:@-._~?"
+# What a URL's path, and its query, may carry as they are, '%' included, so
+# escapes already made are kept.
+_PATH_SAFE = "/%!$&'()*+,;=:@-._~"
+_URL_SAFE = _PATH_SAFE + "?"
 
 
 def _url_from_environ(text: str) -> str:
@@ -1769,7 +1771,7 @@ class ResponseCookies:
 
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 # What a redirect's or a rewrite's URL keeps as it is when the rest is percent-encoded.
-_URL_SAFE = "!#$%&'()*+,-./:;=?@[]_~"
+_LOCATION_SAFE = "!#$%&'()*+,-./:;=?@[]_~"
 
 
 _TEXT_TYPE_HEADER = ("Content-Type", "text/plain; charset=utf-8")
@@ -1894,7 +1896,7 @@ class Response:
             raise ValueError(f"rewrite path {path!r} contains CR, LF, NUL or '#'")
         if not path.isascii() or " " in path:
             # The route is found from the path as a client sends it: UTF-8, percent-encoded.
-            path = quote(path, safe=_URL_SAFE)
+            path = quote(path, safe=_LOCATION_SAFE)
         response = cls(None, 200, headers)
         response._middleware = ("rewrite", path, _request_header_changes(request_headers))
         return response
@@ -1920,7 +1922,7 @@ def _location(url: str) -> str:
     if _CONTROL_CHAR.search(url):  # refused here, in the handler, not later as a header
         raise ValueError("redirect URL contains CR, LF, NUL or another control character")
     if not url.isascii() or " " in url:
-        url = quote(url, safe=_URL_SAFE)
+        url = quote(url, safe=_LOCATION_SAFE)
     return url
 
 
@@ -4515,7 +4517,7 @@ class TestClient:
         self.scheme = scheme or "http"
         self.host = host or "testserver"
         # A path in base_url is where the app is mounted (SCRIPT_NAME), as a dispatcher mounts it.
-        self.mount = quote(("/" + mount).rstrip("/") if slash else "", safe="/%!$&'()*+,;=:@-._~")
+        self.mount = quote(("/" + mount).rstrip("/") if slash else "", safe=_PATH_SAFE)
 
     def request(
         self,
@@ -4576,8 +4578,8 @@ class TestClient:
     ) -> dict[str, Any]:
         path = path.partition("#")[0]  # a fragment never leaves the client
         raw_path, _, query = path.partition("?")
-        raw_path = quote(raw_path or "/", safe="/%!$&'()*+,;=:@-._~")
-        query = quote(query, safe="/%!$&'()*+,;=:@-._~?")
+        raw_path = quote(raw_path or "/", safe=_PATH_SAFE)
+        query = quote(query, safe=_URL_SAFE)
         if params:
             query = f"{query}&{urlencode(list(params.items()))}" if query else urlencode(list(params.items()))
         host, _, port = self.host.partition(":")

@@ -81,6 +81,7 @@ def get(app: App, path: str, query: str = "", *, validate: bool = True, **enviro
         ("q=caf\xc3\xa9", "q=caf%C3%A9"),  # raw UTF-8 bytes, as latin-1: encoded once
         ("q=a b", "q=a%20b"),
         ("q=%C3%A9&x=1", "q=%C3%A9&x=1"),  # escapes already made are kept
+        ("a[]=1", "a%5B%5D=1"),  # brackets are delimiters of a URL's host (RFC 3986), not query text
     ],
 )
 def test_the_trailing_slash_redirect_encodes_the_query(app: App, query: str, location_query: str) -> None:
