@@ -4989,20 +4989,29 @@ def run_with_reloader(
 
 def _cannot_listen(host: str, port: int) -> Optional[str]:
     """Why a server could not listen on host:port now (the port taken, no such
-    address), or None. Bound as waitress binds, reusing an address whose
-    connections are closing."""
-    import socket
-
+    address), or None."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind(address)
+        _bind_probe(host, port)
     except OSError as error:
         return error.strerror or str(error)
+    except ValueError as error:  # a name the resolver cannot even encode
+        return str(error)
     return None
+
+
+def _bind_probe(host: str, port: int) -> int:
+    """Bind a socket to host:port as waitress binds (reusing an address whose
+    connections are closing), close it, and return the port it got; OSError
+    (or ValueError, for a name that cannot be encoded) when that cannot be done."""
+    import socket
+
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE  # "[::1]" is ::1
+    )[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(address)
+        return int(probe.getsockname()[1])
 
 
 def _forget_bytecode(paths: Iterable[str]) -> None:
@@ -5150,18 +5159,10 @@ def _serve_command(args: argparse.Namespace) -> int:
 
 def _free_port(host: str) -> int:
     """A port free on ``host`` now, or 0 (any) when ``host`` cannot be bound: the server says why."""
-    import socket
-
-    address = host.strip("[]")  # "[::1]" is ::1
-    families = (socket.AF_INET6,) if ":" in address else (socket.AF_INET, socket.AF_INET6)
-    for family in families:  # a name may resolve to IPv6 only
-        try:
-            with socket.socket(family) as probe:
-                probe.bind((address, 0))
-                return int(probe.getsockname()[1])
-        except (OSError, ValueError):
-            continue
-    return 0
+    try:
+        return _bind_probe(host, 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def _reload_folders(app_dir: str) -> list[str]:
