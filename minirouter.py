@@ -1703,9 +1703,20 @@ def format_set_cookie(
     return "; ".join(parts)
 
 
-def format_delete_cookie(name: str, *, path: Optional[str] = "/", domain: Optional[str] = None) -> str:
-    """A ``Set-Cookie`` value that removes the cookie: empty, expired in 1970."""
-    return format_set_cookie(name, "", expires=0, path=path, domain=domain)
+def format_delete_cookie(
+    name: str,
+    *,
+    path: Optional[str] = "/",
+    domain: Optional[str] = None,
+    secure: bool = False,
+    partitioned: bool = False,
+) -> str:
+    """A ``Set-Cookie`` value that removes the cookie: empty, expired in 1970.
+    A browser applies it only with the attributes that set the cookie allow:
+    ``Partitioned`` for a partitioned one, ``Secure`` for a ``__Secure-`` or
+    ``__Host-`` one (RFC 6265bis 4.1.3), which is therefore always added."""
+    secure = secure or (isinstance(name, str) and name.startswith(("__Secure-", "__Host-")))
+    return format_set_cookie(name, "", expires=0, path=path, domain=domain, secure=secure, partitioned=partitioned)
 
 
 def _set_cookie_name(line: str) -> str:
@@ -1742,9 +1753,19 @@ class ResponseCookies:
         )
         self._replace(name, line)
 
-    def delete(self, name: str, *, path: Optional[str] = "/", domain: Optional[str] = None) -> None:
-        """Tell the browser to drop the cookie (empty value, expired in 1970)."""
-        self._replace(name, format_delete_cookie(name, path=path, domain=domain))
+    def delete(
+        self,
+        name: str,
+        *,
+        path: Optional[str] = "/",
+        domain: Optional[str] = None,
+        secure: bool = False,
+        partitioned: bool = False,
+    ) -> None:
+        """Tell the browser to drop the cookie (empty value, expired in 1970);
+        give ``secure``/``partitioned`` as the cookie was set with them."""
+        line = format_delete_cookie(name, path=path, domain=domain, secure=secure, partitioned=partitioned)
+        self._replace(name, line)
 
     def get(self, name: str) -> Optional[str]:
         """The value this response sets for ``name``, decoded, or ``None``."""
@@ -1936,8 +1957,8 @@ class HTTPError(Exception):
     """Raise it from a handler to answer ``status`` with ``{"error": message}``."""
 
     def __init__(self, status: int, message: str = "", headers: HeaderInput = None) -> None:
-        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-            raise ValueError(f"HTTP status must be an int from 100 to 599, not {status!r}")
+        if not _valid_status(status):
+            raise ValueError(f"HTTP status must be an int from 200 to 599, not {status!r}")
         self.status = status
         self.message = message or _reason(status).lower()
         # Checked now, so a bad header fails where it is raised, as a response's would.
@@ -2044,9 +2065,17 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
         self.outgoing.set(name, value, **attributes)
         self._changes[name] = value
 
-    def delete(self, name: str, *, path: Optional[str] = "/", domain: Optional[str] = None) -> None:
+    def delete(
+        self,
+        name: str,
+        *,
+        path: Optional[str] = "/",
+        domain: Optional[str] = None,
+        secure: bool = False,
+        partitioned: bool = False,
+    ) -> None:
         """Remove a cookie: ``get(name)`` is ``None`` from now on."""
-        self.outgoing.delete(name, path=path, domain=domain)
+        self.outgoing.delete(name, path=path, domain=domain, secure=secure, partitioned=partitioned)
         self._changes[name] = None
 
 
@@ -3563,12 +3592,18 @@ _STATUS_LINES = {
 }
 
 
+# The final statuses a handler's Response may have, checked without a call.
+_FINAL_STATUSES = frozenset(status for status in _STATUS_LINES if status >= 200)
+
 # The statuses whose responses carry a body: the fast path of App._send.
 _BODY_STATUS_LINES = {status: line for status, line in _STATUS_LINES.items() if status >= 200 and status not in (204, 205, 304)}
 
 
 def _valid_status(status: Any) -> bool:
-    return not isinstance(status, bool) and isinstance(status, int) and 100 <= status <= 599
+    """A final status. A 1xx is only ever interim (RFC 9110 15.2): sent as the
+    answer, the client would wait for the one that follows, and WSGI cannot
+    send two. Fetch's Response refuses it too (200-599), so Next.js does."""
+    return not isinstance(status, bool) and isinstance(status, int) and 200 <= status <= 599
 
 
 def _status_line(status: int) -> str:
@@ -3916,9 +3951,9 @@ class App:
             else:
                 result = handler()
             result_type = type(result)
-            # A status in the table is a valid int (or equal to one, as 200.0 is);
+            # A status in the set is a valid int (or equal to one, as 200.0 is);
             # anything else, a float such as 250.5 too, goes through the full check.
-            if result_type is Response and result.status in _STATUS_LINES and result._middleware is None:
+            if result_type is Response and result.status in _FINAL_STATUSES and result._middleware is None:
                 response = result  # the common cases, checked without a call
             elif result_type is dict or result_type is list:
                 response = Response.json(result)
@@ -3980,7 +4015,7 @@ class App:
                 return f"returned Response.{result._middleware[0]}(), which only middleware may return"
             if not _valid_status(result.status):
                 _close_body(result)  # never sent: a file or stream is let go now
-                return f"returned a Response with status {result.status!r} (must be 100-599)"
+                return f"returned a Response with status {result.status!r} (must be 200-599)"
             return result
         return f"returned {type(result).__name__}; return a Response, a dict or a list"
 
@@ -4030,7 +4065,7 @@ class App:
         response: Response,
     ) -> Iterable[bytes]:
         """The rest: a file (sent in chunks), a stream (no Content-Length),
-        the statuses that have no content (1xx, 204, 205, 304), and rare status codes."""
+        the statuses that have no content (204, 205, 304), and rare status codes."""
         status = response.status
         if status == 205:
             response = _without_content(response)
@@ -4077,8 +4112,8 @@ def _wire_headers(
 ) -> list[tuple[str, str]]:
     """The header list for start_response, in one pass. Hop-by-hop headers
     are dropped, and so is Content-Length, for the sender to set from the body
-    it holds (unless streaming); a response that may not have a body (1xx,
-    204, 304) loses its body headers; every other one gets a Content-Type."""
+    it holds (unless streaming); a response that may not have a body (204,
+    304) loses its body headers; every other one gets a Content-Type."""
     wire = []
     has_type = False
     for item in items:

@@ -36,6 +36,14 @@ FILES = {
             cookies().set('fresh', 'v1')
             return {'fresh': cookies().get('fresh'), 'has': cookies().has('fresh')}
         """,
+    "logout/route.py": """
+        from minirouter import cookies
+
+        def POST():
+            cookies().delete('__Host-sid')
+            cookies().delete('embed', secure=True, partitioned=True)
+            return {'sid': cookies().get('__Host-sid'), 'embed': cookies().get('embed')}
+        """,
     "setdelete/route.py": """
         from minirouter import cookies
 
@@ -177,6 +185,17 @@ def test_delete_hides_cookie_and_sends_expiry(ctx):
     assert len(theme) == 1
     assert theme[0].startswith("theme=;")
     assert "Expires=Thu, 01 Jan 1970 00:00:00 GMT" in theme[0]
+
+
+def test_delete_takes_the_attributes_the_cookie_was_set_with(ctx):
+    app, _ = ctx
+    r = client(app).post("/logout", cookies={"__Host-sid": "s1", "embed": "e1"})
+    assert r.json() == {"sid": None, "embed": None}
+    lines = sorted(r.headers.get_all("set-cookie"))
+    assert lines == [
+        "__Host-sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure",
+        "embed=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; Partitioned",
+    ]
 
 
 def test_merge_into_returned_response(ctx):

@@ -18,6 +18,7 @@ from helpers import (
     make_environ,
     media_type,
 )
+from minirouter import HTTPError
 
 pytestmark = pytest.mark.filterwarnings("ignore::wsgiref.validate.WSGIWarning")
 
@@ -219,6 +220,13 @@ def test_http_error(errors_client):
     assert data == {"error": "short and stout"}
     r = errors_client.get("/forbidden")
     assert assert_json_error(r.status, r.headers.get, r.content, 403) == {"error": "nope"}
+
+
+@pytest.mark.parametrize("status", [99, 100, 103, 600, True, 404.0])
+def test_http_error_takes_a_final_status_only(status):
+    # A 1xx would go out as the answer and leave the client waiting (RFC 9110 15.2).
+    with pytest.raises(ValueError, match="from 200 to 599"):
+        HTTPError(status)
 
 
 def test_not_found(errors_client):

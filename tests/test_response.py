@@ -279,6 +279,20 @@ def test_cookie_delete_with_path_and_domain(hook):
     assert "Expires=Thu, 01 Jan 1970 00:00:00 GMT" in parts
 
 
+def test_cookie_delete_with_the_attributes_it_was_set_with(hook):
+    # A partitioned cookie is only removed by a Set-Cookie that says Partitioned.
+    lines = set_cookie_lines(hook, lambda r: r.cookies.delete("sid", secure=True, partitioned=True))
+    assert lines == ["sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; Partitioned"]
+
+
+@pytest.mark.parametrize("name", ["__Host-sid", "__Secure-sid"])
+def test_cookie_delete_of_a_prefixed_name_says_secure(hook, name):
+    # RFC 6265bis 4.1.3: a browser ignores a Set-Cookie for these names without Secure,
+    # so a deletion without it would leave the cookie in place.
+    lines = set_cookie_lines(hook, lambda r: r.cookies.delete(name))
+    assert lines == [f"{name}=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure"]
+
+
 def test_several_cookies_are_several_headers(hook):
     lines = set_cookie_lines(hook, lambda r: (r.cookies.set("a", "1"), r.cookies.set("b", "2")))
     assert sorted(lines) == ["a=1; Path=/", "b=2; Path=/"]
