@@ -4535,6 +4535,22 @@ def _multipart_body(
     return out.getvalue(), f"multipart/form-data; boundary={boundary}"
 
 
+_FORM_SCALARS = (str, bytes, int, float)
+
+
+def _form_query(fields: Mapping[str, Any], keyword: str) -> str:
+    """``{"tag": ["a", "b"], "q": "x"}`` as ``tag=a&tag=b&q=x``. Anything else
+    as a value (a file object, a file tuple) is refused, not sent as its repr."""
+    for name, value in fields.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if not all(isinstance(item, _FORM_SCALARS) for item in values):
+            raise TypeError(
+                f"{keyword}={{{name!r}: {type(value).__name__}}}: a field takes a str (or a list of them); "
+                "send files with files="
+            )
+    return urlencode(list(fields.items()), doseq=True)
+
+
 class TestClient:
     """Send requests to a WSGI app in-process; redirects are not followed.
 
@@ -4564,7 +4580,7 @@ class TestClient:
         files: Union[Mapping[str, Any], Iterable[tuple[str, Any]], None] = None,
         headers: Union[Mapping[str, str], Iterable[tuple[str, str]], None] = None,
         cookies: Optional[Mapping[str, str]] = None,
-        params: Optional[Mapping[str, str]] = None,
+        params: Optional[Mapping[str, Any]] = None,
     ) -> TestResponse:
         body, content_type = self._body(json, data, files)
         environ = self._environ(method, path, body, params)
@@ -4582,8 +4598,10 @@ class TestClient:
                 value.encode("latin-1")
             except UnicodeEncodeError:
                 value = value.encode("utf-8").decode("latin-1")
-            # A repeated header arrives joined with ", ", as servers pass it.
-            environ[key] = f"{environ[key]}, {value}" if key in given else value
+            # A repeated header arrives joined with ", ", as servers pass it;
+            # cookie lines with "; ", so they stay one cookie list (RFC 9113 8.2.3).
+            joiner = "; " if key == "HTTP_COOKIE" else ", "
+            environ[key] = f"{environ[key]}{joiner}{value}" if key in given else value
             given.add(key)
         if cookies:
             # Encoded as a browser sends what Response.cookies.set wrote.
@@ -4601,7 +4619,7 @@ class TestClient:
         if files:
             return _multipart_body(data or {}, files)
         if isinstance(data, Mapping):
-            return urlencode(list(data.items()), doseq=True).encode(), "application/x-www-form-urlencoded"
+            return _form_query(data, "data").encode(), "application/x-www-form-urlencoded"
         if isinstance(data, str):
             return data.encode("utf-8"), None
         if data is not None:
@@ -4616,7 +4634,7 @@ class TestClient:
         raw_path = quote(raw_path or "/", safe=_PATH_SAFE)
         query = quote(query, safe=_URL_SAFE)
         if params:
-            query = f"{query}&{urlencode(list(params.items()))}" if query else urlencode(list(params.items()))
+            query = f"{query}&{_form_query(params, 'params')}" if query else _form_query(params, "params")
         host, _, port = self.host.partition(":")
         environ: dict[str, Any] = {
             "REQUEST_METHOD": method,
@@ -4641,6 +4659,7 @@ class TestClient:
         return environ
 
     def _call(self, environ: dict[str, Any]) -> TestResponse:
+        """The whole answer: an endless stream never returns."""
         started: list[Any] = []
         written: list[bytes] = []
 

@@ -3,6 +3,7 @@ by wsgiref's validator), sends json/data/headers/cookies/files, and exposes
 status, headers, text, content, json() and cookies (design.md and BRIEF)."""
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 from email.parser import BytesParser
@@ -83,6 +84,27 @@ def test_data_dict_is_urlencoded_form(c):
     data = c.post("/f", data={"name": "Zoë", "q": "a&b"}).json()
     assert data["content_type"].split(";")[0].strip() == "application/x-www-form-urlencoded"
     assert parse_qsl(data["body"].encode("latin-1").decode("ascii"), encoding="utf-8") == [("name", "Zoë"), ("q", "a&b")]
+
+
+def test_data_and_params_send_a_list_as_a_repeated_field(c):
+    data = c.post("/f?x=1", data={"tag": ["a", "b"], "n": 2}, params={"tag": ["c", "d"], "q": "é"}).json()
+    assert data["body"] == "tag=a&tag=b&n=2"
+    assert data["query"] == "x=1&tag=c&tag=d&q=%C3%A9"
+
+
+@pytest.mark.parametrize("value", [(io.BytesIO(b"abc"), "a.txt"), io.BytesIO(b"abc"), None, {"a": "b"}])
+def test_a_data_value_that_is_no_field_is_refused_not_sent_as_its_repr(c, value):
+    # Flask's client takes a (file, name) tuple in data=; here files go in files=.
+    with pytest.raises(TypeError, match="send files with files="):
+        c.post("/f", data={"file": value})
+    with pytest.raises(TypeError, match="params="):
+        c.get("/f", params={"file": value})
+
+
+def test_repeated_cookie_headers_stay_one_cookie_list(c):
+    # RFC 9113 8.2.3: cookie lines are joined with "; " (", " would make b part of a's value).
+    data = c.get("/c", headers=[("Cookie", "a=1"), ("Cookie", "b=2")], cookies={"c": "3"}).json()
+    assert data["cookie"] == "a=1; b=2; c=3"
 
 
 def test_data_bytes_and_str(c):
