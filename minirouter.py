@@ -1814,6 +1814,9 @@ class Response:
     # Set only by Response.next()/rewrite(): (action, rewrite path, request
     # header changes). Kept out of the headers so nothing of it is ever sent.
     _middleware: Optional[tuple[str, Optional[str], dict[str, Optional[str]]]] = None
+    # Headers the framework set as a default (a file's Cache-Control), by
+    # lower-case name: the middleware's own value replaces them.
+    _default_headers: frozenset[str] = frozenset()
 
     def __init__(self, body: Any = None, status: int = 200, headers: HeaderInput = None) -> None:
         self.status = status
@@ -2358,14 +2361,16 @@ def _set_cookie_expired(attributes: str) -> bool:
 def _with_middleware_headers(response: Response, extra: Headers) -> Response:
     """The final response plus the headers of the middleware's ``next()``.
 
-    The route's own headers win, as in Next.js; a cookie the route sets
+    The route's own headers win, as in Next.js, but not a default the
+    framework set (a file's Cache-Control); a cookie the route sets
     itself wins too; ``Vary`` values are merged, since a response that
     varies for either reason must say so. Works on a copy, like ``_with_cookies``.
     """
     merged = _copy_of(response)
     merged._middleware = None
     own_cookies = {_set_cookie_name(line) for line in response.headers.get_all("set-cookie")}
-    own_names = {name.lower() for name, _ in response._header_items}
+    defaults = response._default_headers
+    own_names = {name.lower() for name, _ in response._header_items} - defaults
     for name, value in extra.raw():
         key = name.lower()
         if key == "set-cookie":
@@ -2373,6 +2378,10 @@ def _with_middleware_headers(response: Response, extra: Headers) -> Response:
                 merged.headers.append(name, value)
         elif key == "vary":
             merged.headers.set("Vary", _merge_vary(merged.headers.get_all("vary") + [value]))
+        elif key in defaults:  # the framework's default gives way (the first value replaces it)
+            merged.headers.delete(key)
+            defaults = defaults - {key}
+            merged.headers.append(name, value)
         elif key not in own_names:  # every value of it: Link, say, may come several times
             merged.headers.append(name, value)
     return merged
@@ -3232,6 +3241,9 @@ def _byte_range(header: str, size: int) -> Union[None, str, tuple[int, int]]:
     return first, last
 
 
+_FILE_DEFAULT_HEADERS = frozenset({"cache-control"})
+
+
 def serve_file(environ: dict[str, Any], path: str, content_type: Optional[str] = None) -> Response:
     """A file answer with ETag, Last-Modified, 304 and a single Range."""
     try:
@@ -3256,11 +3268,11 @@ def serve_file(environ: dict[str, Any], path: str, content_type: Optional[str] =
     if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match is not None:
         if _etag_matches(if_none_match, etag):
-            return Response(None, 304, validators)
+            return _file_response(304, validators)
     else:
         since = _parse_http_date(environ.get("HTTP_IF_MODIFIED_SINCE", "") or "")
         if since is not None and int(stat.st_mtime) <= since:
-            return Response(None, 304, validators)
+            return _file_response(304, validators)
     headers = Headers(validators)
     headers.set("Content-Type", content_type or _content_type_for(path))
     headers.set("Accept-Ranges", "bytes")
@@ -3281,9 +3293,18 @@ def serve_file(environ: dict[str, Any], path: str, content_type: Optional[str] =
         file = open(path, "rb")
     except OSError:
         return _error_response(404, "not found")
-    response = Response(None, status, headers)
+    response = _file_response(status, headers)
     response._body = None
     response._file = (file, first, max(0, last - first + 1))
+    return response
+
+
+def _file_response(status: int, headers: HeaderInput) -> Response:
+    """A file's answer, or its 304. Its ``Cache-Control: public, max-age=0``
+    (what Next.js sends for public/) is only a default: middleware that guards
+    the file may say ``private`` instead, and its value replaces this one."""
+    response = Response(None, status, headers)
+    response._default_headers = _FILE_DEFAULT_HEADERS
     return response
 
 
@@ -4172,6 +4193,7 @@ def _copy_of(response: Response) -> Response:
     copy._stream = response._stream
     copy._file = response._file
     copy._middleware = response._middleware
+    copy._default_headers = response._default_headers
     return copy
 
 

@@ -698,3 +698,40 @@ def test_a_route_named_middleware_goes_in_a_group(tmp_path: Path) -> None:
     assert "middleware and" in str(info.value)
     grouped = make_app_dir(tmp_path / "grouped", {"middleware.py": mw, "(api)/middleware/route.py": route})
     assert client(App(str(grouped))).get("/middleware").json() == {"route": "middleware"}
+
+
+def test_middleware_cache_control_replaces_a_files_default(tmp_path: Path) -> None:
+    # A file from public/ is "public, max-age=0" (as in Next.js); middleware that
+    # guards it by cookie must be able to keep shared caches from storing it (RFC 9111 5.2.2.7).
+    app_dir = make_app_dir(tmp_path, {
+        "middleware.py": """
+from minirouter import Response
+
+def middleware(request):
+    return Response.next(headers={"Cache-Control": "private, no-store", "X-Guarded": "yes"})
+
+config = {"matcher": ["/secret/:path*", "/own"]}
+""",
+        "own/route.py": """
+from minirouter import Response
+
+def GET():
+    return Response("own", headers={"Cache-Control": "max-age=60"})
+""",
+    })
+    public = tmp_path / "public"
+    (public / "secret").mkdir(parents=True)
+    (public / "secret" / "doc.txt").write_text("secret\n")
+    (public / "open.txt").write_text("open\n")
+    guarded = client(App(str(app_dir), public_dir=str(public)))
+    first = guarded.get("/secret/doc.txt")
+    assert first.status == 200 and first.text == "secret\n"
+    assert first.headers.get_all("cache-control") == ["private, no-store"]
+    assert first.headers.get("x-guarded") == "yes"
+    revalidated = guarded.get("/secret/doc.txt", headers={"If-None-Match": first.headers["etag"]})
+    assert revalidated.status == 304
+    assert revalidated.headers.get_all("cache-control") == ["private, no-store"]
+    # Outside the matcher the default stays; a route's own Cache-Control is never replaced.
+    assert guarded.get("/open.txt").headers.get_all("cache-control") == ["public, max-age=0"]
+    own = guarded.get("/own")
+    assert own.headers.get_all("cache-control") == ["max-age=60"] and own.headers.get("x-guarded") == "yes"
