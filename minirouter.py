@@ -2730,6 +2730,22 @@ def _route_handlers(module: types.ModuleType, file: str) -> tuple[dict[str, Call
     return handlers, arity
 
 
+# What a route or page file gets named by mistake (or kept from a Next.js
+# project): never routed, so a warning says which name is.
+_ROUTE_FILE_LOOKALIKES = {
+    "routes.py": "route.py", "route.ts": "route.py", "route.js": "route.py", "route.tsx": "route.py",
+    "page.htm": "page.html", "page.tsx": "page.html", "page.jsx": "page.html", "page.js": "page.html",
+}
+
+
+def _lookalike_of(name: str) -> Optional[str]:
+    """``route.py`` for ``routes.py`` or ``Route.py``; None for any other name."""
+    lower = name.lower()
+    if lower in ("route.py", "page.html"):
+        return lower if name != lower else None
+    return _ROUTE_FILE_LOOKALIKES.get(lower)
+
+
 class RouteTree:
     """Scans an app folder and answers which endpoint serves a path."""
 
@@ -2771,6 +2787,9 @@ class RouteTree:
                 _drop_stale_bytecode(entry.path)
             elif entry.name.startswith("_") and entry.name != "__pycache__":
                 _drop_stale_bytecode_below(entry.path)  # _lib/ helpers the routes import
+            meant = _lookalike_of(entry.name)
+            if meant is not None and meant not in names:
+                logger.warning("%s is not routed: only files named %s are", entry.path, meant)
         if "route.py" in names:
             if "page.html" in names:
                 logger.warning(

@@ -366,6 +366,26 @@ def test_lowercase_method_name_warns(tmp_path, caplog):
     assert c.post("/typo").status == 405
 
 
+def test_a_mistyped_route_or_page_file_warns(tmp_path, caplog):
+    # Only route.py and page.html are routed; a near miss (or a file kept from a
+    # Next.js project) would otherwise be a silent 404.
+    with caplog.at_level(logging.WARNING, logger="minirouter"):
+        app = make_app(tmp_path, {
+            "a/routes.py": echo("a"),
+            "b/Route.py": echo("b"),
+            "c/route.ts": "export function GET() {}\n",
+            "d/page.htm": "<p>d</p>",
+            "e/route.py": echo("e"),
+            "e/route.ts": "export function GET() {}\n",  # beside the real one: nothing to say
+            "f/data.py": "X = 1\n",
+        })
+    warned = sorted(r.getMessage() for r in caplog.records if r.name == "minirouter" and r.levelno == logging.WARNING)
+    assert len(warned) == 4, warned
+    for folder, meant in (("a", "route.py"), ("b", "route.py"), ("c", "route.py"), ("d", "page.html")):
+        assert any(f"/{folder}/" in message and f"only files named {meant} are" in message for message in warned), warned
+    assert [route.url for route in app.route_table()] == ["/e"]
+
+
 def test_no_error_for_valid_tree(tmp_path):
     app = make_app(tmp_path, {
         "route.py": echo("root"),
