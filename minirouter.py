@@ -1469,8 +1469,9 @@ class Request:
         charset = parse_header_params(self.environ.get("CONTENT_TYPE", ""))[1].get("charset", "utf-8")
         codec = _text_codec(charset) or "utf-8"
         text = _decode_text(self._whole_body("request.text()"), codec, "request body")
-        # A leading byte order mark is not text: Fetch's text() drops it, as json() does here.
-        return text[1:] if codec == "utf-8" and text[:1] == "\ufeff" else text
+        # A leading byte order mark is not text: Fetch's text() drops it, as json() does here,
+        # whichever Unicode encoding it marks (utf-16-le, utf-32...).
+        return text[1:] if text[:1] == "\ufeff" and codec.startswith("utf") else text
 
     @staticmethod
     def _decode_utf8(raw: bytes) -> str:
@@ -3991,9 +3992,10 @@ class App:
             else:
                 result = handler()
             result_type = type(result)
-            # A status in the set is a valid int (or equal to one, as 200.0 is);
-            # anything else, a float such as 250.5 too, goes through the full check.
-            if result_type is Response and result.status in _FINAL_STATUSES and result._middleware is None:
+            # A status in the set that is an int is valid (200.0 is in the set too,
+            # being equal to 200); anything else goes through the full check.
+            if (result_type is Response and result.status in _FINAL_STATUSES
+                    and type(result.status) is int and result._middleware is None):
                 response = result  # the common cases, checked without a call
             elif result_type is dict or result_type is list:
                 response = Response.json(result)
@@ -4663,8 +4665,11 @@ class TestClient:
             return _form_query(data, "data").encode(), "application/x-www-form-urlencoded"
         if isinstance(data, str):
             return data.encode("utf-8"), None
-        if data is not None:
+        if isinstance(data, (bytes, bytearray, memoryview)):
             return bytes(data), None
+        if data is not None:
+            raise TypeError(f"data= takes bytes, str or a dict of fields, not {type(data).__name__}; "
+                            "send files with files=")
         return b"", None
 
     def _environ(
@@ -5226,6 +5231,11 @@ def _load_app(app_dir: str, **options: Any) -> Optional[App]:
 
 
 def _serve_command(args: argparse.Namespace) -> int:
+    # A --host that names no address is a bad argument (2) whichever server
+    # would have found out, and with --reload too; a taken port is not (1).
+    host_problem = _host_problem(args.host)
+    if host_problem:
+        args.subparser.error(f"cannot listen on {args.host}:{args.port}: {host_problem}")
     if args.reload and not os.environ.get(_RELOADER_PARENT_ENV):
         # Port 0 is chosen once, here: each restarted child would otherwise listen somewhere new.
         port = args.port or _free_port(args.host)
@@ -5243,13 +5253,26 @@ def _serve_command(args: argparse.Namespace) -> int:
         return 1
     try:
         serve(app, args.host, args.port)
-    except ValueError as error:  # waitress: a --host that is no address
+    except ValueError as error:  # waitress: a host/port it refuses all the same
         args.subparser.error(f"cannot listen on {args.host}:{args.port}: {error}")
     except OSError as error:  # most often: the port is taken
         print(f"minirouter: error: cannot listen on {args.host}:{args.port}: {error.strerror or error}",
               file=sys.stderr)
         return 1
     return 0
+
+
+def _host_problem(host: str) -> Optional[str]:
+    """Why ``host`` names no address to listen on, or None."""
+    import socket
+
+    try:
+        socket.getaddrinfo(host.strip("[]"), None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        return error.strerror or str(error)
+    except (ValueError, UnicodeError) as error:  # a name the resolver cannot even encode
+        return str(error)
+    return None
 
 
 def _free_port(host: str) -> int:

@@ -362,7 +362,7 @@ def test_serve_on_a_taken_port_exits_1(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "999.1.1.1"])
+@pytest.mark.parametrize("host", ["127.0.0.1", "203.0.113.5"])  # the port taken; an address not this machine's
 def test_serve_reload_where_it_cannot_listen_exits_1_at_once(tmp_path: Path, host: str) -> None:
     # No file change can free the port or make the address: waiting for one would be forever.
     app_dir = write_app(tmp_path, TREE)
@@ -519,11 +519,14 @@ def test_run_py_reload(tmp_path: Path, start_server) -> None:
     server.wait_for("/style.css", b"color: red")
 
 
-def test_serve_on_a_host_that_is_no_address_exits_2(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reload", [[], ["--reload"]])
+def test_serve_on_a_host_that_is_no_address_exits_2(tmp_path: Path, reload: list) -> None:
+    # A bad argument, with or without --reload (which used to call it 1, as for a taken port).
     app_dir = write_app(tmp_path, TREE)
-    result = run_cli("serve", app_dir.name, "--host", "999.1.1.1", "--port", "0", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "cannot listen on 999.1.1.1:0" in result.stderr and "Traceback" not in result.stderr
+    for host in ("999.1.1.1", "bad host"):
+        result = run_cli("serve", app_dir.name, "--host", host, "--port", "0", *reload, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert f"cannot listen on {host}:0" in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("args, env", [(["--port", "99999"], {}), (["--port", "-1"], {}), ([], {"PORT": "abc"})])

@@ -606,6 +606,17 @@ def test_text_drops_a_leading_byte_order_mark(hook):
     assert seen["value"] == "hi\ufeff"  # only a leading one is a mark
 
 
+@pytest.mark.parametrize("charset", ["utf-16-le", "utf-16be", "utf-32-le"])
+def test_text_drops_the_byte_order_mark_of_any_unicode_encoding(hook, charset):
+    seen = capture(hook, lambda rq, cx: rq.text())
+    body = "\ufeffhi".encode(charset)
+    call(hook.app, make_environ("POST", "/hook", body=body, content_type=f"text/plain; charset={charset}"))
+    assert seen["value"] == "hi"
+    # In a charset that is no Unicode encoding, those bytes are text of their own.
+    call(hook.app, make_environ("POST", "/hook", body=b"\xef\xbb\xbfhi", content_type="text/plain; charset=latin-1"))
+    assert seen["value"] == "\xef\xbb\xbfhi"
+
+
 @pytest.mark.parametrize("chunk_size", [0, -1, 1.5])
 def test_stream_refuses_a_chunk_size_that_is_not_a_positive_int(hook, chunk_size):
     seen = capture(hook, lambda rq, cx: _error_of(lambda: list(rq.stream(chunk_size))))

@@ -101,6 +101,15 @@ def test_a_data_value_that_is_no_field_is_refused_not_sent_as_its_repr(c, value)
         c.get("/f", params={"file": value})
 
 
+def test_a_file_as_data_is_refused_and_pointed_to_files(c, tmp_path):
+    upload = tmp_path / "up.txt"
+    upload.write_bytes(b"abc")
+    with upload.open("rb") as handle, pytest.raises(TypeError, match="send files with files="):
+        c.post("/f", data=handle)
+    with pytest.raises(TypeError, match="not BytesIO"):
+        c.post("/f", data=io.BytesIO(b"abc"))
+
+
 def test_repeated_cookie_headers_stay_one_cookie_list(c):
     # RFC 9113 8.2.3: cookie lines are joined with "; " (", " would make b part of a's value).
     data = c.get("/c", headers=[("Cookie", "a=1"), ("Cookie", "b=2")], cookies={"c": "3"}).json()

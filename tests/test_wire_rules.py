@@ -182,7 +182,7 @@ def test_a_205_has_no_content_and_says_so(app: App) -> None:
 
 # A 1xx is interim only (RFC 9110 15.2): sent as the answer, a client waits for
 # the final one and the server closes the connection, so it is a 500 as well.
-@pytest.mark.parametrize("code", ["250.5", "99", "600", "100", "103", "199"])
+@pytest.mark.parametrize("code", ["250.5", "200.0", "99", "600", "100", "103", "199"])
 def test_a_status_that_is_no_int_from_200_to_599_is_a_500(app: App, code: str, caplog) -> None:
     with caplog.at_level(logging.ERROR, logger="minirouter"):
         result = get(app, f"/status/{code}")
