@@ -1713,7 +1713,7 @@ def format_delete_cookie(
     partitioned: bool = False,
 ) -> str:
     """A ``Set-Cookie`` value that removes the cookie: empty, expired in 1970.
-    A browser applies it only with the attributes that set the cookie allow:
+    A browser applies it only when it carries what that cookie requires:
     ``Partitioned`` for a partitioned one, ``Secure`` for a ``__Secure-`` or
     ``__Host-`` one (RFC 6265bis 4.1.3), which is therefore always added."""
     secure = secure or (isinstance(name, str) and name.startswith(("__Secure-", "__Host-")))
@@ -2069,17 +2069,10 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
         self.outgoing.set(name, value, **attributes)
         self._changes[name] = value
 
-    def delete(
-        self,
-        name: str,
-        *,
-        path: Optional[str] = "/",
-        domain: Optional[str] = None,
-        secure: bool = False,
-        partitioned: bool = False,
-    ) -> None:
-        """Remove a cookie: ``get(name)`` is ``None`` from now on."""
-        self.outgoing.delete(name, path=path, domain=domain, secure=secure, partitioned=partitioned)
+    def delete(self, name: str, **attributes: Any) -> None:
+        """Remove a cookie (the attributes are those of ``response.cookies.delete``):
+        ``get(name)`` is ``None`` from now on."""
+        self.outgoing.delete(name, **attributes)
         self._changes[name] = None
 
 
