@@ -3,7 +3,7 @@
     python run.py                      # http://127.0.0.1:8000
     python run.py --port 9000          # or PORT=9000 python run.py
     python run.py --host 0.0.0.0       # or HOST=0.0.0.0: reachable from other machines
-    python run.py --reload             # restart when a file in app/ or public/ changes
+    python run.py --reload             # restart when a .py or .html file in app/, or a file in public/, changes
 
 `application` is an ordinary WSGI callable, so any WSGI server can serve it:
 

@@ -13,7 +13,9 @@ import unicodedata
 from minirouter import HTTPError
 
 _MAX_ID = 2**63 - 1  # the largest integer SQLite stores
-MAX_COMMENT_LENGTH = 2000  # characters; the page's inputs say maxlength="2000" too
+# Characters (code points). The page's inputs say maxlength="2000" too, but a
+# browser counts UTF-16 units there (an emoji is two), so the page is the stricter.
+MAX_COMMENT_LENGTH = 2000
 _FILENAME_CHARACTERS = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 )

@@ -17,7 +17,10 @@ def GET(request, context):
 
 
 async def PATCH(request, context):
-    # async def works too; request.json() is a plain call all the same.
+    # async def works too; request.json() is a plain call all the same. The
+    # store's calls block (SQLite waits out a lock); that holds up only this
+    # request, since each server thread runs its own event loop.
+    # Two clients editing one comment: the last save wins.
     comment = store.update(integer_id(context.params["id"]), comment_text(request))
     if comment is None:
         not_found()  # raises: 404 with {"error": ...}
