@@ -1351,6 +1351,7 @@ class Request:
     @property
     def content_type(self) -> str:
         """The media type of the body, lower case, without parameters."""
+        self.read_client_data = True  # a header: an answer built from it is this client's
         value: str = self.environ.get("CONTENT_TYPE", "")
         if ";" not in value and value.islower():
             return value.strip()  # nothing to parse (application/json, say)
@@ -1360,6 +1361,7 @@ class Request:
 
     def content_length(self) -> Optional[int]:
         """The declared body size; ``None`` without one; 400 when malformed."""
+        self.read_client_data = True  # a header, as content_type is
         raw = self.environ.get("CONTENT_LENGTH")
         if not raw:
             return None

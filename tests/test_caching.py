@@ -127,6 +127,15 @@ FILES = {
             calls.count["body-echo"] = calls.count.get("body-echo", 0) + 1
             return {"body": request.text()}
         """,
+    "body-type/route.py": """
+        from PKG._lib import calls
+
+        revalidate = 10
+
+        def GET(request):
+            calls.count["body-type"] = calls.count.get("body-type", 0) + 1
+            return {"type": request.content_type, "length": request.content_length()}
+        """,
     "middleware.py": """
         import itertools
         from minirouter import Response
@@ -377,6 +386,14 @@ def test_a_revalidate_route_that_reads_the_client_is_not_cached(cache_app: Cache
     second = cache_app.get("/timed-reads", headers={"User-Agent": "two"})
     assert (first.json()["ua"], second.json()["ua"]) == ("one", "two")
     assert cache_app.calls["timed-reads"] == 2
+
+
+def test_a_revalidate_route_that_reads_content_type_or_length_is_not_cached(cache_app: CacheApp) -> None:
+    # Both are request headers: the second client must not get the first one's answer.
+    first = cache_app.get("/body-type", headers={"Content-Type": "text/a"})
+    second = cache_app.get("/body-type", headers={"Content-Type": "text/b"}, data=b"xy")
+    assert (first.json(), second.json()) == ({"type": "text/a", "length": None}, {"type": "text/b", "length": 2})
+    assert cache_app.calls["body-type"] == 2
 
 
 def test_a_rewrite_with_a_query_is_cached_under_that_query(cache_app: CacheApp) -> None:
