@@ -4542,18 +4542,17 @@ def _file_part(name: str, spec: Any) -> Optional[tuple[Optional[str], bytes, Opt
 
 
 def _multipart_body(
-    fields: Mapping[str, Any], files: Union[Mapping[str, Any], Iterable[tuple[str, Any]]]
+    fields: list[tuple[str, Any]], files: Union[Mapping[str, Any], Iterable[tuple[str, Any]]]
 ) -> tuple[bytes, str]:
+    """The form as multipart: ``fields`` (from _form_fields) first, then ``files``."""
     boundary = "minirouter-" + os.urandom(12).hex()
     out = io.BytesIO()
-    for name, value in fields.items():
-        # As a urlencoded form sends them: a list is several fields, anything else its str().
-        for item in value if isinstance(value, (list, tuple)) else [value]:
-            out.write(
-                f'--{boundary}\r\nContent-Disposition: form-data; name="{_form_data_quote(name)}"\r\n\r\n'.encode()
-            )
-            out.write(bytes(item) if isinstance(item, (bytes, bytearray, memoryview)) else str(item).encode())
-            out.write(b"\r\n")
+    for name, item in fields:
+        out.write(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{_form_data_quote(name)}"\r\n\r\n'.encode()
+        )
+        out.write(item if isinstance(item, bytes) else str(item).encode())
+        out.write(b"\r\n")
     for name, spec in files.items() if isinstance(files, Mapping) else files:
         part = _file_part(name, spec)
         if part is None:
@@ -4576,17 +4575,28 @@ def _multipart_body(
 _FORM_SCALARS = (str, bytes, int, float)
 
 
-def _form_query(fields: Mapping[str, Any], keyword: str) -> str:
-    """``{"tag": ["a", "b"], "q": "x"}`` as ``tag=a&tag=b&q=x``. Anything else
-    as a value (a file object, a file tuple) is refused, not sent as its repr."""
+def _form_fields(fields: Any, keyword: str) -> list[tuple[str, Any]]:
+    """The (name, value) pairs of ``data=`` or ``params=``: ``{"tag": ["a",
+    "b"]}`` is two ``tag`` fields. A value that is no field (a file object, a
+    ``(file, name)`` tuple, None) is refused, never sent as its repr."""
+    if not isinstance(fields, Mapping):
+        raise TypeError(f"{keyword}= takes a dict of fields here, not {type(fields).__name__}")
+    pairs = []
     for name, value in fields.items():
-        values = value if isinstance(value, (list, tuple)) else [value]
-        if not all(isinstance(item, _FORM_SCALARS) for item in values):
-            raise TypeError(
-                f"{keyword}={{{name!r}: {type(value).__name__}}}: a field takes a str (or a list of them); "
-                "send files with files="
-            )
-    return urlencode(list(fields.items()), doseq=True)
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if not isinstance(item, _FORM_SCALARS):
+                hint = "; send files with files=" if keyword == "data" else ""
+                raise TypeError(
+                    f"{keyword}={{{name!r}: {type(value).__name__}}}: a field takes a str, bytes "
+                    f"or a number (or a list of them){hint}"
+                )
+            pairs.append((name, item))
+    return pairs
+
+
+def _form_query(fields: Mapping[str, Any], keyword: str) -> str:
+    """``{"tag": ["a", "b"], "q": "x"}`` as ``tag=a&tag=b&q=x``."""
+    return urlencode(_form_fields(fields, keyword))
 
 
 class TestClient:
@@ -4655,7 +4665,7 @@ class TestClient:
         if json is not _NO_JSON:
             return jsonlib.dumps(json).encode(), "application/json"
         if files:
-            return _multipart_body(data or {}, files)
+            return _multipart_body(_form_fields(data or {}, "data"), files)
         if isinstance(data, Mapping):
             return _form_query(data, "data").encode(), "application/x-www-form-urlencoded"
         if isinstance(data, str):
@@ -4668,7 +4678,7 @@ class TestClient:
         return b"", None
 
     def _environ(
-        self, method: str, path: str, body: bytes, params: Optional[Mapping[str, str]]
+        self, method: str, path: str, body: bytes, params: Optional[Mapping[str, Any]]
     ) -> dict[str, Any]:
         path = path.partition("#")[0]  # a fragment never leaves the client
         raw_path, _, query = path.partition("?")

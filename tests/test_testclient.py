@@ -101,6 +101,13 @@ def test_a_data_value_that_is_no_field_is_refused_not_sent_as_its_repr(c, value)
         c.get("/f", params={"file": value})
 
 
+def test_data_beside_files_is_checked_the_same_way(c):
+    with pytest.raises(TypeError, match="send files with files="):
+        c.post("/f", data={"note": io.BytesIO(b"x")}, files={"file": b"abc"})
+    with pytest.raises(TypeError, match="data= takes a dict of fields here, not bytes"):
+        c.post("/f", data=b"raw", files={"file": b"abc"})
+
+
 def test_a_file_as_data_is_refused_and_pointed_to_files(c, tmp_path):
     upload = tmp_path / "up.txt"
     upload.write_bytes(b"abc")
