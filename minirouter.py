@@ -102,7 +102,6 @@ DEFAULT_CACHE_SIZE = 1024
 # Bodies are read from the server in chunks of this size, never all at once.
 READ_CHUNK_SIZE = 64 * 1024
 
-WSGIEnviron = "dict[str, Any]"
 StartResponse = Callable[..., Any]
 HeaderInput = Union["Headers", Mapping[str, str], Iterable[Tuple[str, str]], None]
 
@@ -335,9 +334,12 @@ def percent_decode(text: str) -> bytes:
     return _ESCAPE_RUN.sub(_unescape_run, data)
 
 
+# What a path may carry as it is (RFC 3986 pchar and '/', less '%'): what
+# percent-encoding a decoded path leaves alone.
+_PATH_CHARS = "/!$&'()*+,;=:@-._~"
 # What a URL's path, and its query, may carry as they are, '%' included, so
 # escapes already made are kept.
-_PATH_SAFE = "/%!$&'()*+,;=:@-._~"
+_PATH_SAFE = _PATH_CHARS + "%"
 _URL_SAFE = _PATH_SAFE + "?"
 
 
@@ -557,16 +559,6 @@ def _parse_cookie_date(value: str) -> Optional[float]:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=datetime.timezone.utc)
     return parsed.timestamp()
-
-
-def _ascii_int(text: str, max_digits: int = 18) -> Optional[int]:
-    """A whole number written in ASCII digits only (no sign, '_' or spaces)."""
-    if not text or not text.isascii() or not text.isdigit():
-        return None
-    stripped = text.lstrip("0") or "0"
-    if len(stripped) > max_digits:
-        return None
-    return int(stripped)
 
 
 class _MultiValueView:
@@ -1191,11 +1183,12 @@ class Limits:
 _DEFAULT_LIMITS = Limits()
 
 
+# JSON as RFC 8259 has it: no NaN or Infinity (Python's json reads them), no
+# number too large for a float.
 def _json_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-# Built once: json.loads()/dumps() with options build a new coder per call.
 def _json_float(text: str) -> float:
     value = float(text)
     if value in (float("inf"), float("-inf")):
@@ -1220,6 +1213,7 @@ def _interpreter_caps_int_digits() -> bool:
     return max_digits is not None and max_digits() != 0
 
 
+# Built once: json.loads()/dumps() with options build a new coder per call.
 _JSON_DECODER = jsonlib.JSONDecoder(
     parse_constant=_json_constant,
     parse_float=_json_float,
@@ -1267,7 +1261,7 @@ class Request:
     _body: Optional[bytes] = None
     _body_consumed = ""  # which method read the body from the server, once it has
     _form: Optional[FormData] = None
-    _uploads: Optional[list[Any]] = None  # made by the first upload
+    _uploads: Optional[list[UploadFile]] = None  # a multipart form's files, closed when the request ends
     _jar: Optional[CookieJar] = None  # cookies(), made on first use
     # Set when the handler reads headers, cookies, the body or the URL (its Host):
     # the route cache keys on path and query only, so such an answer is
@@ -2015,6 +2009,13 @@ def _reason(status: int) -> str:
         return http.HTTPStatus(status).phrase
     except ValueError:
         return "Unknown"
+
+
+def _valid_status(status: Any) -> bool:
+    """A final status. A 1xx is only ever interim (RFC 9110 15.2): sent as the
+    answer, the client would wait for the one that follows, and WSGI cannot
+    send two. Fetch's Response refuses it too (200-599), so Next.js does."""
+    return not isinstance(status, bool) and isinstance(status, int) and 200 <= status <= 599
 
 
 def _error_response(status: int, message: str, headers: HeaderInput = None) -> Response:
@@ -2848,7 +2849,7 @@ class RouteTree:
             segments=segments,
             handlers={},
             arity={},
-            allow="GET, HEAD, OPTIONS",
+            allow=_PAGE_METHODS,
         )
         self._insert(endpoint)
 
@@ -3125,7 +3126,7 @@ def _request_path(environ: dict[str, Any]) -> tuple[str, str]:
         raise HTTPError(400, "the path is not valid UTF-8") from None
     if not path.startswith("/"):
         path = "/" + path
-    return path, quote(path, safe="/!$&'()*+,;=:@-._~")
+    return path, quote(path, safe=_PATH_CHARS)
 
 
 def _asterisk_target(method: str) -> NoReturn:
@@ -3161,6 +3162,16 @@ def _without_trailing_slash(raw_path: str) -> str:
 
 FILE_CHUNK_SIZE = 64 * 1024
 _PAGE_METHODS = "GET, HEAD, OPTIONS"
+
+
+def _answer_to_a_page_method(method: str) -> Optional[Response]:
+    """What a page, a file or the OpenAPI document answers to a method other
+    than GET and HEAD (204 with Allow to OPTIONS, else 405); None for those two."""
+    if method == "OPTIONS":
+        return Response(None, 204, {"Allow": _PAGE_METHODS})
+    if method not in ("GET", "HEAD"):
+        return _error_response(405, f"method {method} is not allowed here", {"Allow": _PAGE_METHODS})
+    return None
 
 
 def _public_path(public_dir: str, segments: list[str]) -> Optional[str]:
@@ -3215,6 +3226,16 @@ def _etag_matches(header: str, etag: str, strong: bool = False) -> bool:
     return False
 
 
+def _ascii_int(text: str, max_digits: int = 18) -> Optional[int]:
+    """A whole number written in ASCII digits only (no sign, '_' or spaces)."""
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    stripped = text.lstrip("0") or "0"
+    if len(stripped) > max_digits:
+        return None
+    return int(stripped)
+
+
 def _byte_range(header: str, size: int) -> Union[None, str, tuple[int, int]]:
     """One ``bytes=`` range as (first, last); "unsatisfiable"; or None to
     send the whole file (no, malformed or several ranges: RFC 9110 14.2)."""
@@ -3266,7 +3287,7 @@ def serve_file(environ: dict[str, Any], path: str, content_type: Optional[str] =
     except OSError:
         return _error_response(404, "not found")
     etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
-    validators = {
+    file_headers = {
         "ETag": etag,
         "Last-Modified": http_date(stat.st_mtime),
         "Cache-Control": "public, max-age=0",
@@ -3283,12 +3304,12 @@ def serve_file(environ: dict[str, Any], path: str, content_type: Optional[str] =
     if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match is not None:
         if _etag_matches(if_none_match, etag):
-            return _file_response(304, validators)
+            return _file_response(304, file_headers)
     else:
         since = _parse_http_date(environ.get("HTTP_IF_MODIFIED_SINCE", "") or "")
         if since is not None and int(stat.st_mtime) <= since:
-            return _file_response(304, validators)
-    headers = Headers(validators)
+            return _file_response(304, file_headers)
+    headers = Headers(file_headers)
     headers.set("Content-Type", content_type or _content_type_for(path))
     headers.set("Accept-Ranges", "bytes")
     size = stat.st_size
@@ -3296,7 +3317,7 @@ def serve_file(environ: dict[str, Any], path: str, content_type: Optional[str] =
     # RFC 9110 14.2: Range is defined for GET only; a HEAD answers as the full GET would.
     range_header = environ.get("HTTP_RANGE") if environ.get("REQUEST_METHOD") == "GET" else None
     if_range = environ.get("HTTP_IF_RANGE")
-    if range_header and (if_range is None or if_range.strip() in (etag, validators["Last-Modified"])):
+    if range_header and (if_range is None or if_range.strip() in (etag, file_headers["Last-Modified"])):
         wanted = _byte_range(range_header, size)
         if wanted == "unsatisfiable":
             return _error_response(416, "range not satisfiable", {"Content-Range": f"bytes */{size}"})
@@ -3635,13 +3656,6 @@ _FINAL_STATUSES = frozenset(status for status in _STATUS_LINES if status >= 200)
 _BODY_STATUS_LINES = {status: line for status, line in _STATUS_LINES.items() if status >= 200 and status not in (204, 205, 304)}
 
 
-def _valid_status(status: Any) -> bool:
-    """A final status. A 1xx is only ever interim (RFC 9110 15.2): sent as the
-    answer, the client would wait for the one that follows, and WSGI cannot
-    send two. Fetch's Response refuses it too (200-599), so Next.js does."""
-    return not isinstance(status, bool) and isinstance(status, int) and 200 <= status <= 599
-
-
 def _status_line(status: int) -> str:
     line = _STATUS_LINES.get(status)
     return line if line is not None else f"{status} {_reason(status)}"
@@ -3949,20 +3963,16 @@ class App:
 
     def _serve_openapi(self, request: Request) -> Response:
         # Answers like a page.html: GET and HEAD, OPTIONS lists them, anything else is a 405.
-        if request.method == "OPTIONS":
-            return Response(None, 204, {"Allow": _PAGE_METHODS})
-        if request.method not in ("GET", "HEAD"):
-            return _error_response(405, f"method {request.method} is not allowed here", {"Allow": _PAGE_METHODS})
+        not_a_read = _answer_to_a_page_method(request.method)
+        if not_a_read is not None:
+            return not_a_read
         return Response(self._openapi_json, 200, {"Content-Type": "application/json"})
 
     @staticmethod
     def _serve_file(request: Request, file: str, content_type: Optional[str]) -> Response:
-        if request.method == "OPTIONS":
-            return Response(None, 204, {"Allow": _PAGE_METHODS})
-        if request.method not in ("GET", "HEAD"):
-            return _error_response(
-                405, f"method {request.method} is not allowed here", {"Allow": _PAGE_METHODS}
-            )
+        not_a_read = _answer_to_a_page_method(request.method)
+        if not_a_read is not None:
+            return not_a_read
         return serve_file(request.environ, file, content_type)
 
     # -- calling the handler ----------------------------------------------
@@ -4106,8 +4116,8 @@ class App:
         status = response.status
         if status == 205:
             response = _without_content(response)
-        status_line = _STATUS_LINES.get(status) or _status_line(status)
-        body_allowed = status >= 200 and status != 204 and status != 304
+        status_line = _status_line(status)
+        body_allowed = status != 204 and status != 304  # (a 1xx never gets here: _valid_status)
         header_list = _wire_headers(response._header_items, body_allowed, response._stream is not None)
         send_body = body_allowed and method != "HEAD"
 
@@ -4195,8 +4205,8 @@ def _close_body(response: Response) -> None:
 
 
 def _may_have_content(status: int) -> bool:
-    """Whether an answer with this status carries content (1xx, 204, 205 and 304 never do)."""
-    return status >= 200 and status not in (204, 205, 304)
+    """Whether an answer with this (final) status carries content: 204, 205 and 304 never do."""
+    return status not in (204, 205, 304)
 
 
 def _copy_of(response: Response) -> Response:
@@ -4422,7 +4432,7 @@ def _loggable_path(environ: dict[str, Any]) -> str:
     if split is not None:
         return split[1]  # the path alone, also of an absolute-form target (http://host/path)
     path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
-    return quote(_environ_bytes(path), safe="/:@!$&'()*+,;=-._~")
+    return quote(_environ_bytes(path), safe=_PATH_CHARS)
 
 
 def _call_with_access_log(
