@@ -1716,8 +1716,14 @@ def format_delete_cookie(
     return format_set_cookie(name, "", expires=0, path=path, domain=domain, secure=secure, partitioned=partitioned)
 
 
+def _set_cookie_pair(line: str) -> tuple[str, str]:
+    """The (name, raw value) a ``Set-Cookie`` line sets, attributes left out."""
+    name, _, value = line.partition(";")[0].partition("=")
+    return name.strip(), value.strip()
+
+
 def _set_cookie_name(line: str) -> str:
-    return line.split("=", 1)[0].strip()
+    return _set_cookie_pair(line)[0]
 
 
 class ResponseCookies:
@@ -1767,8 +1773,8 @@ class ResponseCookies:
     def get(self, name: str) -> Optional[str]:
         """The value this response sets for ``name``, decoded, or ``None``."""
         for line in self._headers.get_all("set-cookie"):
-            if _set_cookie_name(line) == name:
-                value = line.split("=", 1)[1].split(";", 1)[0]
+            line_name, value = _set_cookie_pair(line)
+            if line_name == name:
                 return _decode_cookie_value(value)
         return None
 
@@ -2330,12 +2336,10 @@ def _cookie_header_after(cookie_header: str, set_cookies: list[str]) -> str:
         if name and name not in pairs:  # the first of two same names is the one read
             pairs[name] = pair.strip()
     for line in set_cookies:
-        first, _, attributes = line.partition(";")
-        name, _, value = first.partition("=")
-        name = name.strip()
+        name, value = _set_cookie_pair(line)
         pairs.pop(name, None)
-        if not _set_cookie_expired(attributes):
-            pairs[name] = f"{name}={value.strip()}"
+        if not _set_cookie_expired(line.partition(";")[2]):
+            pairs[name] = f"{name}={value}"
     return "; ".join(pairs.values())
 
 
@@ -4505,10 +4509,9 @@ class TestResponse:
         """Cookie name to value, from this response's ``Set-Cookie`` headers."""
         result = {}
         for line in self.headers.get_all("set-cookie"):
-            pair = line.split(";", 1)[0]
-            name, _, value = pair.partition("=")
-            decoded = _decode_cookie_value(value.strip())
-            result[name.strip()] = decoded if decoded is not None else value.strip()
+            name, value = _set_cookie_pair(line)
+            decoded = _decode_cookie_value(value)
+            result[name] = decoded if decoded is not None else value
         return result
 
     def __repr__(self) -> str:
