@@ -3281,6 +3281,7 @@ def _byte_range(header: str, size: int) -> Union[None, str, tuple[int, int]]:
     return first, last
 
 
+# The header of a file's answer that middleware may replace (see _file_response).
 _FILE_DEFAULT_HEADERS = frozenset({"cache-control"})
 
 
