@@ -5053,15 +5053,17 @@ def run_with_reloader(
 
     ``listen``, the child's (host, port), is tried first: a child that cannot
     listen there would be waited on for a file change that cannot help, so
-    that is an error (1) at once instead."""
+    that is an error at once instead: 2 for a host that names no address (a
+    bad argument), 1 for the rest (the port taken, say)."""
     import subprocess
 
     if listen is not None:
         host, port = listen
-        problem = _cannot_listen(host, port)
+        host_problem = _host_problem(host)
+        problem = host_problem or _cannot_listen(host, port)
         if problem:
             print(f"minirouter: error: cannot listen on {host}:{port}: {problem}", file=sys.stderr)
-            return 1
+            return 2 if host_problem else 1
 
     def start() -> subprocess.Popen[bytes]:
         env = dict(os.environ)

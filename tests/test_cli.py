@@ -535,3 +535,12 @@ def test_run_py_refuses_a_port_that_is_not_one(args: list, env: dict) -> None:
                             env={**os.environ, **env}, timeout=60)
     assert result.returncode == 2
     assert "is not a port number from 0 to 65535" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("reload", [[], ["--reload"]])
+def test_run_py_on_a_host_that_is_no_address_exits_2(reload: list) -> None:
+    # As `minirouter serve` does: a bad argument, not a taken port, with --reload too.
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), "--host", "bad host", "--port", "0", *reload],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "cannot listen on bad host:0" in result.stderr and "Traceback" not in result.stderr
