@@ -52,7 +52,6 @@ from typing import (
     Iterator,
     NoReturn,
     Optional,
-    Tuple,
     Union,
 )
 from urllib.parse import quote, unquote_to_bytes, urlencode
@@ -103,7 +102,7 @@ DEFAULT_CACHE_SIZE = 1024
 READ_CHUNK_SIZE = 64 * 1024
 
 StartResponse = Callable[..., Any]
-HeaderInput = Union["Headers", Mapping[str, str], Iterable[Tuple[str, str]], None]
+HeaderInput = Union["Headers", Mapping[str, str], Iterable[tuple[str, str]], None]
 
 
 # ---------------------------------------------------------------------------
@@ -3218,14 +3217,11 @@ def _etag_matches(header: str, etag: str, strong: bool = False) -> bool:
     a W/ tag never matches); ``*`` matches any (RFC 9110 8.8.3.2, 13.1.1-2)."""
     if header.strip() == "*":
         return True
-    bare = etag[2:] if etag.startswith("W/") else etag
     for candidate in header.split(","):
         candidate = candidate.strip()
-        if candidate.startswith("W/"):
-            if strong:
-                continue
-            candidate = candidate[2:]
-        if candidate == bare:
+        if strong and candidate.startswith("W/"):
+            continue
+        if candidate.removeprefix("W/") == etag:
             return True
     return False
 
