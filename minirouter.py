@@ -2364,7 +2364,10 @@ def _with_middleware_headers(response: Response, extra: Headers) -> Response:
     The route's own headers win, as in Next.js, but not a default the
     framework set (a file's Cache-Control); a cookie the route sets
     itself wins too; ``Vary`` values are merged, since a response that
-    varies for either reason must say so. Works on a copy, like ``_with_cookies``.
+    varies for either reason must say so. A ``Content-Length`` is left out:
+    the middleware cannot know the length of the route's body (a stream
+    keeps whatever length it carries, and a HEAD would say the wrong one).
+    Works on a copy, like ``_with_cookies``.
     """
     merged = _copy_of(response)
     merged._middleware = None
@@ -2373,6 +2376,8 @@ def _with_middleware_headers(response: Response, extra: Headers) -> Response:
     own_names = {name.lower() for name, _ in response._header_items} - defaults
     for name, value in extra.raw():
         key = name.lower()
+        if key == "content-length":
+            continue
         if key == "set-cookie":
             if _set_cookie_name(value) not in own_cookies:
                 merged.headers.append(name, value)

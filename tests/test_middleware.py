@@ -735,3 +735,37 @@ def GET():
     assert guarded.get("/open.txt").headers.get_all("cache-control") == ["public, max-age=0"]
     own = guarded.get("/own")
     assert own.headers.get_all("cache-control") == ["max-age=60"] and own.headers.get("x-guarded") == "yes"
+
+
+def test_a_content_length_from_the_middleware_is_never_sent(tmp_path: Path) -> None:
+    # It cannot know the route's body: beside a stream it would be a wrong length on
+    # the wire, and on an automatic HEAD of an empty answer it would differ from GET's 0.
+    app_dir = make_app_dir(tmp_path, {
+        "middleware.py": """
+from minirouter import Response
+
+def middleware(request):
+    return Response.next(headers={"Content-Length": "999", "X-Seen": "yes"})
+""",
+        "s/route.py": """
+from minirouter import Response
+
+def GET():
+    def pieces():
+        yield b"ab"
+    return Response(pieces())
+""",
+        "r/route.py": """
+from minirouter import Response
+
+def GET():
+    return Response.redirect("/s")
+""",
+    })
+    c = client(App(str(app_dir)))
+    streamed = c.get("/s")
+    assert streamed.content == b"ab" and streamed.headers.get("content-length") is None
+    assert streamed.headers.get("x-seen") == "yes"
+    for method in ("GET", "HEAD"):
+        redirect = c.request(method, "/r")
+        assert redirect.status == 307 and redirect.headers.get_all("content-length") == ["0"], method
