@@ -1259,6 +1259,7 @@ class Request:
     _search_params: Optional[SearchParams] = None
     _body: Optional[bytes] = None
     _body_consumed = ""  # which method read the body from the server, once it has
+    _body_error: Optional[HTTPError] = None  # why it could not be read (413, 400): every later read's answer
     _form: Optional[FormData] = None
     _uploads: Optional[list[UploadFile]] = None  # a multipart form's files, closed when the request ends
     _jar: Optional[CookieJar] = None  # cookies(), made on first use
@@ -1375,7 +1376,15 @@ class Request:
         if length is not None and length > self._limits.max_body_size:
             raise HTTPError(413, self._too_large_message())
 
+    def _body_failed(self, error: HTTPError) -> HTTPError:
+        """Keep why the body could not be read: a handler that catches the
+        error and tries another reader gets the same answer, not a 500."""
+        self._body_error = error
+        return error
+
     def _read_body_chunks(self, chunk_size: int, reader: str) -> Iterator[bytes]:
+        if self._body_error is not None:
+            raise self._body_error
         if self._body_consumed:
             raise RuntimeError(
                 f"the request body was already read by {self._body_consumed}, which does not keep it; "
@@ -1400,15 +1409,15 @@ class Request:
                     return
                 total += len(chunk)
                 if total > limit:
-                    raise HTTPError(413, self._too_large_message())
+                    raise self._body_failed(HTTPError(413, self._too_large_message()))
                 yield chunk
         if length > limit:
-            raise HTTPError(413, self._too_large_message())
+            raise self._body_failed(HTTPError(413, self._too_large_message()))
         remaining = length
         while remaining > 0:
             chunk = _read_input(stream, min(chunk_size, remaining))
             if not chunk:
-                raise HTTPError(400, "request body ended before Content-Length bytes arrived")
+                raise self._body_failed(HTTPError(400, "request body ended before Content-Length bytes arrived"))
             remaining -= len(chunk)
             yield chunk
 
@@ -1453,7 +1462,7 @@ class Request:
             while len(pieces) < length:
                 more = _read_input(stream, length - len(pieces))
                 if not more:
-                    raise HTTPError(400, "request body ended before Content-Length bytes arrived")
+                    raise self._body_failed(HTTPError(400, "request body ended before Content-Length bytes arrived"))
                 pieces += more
             data = bytes(pieces)
         return bytes(data)
@@ -2324,6 +2333,7 @@ def _change_request_headers(request: Request, changes: Mapping[str, Optional[str
         request._cookies = RequestCookies(parse_cookie_header(data.get("cookie", "")))
     if "content-type" in changes:  # json(), text() and form() read it from the environ: a copy of it
         request.environ = {**request.environ, "CONTENT_TYPE": data.get("content-type", "")}
+        request._form = None  # a form the middleware parsed was read by the old type
 
 
 def _cookie_header_after(cookie_header: str, set_cookies: list[str]) -> str:

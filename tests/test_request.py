@@ -16,7 +16,7 @@ from helpers import (
     latin1,
     make_environ,
 )
-from minirouter import Request
+from minirouter import HTTPError, Request
 
 
 @pytest.fixture
@@ -674,3 +674,34 @@ def test_a_chunked_body_is_read_one_byte_past_the_limit_at_most(tmp_path, reader
     result = call(app, env, validate=False)
     assert result.status == 413
     assert body.bytes_read == 101  # design.md: "read up to max_body_size"
+
+
+def _json_then_text(rq, cx):
+    # A handler that falls back to text() when json() fails.
+    try:
+        return {"json": rq.json()}
+    except HTTPError:
+        return {"text": rq.text()}
+
+
+@pytest.mark.parametrize("environ_kwargs, status", [
+    ({"body": b"x" * 200, "content_length": "", "input_terminated": True}, 413),  # chunked, over the limit
+    ({"body": b"x" * 20, "content_length": "50"}, 400),  # shorter than its Content-Length
+])
+def test_a_body_that_could_not_be_read_gives_every_later_reader_the_same_4xx(tmp_path, environ_kwargs, status):
+    # Not a RuntimeError ("already read by request.json()"), which was a 500.
+    h = HookApp(tmp_path, max_body_size=100).set(_json_then_text)
+    r = call(h.app, make_environ("POST", "/hook", content_type="application/json", **environ_kwargs))
+    assert r.status == status, r.body
+
+
+def test_a_content_type_changed_by_the_middleware_is_read_afresh_by_form(tmp_path):
+    h = HookApp(tmp_path, {"middleware.py": """
+from minirouter import Response
+
+def middleware(request):
+    request.form()  # parsed as the client's type
+    return Response.next(request_headers={"content-type": "text/plain"})
+"""}).set(lambda rq, cx: {"fields": len(rq.form())})
+    r = call(h.app, make_environ("POST", "/hook", body=b"a=1", content_type="application/x-www-form-urlencoded"))
+    assert r.status == 415, r.body  # form() of a text/plain body
