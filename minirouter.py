@@ -4662,6 +4662,8 @@ class TestClient:
         header_pairs = headers.items() if isinstance(headers, Mapping) else (headers or [])
         given: set[str] = set()
         for name, value in header_pairs:
+            if "_" in name:
+                continue  # waitress and gunicorn drop it: X_User must not pass for X-User
             key = name.upper().replace("-", "_")
             if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
                 key = "HTTP_" + key
@@ -4671,10 +4673,10 @@ class TestClient:
                 value.encode("latin-1")
             except UnicodeEncodeError:
                 value = value.encode("utf-8").decode("latin-1")
-            # A repeated header arrives joined with ", ", as servers pass it;
-            # cookie lines with "; ", so they stay one cookie list (RFC 9113 8.2.3).
-            joiner = "; " if key == "HTTP_COOKIE" else ", "
-            environ[key] = f"{environ[key]}{joiner}{value}" if key in given else value
+            value = value.strip(" \t")  # not part of the value (RFC 9110 5.5); servers strip it
+            # A repeated header arrives joined with ", ", as waitress and
+            # gunicorn pass it (two Cookie lines too: send cookies with cookies=).
+            environ[key] = f"{environ[key]}, {value}" if key in given else value
             given.add(key)
         if cookies:
             # Encoded as a browser sends what Response.cookies.set wrote.
