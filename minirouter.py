@@ -5068,36 +5068,17 @@ def run_with_reloader(
     listen there would be waited on for a file change that cannot help, so
     that is an error at once instead: 2 for a host that names no address (a
     bad argument), 1 for the rest (the port taken, say)."""
-    import subprocess
-
     if listen is not None:
         host, port = listen
-        host_problem = _host_problem(host)
-        problem = host_problem or _cannot_listen(host, port)
-        if problem:
-            print(f"minirouter: error: cannot listen on {host}:{port}: {problem}", file=sys.stderr)
-            return 2 if host_problem else 1
-
-    def start() -> subprocess.Popen[bytes]:
-        env = dict(os.environ)
-        env[_RELOADER_PARENT_ENV] = str(os.getpid())
-        # The child may run `-m minirouter`: let it find this very file even when it is not on the path.
-        here = os.path.dirname(os.path.abspath(__file__))
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), here) if p)
-        return subprocess.Popen(command, env=env)
-
-    def stop(child: subprocess.Popen[bytes]) -> None:
-        if child.poll() is None:
-            child.terminate()
-            try:
-                child.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        problem = _listen_problem(host, port)
+        if problem is not None:
+            status, reason = problem
+            print(f"minirouter: error: cannot listen on {host}:{port}: {reason}", file=sys.stderr)
+            return status
 
     _raise_keyboard_interrupt_on_sigterm()
     snapshot = watched_files(folders)
-    child = start()
+    child = _start_child(command)
     reported_exit = False
     try:
         while True:
@@ -5108,8 +5089,8 @@ def run_with_reloader(
                 snapshot = current
                 _forget_bytecode(changed)
                 print(f"minirouter: {_display_path(changed[0], os.getcwd())} changed, restarting", file=sys.stderr)
-                stop(child)
-                child, reported_exit = start(), False
+                _stop_child(child)
+                child, reported_exit = _start_child(command), False
             elif child.poll() is not None and not reported_exit:
                 # Typically a route that no longer imports: keep watching, so saving the fix restarts it.
                 print(f"minirouter: the server exited with status {child.returncode}; "
@@ -5118,18 +5099,46 @@ def run_with_reloader(
     except KeyboardInterrupt:
         return 0
     finally:
-        stop(child)
+        _stop_child(child)
 
 
-def _cannot_listen(host: str, port: int) -> Optional[str]:
-    """Why a server could not listen on host:port now (the port taken, no such
-    address), or None."""
+def _start_child(command: list[str]) -> subprocess.Popen[bytes]:
+    import subprocess
+
+    env = dict(os.environ)
+    env[_RELOADER_PARENT_ENV] = str(os.getpid())
+    # The child may run `-m minirouter`: let it find this very file even when it is not on the path.
+    here = os.path.dirname(os.path.abspath(__file__))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), here) if p)
+    return subprocess.Popen(command, env=env)
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    import subprocess
+
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _listen_problem(host: str, port: int) -> Optional[tuple[int, str]]:
+    """Why a server could not listen on host:port now, with the exit status
+    it calls for: 2 for a host that names no address (a bad argument), 1 for
+    the rest (the port taken, an address not this machine's); or None."""
+    import socket
+
     try:
         _bind_probe(host, port)
+    except socket.gaierror as error:
+        return 2, error.strerror or str(error)
+    except (ValueError, UnicodeError) as error:  # a name the resolver cannot even encode
+        return 2, str(error)
     except OSError as error:
-        return error.strerror or str(error)
-    except ValueError as error:  # a name the resolver cannot even encode
-        return str(error)
+        return 1, error.strerror or str(error)
     return None
 
 
@@ -5267,9 +5276,9 @@ def _load_app(app_dir: str, **options: Any) -> Optional[App]:
 def _serve_command(args: argparse.Namespace) -> int:
     # A --host that names no address is a bad argument (2) whichever server
     # would have found out, and with --reload too; a taken port is not (1).
-    host_problem = _host_problem(args.host)
-    if host_problem:
-        args.subparser.error(f"cannot listen on {args.host}:{args.port}: {host_problem}")
+    problem = _listen_problem(args.host, 0)  # port 0: only the host is tried here
+    if problem is not None and problem[0] == 2:
+        args.subparser.error(f"cannot listen on {args.host}:{args.port}: {problem[1]}")
     if args.reload and not os.environ.get(_RELOADER_PARENT_ENV):
         # Port 0 is chosen once, here: each restarted child would otherwise listen somewhere new.
         port = args.port or _free_port(args.host)
@@ -5294,19 +5303,6 @@ def _serve_command(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     return 0
-
-
-def _host_problem(host: str) -> Optional[str]:
-    """Why ``host`` names no address to listen on, or None."""
-    import socket
-
-    try:
-        socket.getaddrinfo(host.strip("[]"), None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as error:
-        return error.strerror or str(error)
-    except (ValueError, UnicodeError) as error:  # a name the resolver cannot even encode
-        return str(error)
-    return None
 
 
 def _free_port(host: str) -> int:
