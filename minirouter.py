@@ -150,6 +150,11 @@ def _check_header(name: str, value: str) -> tuple[str, str]:
         raise ValueError(
             f"header {name} has characters outside latin-1; percent-encode them"
         ) from None
+    # As fetch's Headers do: spaces around a value are not part of it (RFC 9110 5.5).
+    value = value.strip(" \t")
+    if len(name) == 14 and name.lower() == "content-length" and _ascii_int(value) is None:
+        # A server would refuse it (a 500 of its own) or send a body cut to a wrong length.
+        raise ValueError(f"header Content-Length must be a number of bytes in digits, not {value!r}")
     return name, value
 
 
@@ -460,7 +465,8 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
     """Split ``type/subtype; a=1; b="x;y"`` into a lower-case value and params.
 
     Parameter names are lower-cased; quoted values may hold ';' and backslash
-    escapes; the first of two same-named parameters wins.
+    escapes. A parameter named twice is a 400 (RFC 6838 4.3 calls it an error):
+    a proxy that read the other ``boundary`` or ``charset`` would see another body.
     """
     main, _, rest = value.partition(";")
     params: dict[str, str] = {}
@@ -489,7 +495,9 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
         else:
             param_value = rest[i:stop].strip()
             i = stop + 1
-        if name and name not in params:
+        if name in params:
+            raise HTTPError(400, f"header parameter {name[:64]!r} is given twice")
+        if name:
             params[name] = param_value
     return main.strip().lower(), params
 
@@ -688,6 +696,8 @@ _BOUNDARY_CHARS = frozenset(
 # characters one by one), or that are no charset a client would label text with:
 # request.text() reads such a body as UTF-8, and a form field naming one is a 400.
 _REFUSED_CHARSETS = frozenset({"punycode", "idna", "unicode-escape", "raw-unicode-escape", "undefined"})
+# Codecs (by their codecs.lookup() name) that remove a leading byte order mark themselves.
+_CODECS_THAT_DROP_THE_BOM = frozenset({"utf-16", "utf-32", "utf-8-sig"})
 
 # No pattern below repeats more than one character class, and each is matched at a
 # given position: it runs forward over the text and never backtracks, so each use is linear.
@@ -813,7 +823,7 @@ def parse_multipart(
             name, filename = _form_data_names(headers)
             if filename is None:
                 data, more = _read_field(reader, max_field_memory)
-                form.append((name, _decode_field(data, headers)))
+                form.append((name, _decode_field(name, data, headers)))
             else:
                 content_type = headers.get("content-type") or "text/plain"  # RFC 7578 4.4
                 upload = UploadFile(filename, content_type, headers, _spool_file(spool_size))
@@ -956,12 +966,14 @@ def _parse_part_headers(block: bytes) -> dict[str, str]:
     # Counted before the split: the work per line is done in Python, so it is bounded.
     if block.count(b"\r\n") >= MULTIPART_HEADER_LINES_LIMIT:
         raise HTTPError(413, "too many headers in a form part")
-    try:
-        text = block.decode("utf-8")  # browsers send non-ASCII file names as raw UTF-8
-    except UnicodeDecodeError:
-        text = block.decode("latin-1")
     collected: dict[str, list[str]] = {}
-    for line in text.split("\r\n"):
+    for raw_line in block.split(b"\r\n"):
+        # Browsers send non-ASCII file names as raw UTF-8. Line by line, so one
+        # stray latin-1 byte in another header cannot change how the name reads.
+        try:
+            line = raw_line.decode("utf-8")
+        except UnicodeDecodeError:
+            line = raw_line.decode("latin-1")
         name, colon, value = line.partition(":")
         # Folded lines (starting with whitespace), bare CR or LF and NUL are refused: a
         # lenient reading here is how two parsers come to disagree about one request.
@@ -983,14 +995,20 @@ def _form_data_names(headers: dict[str, str]) -> tuple[str, str | None]:
     disposition = headers.get("content-disposition")
     if disposition is None:
         raise HTTPError(400, "multipart part has no Content-Disposition header")
-    kind, params = _part_header_params(disposition)
+    kind, params, extended = _part_header_params(disposition)
     if kind != "form-data":
         raise HTTPError(400, "multipart part is not form-data")
     name = params.get("name")
     if name is None:
         raise HTTPError(400, "multipart part has no name")
     filename = params.get("filename")
-    return _form_data_unquote(name), None if filename is None else _form_data_unquote(filename)
+    # A name* or filename* value was percent-decoded already (RFC 8187), once:
+    # decoding its "%22" again would change the name the client sent.
+    if "name" not in extended:
+        name = _form_data_unquote(name)
+    if filename is not None and "filename" not in extended:
+        filename = _form_data_unquote(filename)
+    return name, filename
 
 
 def _form_data_unquote(value: str) -> str:
@@ -1001,8 +1019,9 @@ def _form_data_unquote(value: str) -> str:
     return value.replace("%22", '"').replace("%0D", "\r").replace("%0A", "\n")
 
 
-def _part_header_params(value: str) -> tuple[str, dict[str, str]]:
-    """Split 'form-data; name="a b"; x=1' into ('form-data', {'name': 'a b', 'x': '1'}).
+def _part_header_params(value: str) -> tuple[str, dict[str, str], frozenset[str]]:
+    """Split 'form-data; name="a b"; x=1' into ('form-data', {'name': 'a b', 'x': '1'})
+    and the names whose value came from an RFC 5987 parameter.
 
     The main value and parameter names are lower-cased. Values may be quoted strings.
     An RFC 5987 `name*=UTF-8''...` parameter replaces `name` (RFC 7578 section 4.2).
@@ -1051,7 +1070,7 @@ def _part_header_params(value: str) -> tuple[str, dict[str, str]]:
         target[key] = text
     for key, text in extended.items():
         params[key] = _decode_extended_value(text)
-    return main.strip(" \t").lower(), params
+    return main.strip(" \t").lower(), params, frozenset(extended)
 
 
 def _has_control_chars(value: str) -> bool:
@@ -1114,8 +1133,10 @@ def _read_field(reader: _MultipartReader, max_memory: int) -> tuple[bytes, bool]
     return b"".join(pieces), more
 
 
-def _decode_field(data: bytes, headers: dict[str, str]) -> str:
-    """A field's text: UTF-8 unless the part's Content-Type names another charset."""
+def _decode_field(name: str, data: bytes, headers: dict[str, str]) -> str:
+    """A field's text: UTF-8 unless the part's Content-Type names another charset.
+    Bytes that do not decode are a 400, not U+FFFD: a part without a file name
+    is text, and binary data sent that way (curl's ``-F 'f=<file'``) would be lost."""
     charset = "utf-8"
     content_type = headers.get("content-type")
     if content_type:
@@ -1123,7 +1144,11 @@ def _decode_field(data: bytes, headers: dict[str, str]) -> str:
     codec = _text_codec(charset)
     if codec is None:
         raise HTTPError(400, "unsupported charset in form field")
-    return _decode_text(data, codec, "form field")
+    try:
+        return _decode_text(data, codec, "form field")
+    except HTTPError as exc:
+        shown = name if len(name) <= 64 else name[:64] + "..."
+        raise HTTPError(400, f"{exc.message} ({shown!r}); send binary data as a file, with a filename") from None
 
 
 def _text_codec(charset: str) -> Optional[str]:
@@ -1301,12 +1326,12 @@ class Request:
         # RFC 9112 3.2.2: a request target in absolute form names the host, and Host is ignored.
         host = _target_authority(environ) or environ.get("HTTP_HOST")
         if self._trust_forwarded:
-            forwarded_proto = environ.get("HTTP_X_FORWARDED_PROTO", "").split(",")[0].strip().lower()
-            forwarded_host = environ.get("HTTP_X_FORWARDED_HOST", "")
+            forwarded_proto = _last_list_element(environ.get("HTTP_X_FORWARDED_PROTO", "")).lower()
+            forwarded_host = _last_list_element(environ.get("HTTP_X_FORWARDED_HOST", ""))
             if forwarded_proto in ("http", "https"):  # a scheme is case-insensitive (RFC 3986 3.1)
                 scheme = forwarded_proto
             if forwarded_host:
-                host = forwarded_host.split(",")[0].strip()
+                host = forwarded_host
         if host:
             if not _VALID_HOST.match(host):
                 raise HTTPError(400, "invalid Host header")
@@ -1474,8 +1499,11 @@ class Request:
         codec = _text_codec(charset) or "utf-8"
         text = _decode_text(self._whole_body("request.text()"), codec, "request body")
         # A leading byte order mark is not text: Fetch's text() drops it, as json() does here,
-        # whichever Unicode encoding it marks (utf-16-le, utf-32...).
-        return text[1:] if text[:1] == "\ufeff" and codec.startswith("utf") else text
+        # whichever Unicode encoding it marks (utf-16-le, utf-32...). The utf-16, utf-32 and
+        # utf-8-sig codecs drop it themselves; a second one is the text's own first character.
+        if text[:1] == "\ufeff" and codec.startswith("utf") and codec not in _CODECS_THAT_DROP_THE_BOM:
+            return text[1:]
+        return text
 
     @staticmethod
     def _decode_utf8(raw: bytes) -> str:
@@ -1951,14 +1979,16 @@ def _request_header_changes(changes: Optional[Mapping[str, Optional[str]]]) -> d
 
 
 def _location(url: str) -> str:
-    """A ``Location`` value: the URL as given, non-ASCII percent-encoded."""
+    """A ``Location`` value: the URL as given, with what a URL may not hold
+    percent-encoded (non-ASCII, spaces, a backslash, a ``%`` that starts no
+    escape); the escapes already there stay as they are."""
     if not isinstance(url, str):
         raise TypeError("redirect URL must be a str")
     if _CONTROL_CHAR.search(url):  # refused here, in the handler, not later as a header
         raise ValueError("redirect URL contains CR, LF, NUL or another control character")
-    if not url.isascii() or " " in url:
-        url = quote(url, safe=_LOCATION_SAFE)
-    return url
+    if "%" in url:
+        url = _BAD_ESCAPE.sub("%25", url)
+    return quote(url, safe=_LOCATION_SAFE)
 
 
 # ---------------------------------------------------------------------------
@@ -3122,6 +3152,18 @@ def _decode_segment(raw: str) -> str:
         raise HTTPError(400, "the path is not valid UTF-8") from None
 
 
+def _last_list_element(value: str) -> str:
+    """The last element of a comma-separated header (empty ones do not count,
+    RFC 9110 5.6.1.2). Of ``X-Forwarded-Host: evil.example, site.example``,
+    only the last was written by the proxy in front: a proxy that appends to
+    the header keeps what the client itself sent before it."""
+    for element in reversed(value.split(",")):
+        element = element.strip(" \t")
+        if element:
+            return element
+    return ""
+
+
 def _request_path(environ: dict[str, Any]) -> tuple[str, str]:
     """(decoded path, raw path) for the app; 400 if malformed."""
     target: Optional[str] = environ.get("REQUEST_URI") or environ.get("RAW_URI")
@@ -3166,11 +3208,11 @@ def _path_segments(raw_path: str) -> list[str]:
     return [_decode_segment(part) for part in raw_path[1:].split("/")]
 
 
-def _without_trailing_slash(raw_path: str) -> str:
-    """Where ``/comments/`` redirects: never ``//host``, which would leave the site."""
-    stripped = raw_path.rstrip("/")
-    stripped = "/" + stripped.lstrip("/\\")
-    return _url_from_environ(stripped)
+def _without_extra_slashes(raw_path: str) -> str:
+    """Where ``/comments/`` and ``/comments//4`` redirect: one ``/`` between
+    segments and none at the end, so never ``//host``, which would leave the site."""
+    segments = "/".join(segment for segment in raw_path.split("/") if segment)
+    return _url_from_environ("/" + segments.lstrip("/\\"))
 
 
 # ---------------------------------------------------------------------------
@@ -3814,7 +3856,7 @@ class App:
             if environ.get("CONTENT_LENGTH"):  # before any answer: a redirect, the middleware's, a 404
                 request.check_body_size()
             if raw_path[-1] == "/" and raw_path != "/":
-                response = self._redirect_trailing_slash(environ, raw_path)
+                response = self._redirect_to_clean_path(environ, raw_path)
             elif self.middleware is None:
                 response = self._route(request, raw_path)
             else:
@@ -3827,9 +3869,10 @@ class App:
         return self._send(environ, start_response, method, request, response)
 
     @staticmethod
-    def _redirect_trailing_slash(environ: dict[str, Any], raw_path: str) -> Response:
-        """``/comments/`` answers 308 to ``/comments``, keeping the query."""
-        location = _url_from_environ(_script_name(environ)) + _without_trailing_slash(raw_path)
+    def _redirect_to_clean_path(environ: dict[str, Any], raw_path: str) -> Response:
+        """``/comments/`` answers 308 to ``/comments``, and ``/comments//4``
+        to ``/comments/4`` (as Next.js and Flask do), keeping the query."""
+        location = _url_from_environ(_script_name(environ)) + _without_extra_slashes(raw_path)
         # Never //host, not even through SCRIPT_NAME (gunicorn takes it from a
         # request header sent from 127.0.0.1): that Location would leave the site.
         location = "/" + location.lstrip("/")  # (a backslash is percent-encoded by now)
@@ -3925,6 +3968,11 @@ class App:
                 segments = _path_segments(raw_path)
             match = tree.match(segments)
             if match is None:
+                if "//" in raw_path and raw_path == request._raw_path and self._serves(_path_segments(
+                        "/" + "/".join(segment for segment in raw_path.split("/") if segment))):
+                    # No route takes an empty segment: /comments//4 is redirected to
+                    # /comments/4 where that is served (as werkzeug does), else a 404.
+                    return self._redirect_to_clean_path(request.environ, raw_path)
                 if self.public_dir is not None:
                     file = _public_path(self.public_dir, segments)
                     if file is not None:  # typed by the name asked for: a symlink's target may differ
@@ -3948,6 +3996,12 @@ class App:
         if method == "GET" and endpoint.dynamic != "force-dynamic":
             return self._call_cached(endpoint, handler, request, params, raw_path)
         return self._call_handler(endpoint, method, handler, request, params)
+
+    def _serves(self, segments: list[str]) -> bool:
+        """Whether a route, page or public/ file answers these segments."""
+        if self.tree.match(segments) is not None:
+            return True
+        return self.public_dir is not None and _public_path(self.public_dir, segments) is not None
 
     def _call_cached(
         self,
@@ -4176,7 +4230,9 @@ def _wire_headers(
     """The header list for start_response, in one pass. Hop-by-hop headers
     are dropped, and so is Content-Length, for the sender to set from the body
     it holds (unless streaming); a response that may not have a body (204,
-    304) loses its body headers; every other one gets a Content-Type."""
+    304) loses its body headers; every other one gets a Content-Type, even an
+    empty one (a redirect): wsgiref's validator, which checks WSGI apps,
+    insists on it."""
     wire = []
     has_type = False
     for item in items:
@@ -4189,7 +4245,7 @@ def _wire_headers(
             has_type = has_type or name == "content-type"
         wire.append(item)
     if body_allowed and not has_type:
-        wire.append(("Content-Type", "text/plain; charset=utf-8"))
+        wire.append(_TEXT_TYPE_HEADER)
     return wire
 
 

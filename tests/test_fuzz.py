@@ -552,7 +552,10 @@ def test_routing_agrees_with_a_plain_search(tmp_path_factory, folders, data):
     decoded = [unquote_to_bytes(s.encode("latin-1")).decode("utf-8", "replace") for s in segments]
     expected = reference_match([list(f) for f in folders], decoded)
     if expected is None:
-        assert result.status == 404, (folders, raw, result.body)
+        # No route takes an empty segment: /a//b is redirected to /a/b where that is served.
+        cleaned = [segment for segment in decoded if segment]
+        redirected = "//" in raw and reference_match([list(f) for f in folders], cleaned) is not None
+        assert result.status == (308 if redirected else 404), (folders, raw, result.body)
     else:
         assert result.status == 200, (folders, raw, result.body)
         assert result.json() == {"route": expected[0], "params": expected[1]}, (folders, raw)

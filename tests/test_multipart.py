@@ -248,6 +248,32 @@ def test_extended_filename_wins_over_plain_filename() -> None:
 
 
 @pytest.mark.parametrize(
+    "disposition, name, filename",
+    [
+        # An escape that spells "%22" once decoded stays "%22": the browsers' own
+        # escapes (%22, %0D, %0A) belong to the quoted form, never to an RFC 5987 one.
+        ("form-data; name=f; filename*=UTF-8''100%2522.txt", "f", "100%22.txt"),
+        ("form-data; name*=UTF-8''a%250D%250Ab; filename=x", "a%0D%0Ab", "x"),
+        ('form-data; name="a%0D%0Ab"; filename="say %22hi%22.txt"', "a\r\nb", 'say "hi".txt'),
+    ],
+)
+def test_extended_values_are_decoded_once(disposition: str, name: str, filename: str) -> None:
+    ((field, upload),) = parse(raw_part(f"Content-Disposition: {disposition}"))
+    assert (field, upload.filename) == (name, filename)
+    upload.close()
+
+
+def test_one_odd_byte_in_another_header_does_not_change_the_names() -> None:
+    # Each header line is read on its own: a latin-1 byte in X-Note leaves the
+    # UTF-8 name and file name as they were sent.
+    head = 'Content-Disposition: form-data; name="café"; filename="naïve.txt"'.encode() + b"\r\nX-Note: \xe9"
+    body = b"--" + BOUNDARY.encode() + b"\r\n" + head + b"\r\n\r\nv\r\n--" + BOUNDARY.encode() + b"--\r\n"
+    ((name, upload),) = parse(body)
+    assert (name, upload.filename, upload.headers["x-note"]) == ("café", "naïve.txt", "é")
+    upload.close()
+
+
+@pytest.mark.parametrize(
     "value",
     [
         "UTF-8''%FF%FE",  # not UTF-8
@@ -720,6 +746,18 @@ def test_field_that_cannot_be_decoded(content_type: str, content: bytes, fragmen
         f'Content-Disposition: form-data; name="t"\r\nContent-Type: {content_type}', content
     )
     expect_error(400, body, fragment)
+
+
+def test_binary_data_in_a_field_is_refused_with_a_way_out() -> None:
+    # curl -F 'blob=<image.png' sends a part without a file name: the 400 names
+    # the field and says how to send bytes, rather than turn them into U+FFFD.
+    body = raw_part('Content-Disposition: form-data; name="blob"\r\nContent-Type: image/png', b"\x89PNG\r\n\x1a\n\xff")
+    with pytest.raises(HTTPError) as caught:
+        parse(body)
+    assert caught.value.status == 400
+    assert caught.value.message == (
+        "form field is not valid utf-8 ('blob'); send binary data as a file, with a filename"
+    )
 
 
 def test_repeated_ordinary_headers_are_joined() -> None:

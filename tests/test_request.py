@@ -617,6 +617,28 @@ def test_text_drops_the_byte_order_mark_of_any_unicode_encoding(hook, charset):
     assert seen["value"] == "\xef\xbb\xbfhi"
 
 
+@pytest.mark.parametrize("charset", ["utf-16", "utf-8-sig", "utf-32"])
+def test_text_drops_one_byte_order_mark_where_the_codec_drops_it_already(hook, charset):
+    # These codecs remove the mark themselves: a second U+FEFF is the text's own.
+    seen = capture(hook, lambda rq, cx: rq.text())
+    body = "\ufeffhi".encode(charset)  # the codec writes one mark, the text has another
+    call(hook.app, make_environ("POST", "/hook", body=body, content_type=f"text/plain; charset={charset}"))
+    assert seen["value"] == "\ufeffhi"
+
+
+@pytest.mark.parametrize("content_type", [
+    "text/plain; charset=utf-8; charset=latin-1",
+    "text/plain; charset=utf-8; CHARSET=utf-8",
+])
+def test_a_content_type_parameter_given_twice_is_400(hook, content_type):
+    # RFC 6838 4.3: an error. Taking either one would read the body one way
+    # where a proxy in front may have read it the other.
+    hook.set(lambda rq, cx: {"text": rq.text()})
+    r = call(hook.app, make_environ("POST", "/hook", body=b"hi", content_type=content_type))
+    data = assert_json_error(r.status, r.header, r.body, 400)
+    assert data["error"] == "header parameter 'charset' is given twice"
+
+
 @pytest.mark.parametrize("chunk_size", [0, -1, 1.5])
 def test_stream_refuses_a_chunk_size_that_is_not_a_positive_int(hook, chunk_size):
     seen = capture(hook, lambda rq, cx: _error_of(lambda: list(rq.stream(chunk_size))))

@@ -79,6 +79,17 @@ def test_redirect_defaults(hook, url):
     assert r.content == b""
 
 
+@pytest.mark.parametrize("url, location", [
+    ("/100%", "/100%25"),  # a % that starts no escape is a literal one
+    ("/%ZZ?q=5%", "/%25ZZ?q=5%25"),
+    ("/caf%C3%A9?q=a%20b", "/caf%C3%A9?q=a%20b"),  # escapes already there stay
+    ("/\\evil.example", "/%5Cevil.example"),  # a browser would read "/\\" as "//"
+    ('/a"b<c>{d}|e^`', "/a%22b%3Cc%3E%7Bd%7D%7Ce%5E%60"),
+])
+def test_redirect_location_is_a_valid_url(hook, url, location):
+    assert serve(hook, lambda: Response.redirect(url)).headers.get("location") == location
+
+
 def test_redirect_with_status(hook):
     r = serve(hook, lambda: Response.redirect("/y", 303))
     assert (r.status, r.headers.get("location"), r.content) == (303, "/y", b"")
@@ -144,6 +155,34 @@ def test_header_value_with_cr_lf_nul_refused(value):
     with pytest.raises(ValueError):
         Response("x", headers={"X-A": value})
     assert resp.headers.get("x-a") is None
+
+
+def test_spaces_around_a_header_value_are_not_part_of_it(hook):
+    # As fetch's Headers normalize a value (and RFC 9110 5.5 reads one).
+    def build():
+        resp = Response("x", headers={"X-A": "  padded\t"})
+        resp.headers.append("X-B", " b ")
+        resp.headers["X-C"] = "\tc"
+        return resp
+
+    r = serve(hook, build)
+    assert (r.headers.get("x-a"), r.headers.get("x-b"), r.headers.get("x-c")) == ("padded", "b", "c")
+    assert Response("x", headers={"X-A": " a b "}).headers.get("x-a") == "a b"
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "1e3", "+5", "0x10", "\u00b2", "1 2", ""])
+def test_a_content_length_that_is_no_number_of_bytes_is_refused_when_set(value):
+    # Sent beside a stream it would reach the server, which answers its own 500
+    # or cuts the body to a wrong length.
+    with pytest.raises(ValueError, match="Content-Length must be a number of bytes"):
+        Response(iter([b"x"]), headers={"Content-Length": value})
+    with pytest.raises(ValueError, match="Content-Length must be a number of bytes"):
+        Response("x").headers.set("content-length", value)
+
+
+def test_a_stream_keeps_a_content_length_in_digits(hook):
+    r = serve(hook, lambda: Response(iter([b"abc", b"de"]), headers={"Content-Length": " 5 "}))
+    assert (r.status, r.headers.get("content-length"), r.content) == (200, "5", b"abcde")
 
 
 @pytest.mark.parametrize("name", ["X-A\r\nB", "X\nA", "X\x00A"])

@@ -246,7 +246,8 @@ def test_final_param_beside_static_folders(tmp_path):
     assert get(app, "/e/7/more").status == 404
     assert get(app, "/solo").json() == {"route": "top", "params": {"top": "solo"}}
     assert get(app, "/g/post-1").json() == {"route": "grouped", "params": {"slug": "post-1"}}
-    assert get(app, "//e/7").status == 404  # an empty segment is never a value
+    # An empty segment is never a value: the path is redirected without it.
+    assert (get(app, "//e/7").status, get(app, "//e/7").headers["location"]) == (308, "/e/7")
     assert get(app, "/").status == 404  # no root route: "/" is not [top]
 
 
@@ -639,6 +640,52 @@ def test_trailing_slash_never_redirects_off_site(tmp_path):
             location = r.header("location")
             assert not location.startswith("//") and not location.startswith("/\\"), location
             assert urlsplit(location).netloc in ("", "testserver"), location
+
+
+def test_repeated_slashes_redirect_to_the_path_without_them(tmp_path):
+    # As Next.js and Flask (werkzeug's merge_slashes) answer /a//b: 308 to /a/b.
+    root = tmp_path / "site"
+    (root / "public").mkdir(parents=True)
+    (root / "public" / "logo.txt").write_text("logo")
+    app = make_app(root, {
+        "comments/[id]/route.py": echo("id"), "docs/[...slug]/route.py": echo("docs"),
+        "hello/route.py": echo("hello") + "def POST():\n    return {}\n",
+    }, public_dir=str(root / "public"))
+    c = client(app)
+    for target, location in [
+        ("/comments//4", "/comments/4"), ("//comments/4", "/comments/4"), ("/docs/a//b", "/docs/a/b"),
+        ("///hello///?q=1&r=2", "/hello?q=1&r=2"), ("//logo.txt", "/logo.txt"), ("/hello//", "/hello"),
+    ]:
+        r = c.get(target)
+        assert (r.status, location_parts(r.headers.get("location"))) == (308, tuple(location.partition("?")[::2])), target
+    assert c.post("//hello").status == 308  # 308 keeps the method and body
+    assert c.head("/comments//4").status == 308
+
+
+def test_repeated_slashes_are_a_404_where_the_clean_path_is_one_too(tmp_path):
+    # No redirect to a page that is not there: //etc/passwd is a plain 404.
+    app = make_app(tmp_path, {"comments/[id]/route.py": echo("id")})
+    c = client(app)
+    for target in ["//etc/passwd", "/comments//4/more", "//evil.example", "//../comments/4", "/nowhere//x"]:
+        r = c.get(target)
+        assert_json_error(r.status, r.headers.get, r.content, 404)
+
+
+def test_repeated_slashes_behind_middleware_and_rewrites(tmp_path):
+    app = make_app(tmp_path, {
+        "middleware.py": (
+            "from minirouter import Response\n"
+            "def middleware(request):\n"
+            "    if request.path == '/old':\n"
+            "        return Response.rewrite('/a//b')\n"
+            "    return Response.next(headers={'X-Seen': request.path})\n"
+        ),
+        "a/b/route.py": echo("ab"),
+    })
+    c = client(app)
+    r = c.get("/a//b")
+    assert (r.status, r.headers.get("location"), r.headers.get("x-seen")) == (308, "/a/b", "/a//b")
+    assert c.get("/old").status == 404  # a rewrite is the app's own path: never redirected
 
 
 def test_trie_is_built_once(tmp_path):

@@ -113,12 +113,19 @@ def test_trusted_forwarded_headers_are_used(trusting):
     assert result.json()["url"] == "https://public.example/echo"
 
 
-def test_trusted_forwarded_headers_take_the_first_value(trusting):
+def test_trusted_forwarded_headers_take_the_last_value(trusting):
+    # A proxy that appends to the header keeps whatever the client sent first:
+    # only the last value is the proxy's own (as werkzeug's ProxyFix reads it).
     result = url_seen(
         trusting,
-        headers={"X-Forwarded-Host": "public.example, internal", "X-Forwarded-Proto": "https, http"},
+        headers={"X-Forwarded-Host": "evil.example, public.example", "X-Forwarded-Proto": "http, https"},
     )
     assert result.json()["url"] == "https://public.example/echo"
+
+
+@pytest.mark.parametrize("value", ["public.example,", "public.example, ,", " public.example ,\t"])
+def test_empty_forwarded_elements_do_not_count(trusting, value):
+    assert url_seen(trusting, headers={"X-Forwarded-Host": value}).json()["url"] == "http://public.example/echo"
 
 
 def test_a_trusted_forwarded_proto_is_case_insensitive(trusting):

@@ -166,7 +166,9 @@ def test_many_segments_through_a_catch_all(probe):
 
 
 def test_many_empty_segments_do_not_match(probe):
-    assert probe.raw("/rest" + "/" * 20_000 + "x").status in (400, 404)
+    # No route takes an empty segment; the path without them is served, so it is redirected there.
+    result = probe.raw("/rest" + "/" * 20_000 + "x")
+    assert (result.status, result.header("location")) == (308, "/rest/x")
 
 
 def test_overlong_request_line_through_waitress_is_refused_not_fatal(probe_server):
