@@ -344,6 +344,35 @@ def test_dotfiles_and_empty_names_are_refused(client, example_env, client_name):
 
 
 @needs_multipart
+@pytest.mark.parametrize(("client_name", "reason"), [
+    ("", "the file needs a name"), ("a/", "the file needs a name"), ("../", "the file needs a name"),
+    (".env", "a file name may not start with a dot"), ("dir/..", "a file name may not start with a dot"),
+])
+def test_a_refused_name_says_why(client, client_name, reason):
+    response = client.post("/files", files={"file": (client_name, b"data", "text/plain")})
+    assert (response.status, response.json()) == (400, {"error": reason})
+
+
+@needs_multipart
+def test_an_upload_never_replaces_a_file(client, example_env):
+    # "é.txt" and "ü.txt" both become "_.txt": the second is refused, the first kept.
+    assert client.post("/files", files={"file": ("é.txt", b"first", "text/plain")}).json()["name"] == "_.txt"
+    second = client.post("/files", files={"file": ("ü.txt", b"second", "text/plain")})
+    assert second.status == 409
+    assert second.json() == {"error": 'a file named _.txt exists already: send another name in the "name" field'}
+    assert client.get("/files/_.txt").content == b"first"
+    renamed = client.post("/files", files={"file": ("ü.txt", b"second", "text/plain")}, data={"name": "u.txt"})
+    assert (renamed.status, client.get("/files/u.txt").content) == (201, b"second")
+    assert sorted(p.name for p in (example_env / "uploads").iterdir()) == ["_.txt", "u.txt"]  # no partial left
+
+
+@needs_multipart
+def test_a_long_name_keeps_its_extension(client):
+    response = client.post("/files", files={"file": ("r" * 300 + ".html", b"<p>", "text/plain")})
+    assert response.json() == {"name": "r" * 115 + ".html", "size": 3, "type": "text/html"}
+
+
+@needs_multipart
 def test_upload_without_a_file_field_is_400(client):
     response = client.post("/files", files={"other": ("a.txt", b"x", "text/plain")})
     assert response.status == 400

@@ -31,6 +31,24 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
+def test_sdist_holds_the_module_and_no_tests(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", "__pycache__", "*.db", "uploads", "build", "*.egg-info", ".*_cache", ".hypothesis"))
+    out = tmp_path / "dist"
+    build = "import sys, setuptools.build_meta as b; print(b.build_sdist(sys.argv[1]))"
+    result = subprocess.run([sys.executable, "-c", build, str(out)], cwd=source,
+                            capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    import tarfile
+
+    [built] = out.glob("minirouter-*.tar.gz")
+    with tarfile.open(built) as archive:
+        names = sorted(name.split("/", 1)[1] for name in archive.getnames() if "/" in name)
+    assert "minirouter.py" in names and "pyproject.toml" in names and "README.md" in names
+    assert not [name for name in names if name.startswith(("tests", "app/", "bench/"))], names
+
+
 def dist_info_file(names: list[str], wheel_file: zipfile.ZipFile, name: str) -> str:
     [path] = [n for n in names if n.endswith(f".dist-info/{name}")]
     return wheel_file.read(path).decode("utf-8")

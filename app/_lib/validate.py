@@ -16,6 +16,7 @@ _MAX_ID = 2**63 - 1  # the largest integer SQLite stores
 # Characters (code points). The page's inputs say maxlength="2000" too, but a
 # browser counts UTF-16 units there (an emoji is two), so the page is the stricter.
 MAX_COMMENT_LENGTH = 2000
+MAX_FILENAME_LENGTH = 120
 _FILENAME_CHARACTERS = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 )
@@ -42,20 +43,29 @@ def safe_filename(name: str | None) -> str:
 
     The client chooses the name, so it is never used as a path: keep only the
     last component (after any / or \\), replace every character other than
-    letters, digits, ".", "_" and "-" with "_", and refuse names that are
-    empty or start with a dot (".", "..", ".htaccess"). 400 when refused.
+    letters, digits, ".", "_" and "-" with "_", cut it to 120 characters
+    (keeping the extension), and refuse names that are empty or start with a
+    dot (".", "..", ".htaccess"). 400 when refused.
     """
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
-    if not base or base.startswith("."):
-        raise HTTPError(400, "the file needs a name that does not start with a dot")
+    if not base:
+        raise HTTPError(400, "the file needs a name")
+    if base.startswith("."):
+        raise HTTPError(400, "a file name may not start with a dot")
     cleaned = "".join(c if c in _FILENAME_CHARACTERS else "_" for c in base)
-    return cleaned[:120]
+    if len(cleaned) <= MAX_FILENAME_LENGTH:
+        return cleaned
+    # Cut the stem, not the extension: the type is guessed from it.
+    stem, dot, extension = cleaned.rpartition(".")
+    if dot and stem and len(extension) <= 16:
+        return stem[: MAX_FILENAME_LENGTH - len(extension) - 1] + "." + extension
+    return cleaned[:MAX_FILENAME_LENGTH]
 
 
 def is_safe_filename(name: str) -> bool:
     """True when `name` is already a name that safe_filename() could produce."""
     return (
-        0 < len(name) <= 120
+        0 < len(name) <= MAX_FILENAME_LENGTH
         and not name.startswith(".")
         and all(c in _FILENAME_CHARACTERS for c in name)
     )

@@ -11,6 +11,8 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
+from minirouter import HTTPError
+
 from app._lib.validate import is_safe_filename
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "uploads"
@@ -35,18 +37,23 @@ def describe(path: Path) -> dict:
 def save(upload, name: str) -> dict:
     """Store an uploaded file as `name` (already made safe) and describe it.
 
-    The file is written under a temporary dot-name first and renamed when
-    complete, so a reader never sees half a file.
+    The file is written under a temporary dot-name first and linked to its
+    name when complete, so a reader never sees half a file. Two client names
+    may become one safe name ("é.txt" and "ü.txt" are both "_.txt"), so an
+    upload never replaces a file: 409, and the client picks another name.
     """
     folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".partial-{uuid.uuid4().hex}"
     try:
         upload.save(partial)
-        os.replace(partial, folder / name)
+        # A hard link fails if the name exists, checked and made in one step:
+        # of two uploads of one name at once, only one is kept, never half of each.
+        os.link(partial, folder / name)
+    except FileExistsError:
+        raise HTTPError(409, f'a file named {name} exists already: send another name in the "name" field') from None
     finally:
-        if partial.exists():
-            partial.unlink()
+        partial.unlink(missing_ok=True)
     return describe(folder / name)
 
 
