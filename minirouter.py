@@ -3208,11 +3208,9 @@ def _path_segments(raw_path: str) -> list[str]:
     return [_decode_segment(part) for part in raw_path[1:].split("/")]
 
 
-def _without_extra_slashes(raw_path: str) -> str:
-    """Where ``/comments/`` and ``/comments//4`` redirect: one ``/`` between
-    segments and none at the end, so never ``//host``, which would leave the site."""
-    segments = "/".join(segment for segment in raw_path.split("/") if segment)
-    return _url_from_environ("/" + segments.lstrip("/\\"))
+def _without_empty_segments(raw_path: str) -> str:
+    """``/comments//4/`` as ``/comments/4``: one ``/`` between segments, none at the end."""
+    return "/" + "/".join(segment for segment in raw_path.split("/") if segment)
 
 
 # ---------------------------------------------------------------------------
@@ -3872,9 +3870,11 @@ class App:
     def _redirect_to_clean_path(environ: dict[str, Any], raw_path: str) -> Response:
         """``/comments/`` answers 308 to ``/comments``, and ``/comments//4``
         to ``/comments/4`` (as Next.js and Flask do), keeping the query."""
-        location = _url_from_environ(_script_name(environ)) + _without_extra_slashes(raw_path)
-        # Never //host, not even through SCRIPT_NAME (gunicorn takes it from a
-        # request header sent from 127.0.0.1): that Location would leave the site.
+        # Never //host (nor /\host, which browsers read as //host): that Location would leave the site.
+        path = "/" + _without_empty_segments(raw_path).lstrip("/\\")
+        location = _url_from_environ(_script_name(environ)) + _url_from_environ(path)
+        # Not through SCRIPT_NAME either (gunicorn takes it from a request
+        # header sent from 127.0.0.1).
         location = "/" + location.lstrip("/")  # (a backslash is percent-encoded by now)
         query = _url_from_environ(environ.get("QUERY_STRING", ""))
         return Response.redirect(f"{location}?{query}" if query else location, 308)
@@ -3968,10 +3968,10 @@ class App:
                 segments = _path_segments(raw_path)
             match = tree.match(segments)
             if match is None:
-                if "//" in raw_path and raw_path == request._raw_path and self._serves(_path_segments(
-                        "/" + "/".join(segment for segment in raw_path.split("/") if segment))):
-                    # No route takes an empty segment: /comments//4 is redirected to
-                    # /comments/4 where that is served (as werkzeug does), else a 404.
+                # No route takes an empty segment: /comments//4 is redirected to
+                # /comments/4 where that is served (as werkzeug does), else a 404.
+                # Only the client's own path: a rewrite's is the app's business.
+                if "//" in raw_path and raw_path == request._raw_path and self._serves(raw_path):
                     return self._redirect_to_clean_path(request.environ, raw_path)
                 if self.public_dir is not None:
                     file = _public_path(self.public_dir, segments)
@@ -3997,8 +3997,9 @@ class App:
             return self._call_cached(endpoint, handler, request, params, raw_path)
         return self._call_handler(endpoint, method, handler, request, params)
 
-    def _serves(self, segments: list[str]) -> bool:
-        """Whether a route, page or public/ file answers these segments."""
+    def _serves(self, raw_path: str) -> bool:
+        """Whether a route, page or public/ file answers ``raw_path`` without its empty segments."""
+        segments = _path_segments(_without_empty_segments(raw_path))
         if self.tree.match(segments) is not None:
             return True
         return self.public_dir is not None and _public_path(self.public_dir, segments) is not None
