@@ -465,8 +465,9 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
     """Split ``type/subtype; a=1; b="x;y"`` into a lower-case value and params.
 
     Parameter names are lower-cased; quoted values may hold ';' and backslash
-    escapes. A parameter named twice is a 400 (RFC 6838 4.3 calls it an error):
-    a proxy that read the other ``boundary`` or ``charset`` would see another body.
+    escapes. A parameter named twice with two values is a 400 (RFC 6838 4.3
+    calls it an error): a proxy that read the other ``boundary`` or ``charset``
+    would see another body. Named twice with one value, it reads one way only.
     """
     main, _, rest = value.partition(";")
     params: dict[str, str] = {}
@@ -495,8 +496,8 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
         else:
             param_value = rest[i:stop].strip()
             i = stop + 1
-        if name in params:
-            raise HTTPError(400, f"header parameter {name[:64]!r} is given twice")
+        if name in params and params[name] != param_value:
+            raise HTTPError(400, f"header parameter {name[:64]!r} is given twice, with two values")
         if name:
             params[name] = param_value
     return main.strip().lower(), params
@@ -1374,7 +1375,8 @@ class Request:
         value: str = self.environ.get("CONTENT_TYPE", "")
         if ";" not in value and value.islower():
             return value.strip()  # nothing to parse (application/json, say)
-        return parse_header_params(value)[0]
+        # The parameters are not read here: a malformed one is the 400 of whatever reads it.
+        return value.partition(";")[0].strip().lower()
 
     # -- the body ---------------------------------------------------------
 

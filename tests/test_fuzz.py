@@ -167,10 +167,23 @@ def quoted(value: str) -> str:
 
 @fuzz
 @given(latin1_text)
-def test_parse_header_params_never_raises(value):
-    main, params = parse_header_params(value)
+def test_parse_header_params_raises_nothing_but_a_400(value):
+    try:
+        main, params = parse_header_params(value)
+    except HTTPError as error:  # a parameter given twice with two values, or too many of them
+        assert error.status == 400
+        return
     assert main == main.strip().lower()
     assert all(name == name.lower() for name in params)
+
+
+@fuzz
+@given(tokens, st.lists(tokens.map(str.lower), min_size=2, max_size=4, unique=True))
+def test_parse_header_params_refuses_a_name_with_two_values(name, values):
+    header = "text/plain" + "".join(f"; {name}={value}" for value in values)
+    with pytest.raises(HTTPError) as caught:
+        parse_header_params(header)
+    assert caught.value.status == 400
 
 
 @fuzz

@@ -242,14 +242,20 @@ def test_multipart_boundary_parameter_variants(probe, content_type):
     assert fields(post_form(probe, body, content_type)) == [("a", "1")]
 
 
-@pytest.mark.parametrize("second", ["other", BOUNDARY, f'"{BOUNDARY}"'])
-def test_a_boundary_given_twice_is_400(probe, second):
+@pytest.mark.parametrize("second", ["other", f'"{BOUNDARY}x"'])
+def test_two_boundaries_are_400(probe, second):
     # A proxy that took the other one would read other fields from the same
     # body (RFC 6838 4.3: a parameter given twice is an error).
     body = part("a", b"1") + close()
     result = post_form(probe, body, f"multipart/form-data; boundary={BOUNDARY}; BOUNDARY={second}")
     assert_error(result, 400)
-    assert "given twice" in result.json()["error"]
+    assert "given twice, with two values" in result.json()["error"]
+
+
+@pytest.mark.parametrize("second", [BOUNDARY, f'"{BOUNDARY}"'])
+def test_one_boundary_given_twice_reads_one_way(probe, second):
+    body = part("a", b"1") + close()
+    assert fields(post_form(probe, body, f"multipart/form-data; boundary={BOUNDARY}; boundary={second}")) == [("a", "1")]
 
 
 def test_multipart_quoted_boundary_with_special_characters(probe):
