@@ -367,9 +367,26 @@ def test_an_upload_never_replaces_a_file(client, example_env):
 
 
 @needs_multipart
-def test_a_long_name_keeps_its_extension(client):
-    response = client.post("/files", files={"file": ("r" * 300 + ".html", b"<p>", "text/plain")})
-    assert response.json() == {"name": "r" * 115 + ".html", "size": 3, "type": "text/html"}
+@pytest.mark.parametrize(("extension", "kind"), [(".html", "text/html"), (".tar.gz", "application/x-tar")])
+def test_a_long_name_keeps_its_extension(client, extension, kind):
+    response = client.post("/files", files={"file": ("r" * 300 + extension, b"<p>", "text/plain")})
+    assert response.json() == {"name": "r" * (120 - len(extension)) + extension, "size": 3, "type": kind}
+
+
+@needs_multipart
+def test_uploads_work_where_the_filesystem_has_no_hard_links(client, example_env, monkeypatch):
+    import errno
+    import os
+
+    def no_links(source, target):
+        raise PermissionError(errno.EPERM, "hard links are not supported here")
+
+    monkeypatch.setattr(os, "link", no_links)
+    assert client.post("/files", files={"file": ("a.txt", b"first", "text/plain")}).status == 201
+    second = client.post("/files", files={"file": ("a.txt", b"second", "text/plain")})
+    assert second.status == 409  # still never replaced
+    assert client.get("/files/a.txt").content == b"first"
+    assert sorted(p.name for p in (example_env / "uploads").iterdir()) == ["a.txt"]
 
 
 @needs_multipart

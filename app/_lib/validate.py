@@ -55,11 +55,13 @@ def safe_filename(name: str | None) -> str:
     cleaned = "".join(c if c in _FILENAME_CHARACTERS else "_" for c in base)
     if len(cleaned) <= MAX_FILENAME_LENGTH:
         return cleaned
-    # Cut the stem, not the extension: the type is guessed from it.
-    stem, dot, extension = cleaned.rpartition(".")
-    if dot and stem and len(extension) <= 16:
-        return stem[: MAX_FILENAME_LENGTH - len(extension) - 1] + "." + extension
-    return cleaned[:MAX_FILENAME_LENGTH]
+    # Cut the stem, not the extension (".pdf", ".tar.gz"): the type is guessed from it.
+    tail = cleaned[-16:]
+    dot = tail.find(".")
+    if dot == -1:
+        return cleaned[:MAX_FILENAME_LENGTH]
+    extension = tail[dot:]
+    return cleaned[: MAX_FILENAME_LENGTH - len(extension)] + extension
 
 
 def is_safe_filename(name: str) -> bool:

@@ -45,16 +45,34 @@ def save(upload, name: str) -> dict:
     folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".partial-{uuid.uuid4().hex}"
+    target = folder / name
     try:
         upload.save(partial)
-        # A hard link fails if the name exists, checked and made in one step:
-        # of two uploads of one name at once, only one is kept, never half of each.
-        os.link(partial, folder / name)
+        _give_name(partial, target)
     except FileExistsError:
         raise HTTPError(409, f'a file named {name} exists already: send another name in the "name" field') from None
     finally:
         partial.unlink(missing_ok=True)
-    return describe(folder / name)
+    return describe(target)
+
+
+def _give_name(partial: Path, target: Path) -> None:
+    """Name the complete file `target`, or FileExistsError if that is taken.
+
+    The check and the naming are one step, so of two uploads of one name at
+    once only one is kept, never half of each: a hard link fails where the
+    name exists. Where the filesystem has no hard links (FAT, some network
+    mounts), the name is claimed with an empty file first, then replaced.
+    """
+    try:
+        os.link(partial, target)
+        return
+    except FileExistsError:
+        raise
+    except OSError:
+        pass  # no hard links here
+    os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    os.replace(partial, target)
 
 
 def list_files() -> list[dict]:
