@@ -3736,8 +3736,11 @@ def _openapi_url(url: Optional[str]) -> Optional[str]:
     # Compared with the decoded request path, which never ends in "/" (that is a 308 first).
     if url is not None and (
         not isinstance(url, str) or not url.startswith("/") or (len(url) > 1 and url.endswith("/")) or "%" in url
+        or "//" in url
     ):
-        raise ValueError(f"openapi_url must be a path like '/openapi.json', without %-escapes, not {url!r}")
+        raise ValueError(
+            f"openapi_url must be a path like '/openapi.json', without %-escapes or empty segments, not {url!r}"
+        )
     return url
 
 
@@ -3791,7 +3794,8 @@ class App:
         self.cache = ResponseCache(self.cache_size)
         self.openapi_url = _openapi_url(openapi_url)
         if self.openapi_url is not None:
-            shadowed = self.tree.match(_path_segments(self.openapi_url))
+            # Its segments as they are: it is written decoded (a raw path would be percent-decoded).
+            shadowed = self.tree.match(self.openapi_url[1:].split("/") if self.openapi_url != "/" else [])
             if shadowed is not None:
                 raise StartupError(f"openapi_url {self.openapi_url} is also the URL of {shadowed[0].file}")
         # Built once: the tree cannot change while the app runs, so neither can the document.
@@ -4000,9 +4004,12 @@ class App:
         return self._call_handler(endpoint, method, handler, request, params)
 
     def _serves(self, raw_path: str) -> bool:
-        """Whether a route, page or public/ file answers ``raw_path`` without its empty segments."""
+        """Whether a route, page, public/ file or the OpenAPI document answers
+        ``raw_path`` without its empty segments."""
         segments = _path_segments(_without_empty_segments(raw_path))
         if self.tree.match(segments) is not None:
+            return True
+        if self._openapi_json is not None and "/" + "/".join(segments) == self.openapi_url:
             return True
         return self.public_dir is not None and _public_path(self.public_dir, segments) is not None
 
@@ -4894,17 +4901,23 @@ def openapi_document(app: App, *, title: Optional[str] = None, version: str = "0
     the exported handlers, summaries and descriptions from their docstrings.
     """
     paths: dict[str, dict[str, Any]] = {}
+    shapes: set[str] = set()
     operation_ids: set[str] = set()
     for info in sorted(app.route_table(), key=_match_order):
         for path, parameters in _openapi_paths(info):
+            # [id] beside [...id] (or [...rest]) give one template, whatever the names
+            # (OpenAPI 3.1 forbids two that differ only there); it describes the route
+            # that answers it, the first in _match_order: the catch-all answers only longer paths.
+            shape = _TEMPLATE_PARAMETER.sub("{}", path)
+            if shape in shapes:
+                continue
+            shapes.add(shape)
             item: dict[str, Any] = _described({}, inspect.getdoc(info.module) if info.module else None)
             if parameters:
                 item["parameters"] = parameters
             for method, operation in _openapi_operations(info, path, operation_ids):
                 item[method.lower()] = operation
-            # [id] beside [...id] give one template; it describes the route that answers
-            # it (the first in _match_order): the catch-all answers only longer paths.
-            paths.setdefault(path, item)
+            paths[path] = item
     return {
         "openapi": "3.1.0",
         "info": {
@@ -4939,6 +4952,9 @@ def _match_order(info: RouteInfo) -> list[tuple[int, str]]:
 
     return [(rank(segment), segment) for segment in info.url.split("/")]
 
+
+# A path template's parameter, "{id}" (literal braces in a folder name are escaped).
+_TEMPLATE_PARAMETER = re.compile(r"\{[^{}]*\}")
 
 # Characters a folder name may hold that an OpenAPI path must escape: template braces, and
 # what would end the path ('?', '#') or start an escape ('%').

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
@@ -160,7 +161,7 @@ def test_not_served_by_default(app: App) -> None:
     assert client(app).get("/openapi.json").status == 404
 
 
-@pytest.mark.parametrize("url", ["openapi.json", "/api/", ""])
+@pytest.mark.parametrize("url", ["openapi.json", "/api/", "", "//openapi.json", "/a//b"])
 def test_openapi_url_must_be_a_path(tmp_path: Path, url: str) -> None:
     with pytest.raises(ValueError, match="openapi_url"):
         make_app(tmp_path, FILES, openapi_url=url)
@@ -174,6 +175,29 @@ def test_a_template_shared_by_param_and_catch_all_documents_the_route_that_answe
     item = openapi_document(app)["paths"]["/a/{id}"]
     assert item["get"]["summary"] == "single"  # [id] answers /a/x; [...id] only deeper paths
     assert "post" not in item  # POST /a/x is a 405: the catch-all's POST is not this path's
+
+
+@pytest.mark.parametrize("catch_all", ["[...rest]", "[[...rest]]"])
+def test_a_param_and_a_catch_all_of_another_name_give_one_template(tmp_path: Path, catch_all: str) -> None:
+    # OpenAPI 3.1: templates that differ only in their parameter names must not both be there.
+    app = make_app(tmp_path, {
+        "items/[id]/route.py": 'def GET(request, context):\n    """single"""\n    return dict(context.params)\n',
+        f"items/{catch_all}/route.py": 'def GET(request, context):\n    """catch"""\n    return dict(context.params)\n',
+    })
+    document = openapi_document(app)
+    validate(document, cls=OpenAPIV31SpecValidator)
+    templates = [path for path in document["paths"] if path.startswith("/items/")]
+    assert templates == ["/items/{id}"]
+    assert document["paths"]["/items/{id}"]["get"]["summary"] == "single"
+    assert client(app).get("/items/r1").json() == {"id": "r1"}  # as documented: [id] answers it
+
+
+@pytest.mark.parametrize("url", ["/café.json", "/api spec.json"])
+def test_a_non_ascii_openapi_url_is_served(tmp_path: Path, url: str) -> None:
+    app = make_app(tmp_path, FILES, openapi_url=url)
+    assert client(app).get(quote(url)).json() == openapi_document(app)
+    redirected = client(app).get("/" + quote(url))  # //café.json: served without the empty segment
+    assert (redirected.status, redirected.headers.get("location")) == (308, quote(url))
 
 
 def test_folder_names_with_url_syntax_are_escaped_in_paths(tmp_path: Path) -> None:
