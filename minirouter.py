@@ -5044,9 +5044,7 @@ _RELOADER_PARENT_ENV = "MINIROUTER_RELOADER_PARENT"
 def serve(app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], host: str = "127.0.0.1",
           port: int = 8000) -> None:
     """Serve ``app`` until interrupted: with waitress when it is installed, else with wsgiref."""
-    parent = os.environ.get(_RELOADER_PARENT_ENV)
-    if parent and parent.isdigit():
-        _exit_when_orphaned(int(parent))
+    exit_with_reloader()
     try:
         waitress = importlib.import_module("waitress")  # optional: the module never requires it
     except ImportError:
@@ -5103,8 +5101,18 @@ def _wsgiref_server(app: Callable[[dict[str, Any], StartResponse], Iterable[byte
     return simple.make_server(host, port, app, ThreadingServer, QuietHandler)
 
 
+def exit_with_reloader() -> None:
+    """In a server that ``run_with_reloader`` started, exit when the reloader
+    is gone: killed outright (SIGKILL), it cannot stop its child, which would
+    hold the port with the old code for ever. Anywhere else, nothing.
+    ``serve`` calls it; a server script of your own calls it before serving."""
+    # Taken out of the environment, so that a process this server starts is not watched too.
+    parent = os.environ.pop(_RELOADER_PARENT_ENV, "")
+    if parent.isdigit():
+        _exit_when_orphaned(int(parent))
+
+
 def _exit_when_orphaned(parent_pid: int) -> None:
-    # If the reloader is killed outright (SIGKILL), its child must not hold the port forever.
     def watch() -> None:
         while os.getppid() == parent_pid:
             time.sleep(1.0)
@@ -5138,6 +5146,8 @@ def run_with_reloader(
 ) -> int:
     """Run ``command`` as a child process and restart it whenever a watched
     file changes; returns 0 on Ctrl-C or SIGTERM, after stopping the child.
+    The child calls ``exit_with_reloader()`` (``serve`` does), so that it
+    stops when this process is killed outright too.
 
     ``listen``, the child's (host, port), is tried first: a child that cannot
     listen there would be waited on for a file change that cannot help, so

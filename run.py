@@ -16,10 +16,11 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
-from minirouter import App, run_with_reloader, waitress_options
+from minirouter import App, exit_with_reloader, run_with_reloader, waitress_options
 
 HERE = Path(__file__).resolve().parent
 
@@ -62,9 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.reload:
         # This process only watches; it runs the server, without --reload, as a child it restarts.
-        command = [sys.executable, str(HERE / "run.py"), "--host", args.host, "--port", str(args.port)]
+        # Port 0 is chosen once, here: each restarted server would otherwise listen somewhere new.
+        port = args.port or free_port(args.host)
+        command = [sys.executable, str(HERE / "run.py"), "--host", args.host, "--port", str(port)]
         return run_with_reloader(command, [str(HERE / "app"), str(HERE / "public")],
-                                 listen=(args.host, args.port))
+                                 listen=(args.host, port))
+    exit_with_reloader()  # when run.py --reload started this server: stop if it is killed
 
     try:
         import waitress
@@ -98,6 +102,18 @@ def main(argv: list[str] | None = None) -> int:
         server.close()
     print("stopped", flush=True)
     return 0
+
+
+def free_port(host: str) -> int:
+    """A port free on `host` now; 0 when `host` cannot be listened on (the
+    reloader then says why)."""
+    try:
+        family = socket.getaddrinfo(host.strip("[]"), 0, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((host.strip("[]"), 0))
+            return probe.getsockname()[1]
+    except (OSError, UnicodeError):
+        return 0
 
 
 def _host_for_url(host: str) -> str:

@@ -498,8 +498,10 @@ def test_debug_logs_the_route_table_at_start_up(tmp_path: Path, caplog: pytest.L
     assert any("/hello" in line for line in lines)
 
 
-def test_run_py_reload(tmp_path: Path, start_server) -> None:
-    # A copy of the example, so editing a route cannot disturb the repository or other tests.
+@pytest.fixture
+def example_site(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of the example, so editing a route cannot disturb the repository
+    or other tests, and the environment to run its run.py in."""
     site = tmp_path / "site"
     site.mkdir()
     for name in ("run.py", "minirouter.py"):
@@ -509,6 +511,35 @@ def test_run_py_reload(tmp_path: Path, start_server) -> None:
     env = dict(os.environ, COMMENTS_DB=str(tmp_path / "comments.db"), UPLOADS_DIR=str(tmp_path / "uploads"))
     env.pop("PYTHONPATH", None)
     env.pop("MINIROUTER_RELOADER_PARENT", None)
+    return site, env
+
+
+def test_run_py_reload_child_exits_when_the_reloader_is_killed(example_site, start_server) -> None:
+    # run.py's server is its own (waitress.create_server), not serve(): it must watch too.
+    site, env = example_site
+    server = start_server("--reload", env=env, program=[sys.executable, str(site / "run.py")])
+    server.wait_for("/hello", b"Hello World!")
+    server.process.kill()  # SIGKILL, as an IDE's stop button may send: no chance to stop its child
+    server.process.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while not port_is_free(server.port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert port_is_free(server.port), "the orphaned server kept the port"
+
+
+def test_run_py_reload_on_port_0_keeps_the_port_it_chose(example_site, start_server) -> None:
+    site, env = example_site
+    server = start_server("--reload", env=env, program=[sys.executable, str(site / "run.py")], port=0)
+    server.wait_for_output("minirouter serving")
+    server.port = int(re.findall(r"at http://127\.0\.0\.1:(\d+)", server.output())[0])
+    server.wait_for("/hello", b"Hello World!")
+    route = site / "app" / "hello" / "route.py"
+    route.write_text(route.read_text().replace("Hello World!", "Hello again!"))
+    server.wait_for("/hello", b"Hello again!")  # the restarted server, on the same port
+
+
+def test_run_py_reload(example_site, start_server) -> None:
+    site, env = example_site
     server = start_server("--reload", env=env, program=[sys.executable, str(site / "run.py")])
     server.wait_for("/hello", b"Hello World!")
     route = site / "app" / "hello" / "route.py"
