@@ -2647,6 +2647,21 @@ def _drop_stale_bytecode_below(folder: str) -> None:
                 _drop_stale_bytecode(os.path.join(parent, name))
 
 
+def _is_standard_module(name: str) -> bool:
+    """Whether ``name`` is a top-level module of the standard library."""
+    names: Optional[frozenset[str]] = getattr(sys, "stdlib_module_names", None)  # Python 3.10+
+    if names is not None:
+        return name in names
+    # Python 3.9: look where the standard library lives, and nowhere else.
+    if name in sys.builtin_module_names:
+        return True
+    import sysconfig
+
+    stdlib = sysconfig.get_paths()["stdlib"]
+    folders = [stdlib, os.path.join(stdlib, "lib-dynload"), sysconfig.get_paths()["platstdlib"]]
+    return importlib.machinery.PathFinder.find_spec(name, folders) is not None
+
+
 class _ModuleLoader:
     """Imports the app folder as a package, and each route as its member.
 
@@ -2667,6 +2682,13 @@ class _ModuleLoader:
     def _forget_previous_package(self) -> None:
         existing = sys.modules.get(self.package)
         if existing is None:
+            if _is_standard_module(self.package):
+                # Not imported yet, it would be the app from now on, for every module
+                # of the process: `import csv` in a route would give the app folder.
+                raise StartupError(
+                    f"{self.app_dir}: the folder name {self.package!r} is the name of a module of "
+                    "Python's standard library; rename the app folder"
+                )
             return
         paths = [os.path.realpath(p) for p in getattr(existing, "__path__", None) or []]
         ours = getattr(existing, "__minirouter_app__", False)

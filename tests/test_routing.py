@@ -503,6 +503,17 @@ def test_a_route_or_middleware_imported_by_another_route_runs_once(tmp_path):
     assert sorted(import_from_app(d, "_lib.runs").RUNS) == ["b", "middleware"]
 
 
+@pytest.mark.parametrize("name", ["csv", "sqlite3", "html", "json"])
+def test_an_app_folder_named_like_a_standard_module_is_a_startup_error(tmp_path, name):
+    # Imported or not yet: the app would be that module for the whole process.
+    import sys
+
+    with pytest.raises(StartupError, match="rename the app folder"):
+        make_app(tmp_path, {"hello/route.py": f"import {name}\ndef GET():\n    return {{}}\n"}, name=name)
+    module = sys.modules.get(name)
+    assert module is None or not getattr(module, "__minirouter_app__", False)
+
+
 def test_two_folders_with_one_package_name_are_a_startup_error(tmp_path):
     # A dot cannot be part of a module name, so a.b/ is the package a%2Eb.
     d = make_app_dir(tmp_path, {"a.b/route.py": echo("dot"), "a%2Eb/route.py": echo("escape")})
