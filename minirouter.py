@@ -5215,9 +5215,23 @@ def _start_child(command: list[str]) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env[_RELOADER_PARENT_ENV] = str(os.getpid())
     # The child may run `-m minirouter`: let it find this very file even when it is not on the path.
+    # Not from site-packages, where it finds it anyway: a folder on PYTHONPATH comes before the
+    # standard library, so an old backport installed there (pathlib, typing) would replace it.
     here = os.path.dirname(os.path.abspath(__file__))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), here) if p)
+    if not _is_site_folder(here):
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), here) if p)
     return subprocess.Popen(command, env=env)
+
+
+def _is_site_folder(folder: str) -> bool:
+    """Whether ``folder`` is where installed packages live (site-packages)."""
+    import site
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    site_folders = [paths["purelib"], paths["platlib"], site.getusersitepackages()]
+    site_folders += getattr(site, "getsitepackages", list)()  # (missing in old virtualenvs)
+    return any(_same_file(folder, other) for other in site_folders if os.path.isdir(other))
 
 
 def _stop_child(child: subprocess.Popen[bytes]) -> None:

@@ -416,6 +416,23 @@ def test_reload_on_port_0_keeps_the_port_it_chose_across_restarts(tmp_path: Path
     server.wait_for("/hello", b'"version":2')  # the restarted server, on the same port
 
 
+@pytest.mark.parametrize("installed", [False, True])
+def test_the_reloader_puts_minirouter_on_the_childs_path_only_where_it_is_not_installed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, installed: bool) -> None:
+    # From site-packages the child finds it anyway; put on PYTHONPATH, that folder
+    # would come before the standard library and an old backport there would win.
+    import sysconfig
+
+    folder = sysconfig.get_paths()["purelib"] if installed else str(ROOT)
+    monkeypatch.setattr(minirouter, "__file__", os.path.join(folder, "minirouter.py"))
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    seen = tmp_path / "pythonpath.txt"
+    write = "import os, sys; open(sys.argv[1], 'w').write(os.environ.get('PYTHONPATH', ''))"
+    child = minirouter._start_child([sys.executable, "-c", write, str(seen)])  # type: ignore[attr-defined]
+    assert child.wait(timeout=60) == 0
+    assert seen.read_text() == ("" if installed else folder)
+
+
 def test_the_reloader_forgets_the_bytecode_of_a_changed_file(tmp_path: Path) -> None:
     # Python trusts a compiled copy while the source keeps its size and its
     # modification second: an edit within that second would be served stale.
