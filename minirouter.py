@@ -1834,6 +1834,7 @@ class ResponseCookies:
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 # What a redirect's or a rewrite's URL keeps as it is when the rest is percent-encoded.
 _LOCATION_SAFE = "!#$%&'()*+,-./:;=?@[]_~"
+_LOCATION_AS_IS = re.compile(r"[A-Za-z0-9!#$%&'()*+,\-./:;=?@\[\]_~]*\Z")
 
 
 _TEXT_TYPE_HEADER = ("Content-Type", "text/plain; charset=utf-8")
@@ -1989,7 +1990,11 @@ def _location(url: str) -> str:
     if _CONTROL_CHAR.search(url):  # refused here, in the handler, not later as a header
         raise ValueError("redirect URL contains CR, LF, NUL or another control character")
     if "%" in url:
+        if _LOCATION_AS_IS.match(url) and not _BAD_ESCAPE.search(url):
+            return url
         url = _BAD_ESCAPE.sub("%25", url)
+    elif _LOCATION_AS_IS.match(url):
+        return url  # the usual redirect (/comments/4?page=2): nothing to encode
     return quote(url, safe=_LOCATION_SAFE)
 
 

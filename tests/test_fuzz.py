@@ -202,6 +202,18 @@ def test_parse_header_params_reads_bare_token_values(main, params):
     assert parse_header_params(header)[1] == params
 
 
+# --- Location ----------------------------------------------------------------
+
+@fuzz
+@given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7e) | st.sampled_from("é€%"), max_size=40))
+def test_a_location_is_the_url_with_only_what_it_may_not_hold_encoded(url):
+    from minirouter import _LOCATION_SAFE, _location
+
+    location = _location(url)
+    assert location == quote(re.sub(r"%(?![0-9A-Fa-f]{2})", "%25", url), safe=_LOCATION_SAFE)
+    assert location.isascii() and " " not in location and "\\" not in location
+
+
 # --- Range -----------------------------------------------------------------
 
 numbers = st.integers(min_value=0, max_value=10**12)
