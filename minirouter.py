@@ -3817,6 +3817,8 @@ class App:
         self.cache_size = _positive_int("cache_size", cache_size)
         self.public_dir = self._find_public_dir(public_dir)
         self.tree = RouteTree(self.app_dir)
+        if not self.tree.endpoints:  # a wrong folder, most likely: say so before every request is a 404
+            logger.warning("%s has no route.py or page.html: only public/ files are served", self.app_dir)
         self.middleware = _load_middleware(self.app_dir, self.tree._loader)
         self.cache = ResponseCache(self.cache_size)
         self.openapi_url = _openapi_url(openapi_url)
@@ -5200,7 +5202,9 @@ def run_with_reloader(
                 changed = sorted({path for path, _ in set(current.items()) ^ set(snapshot.items())})
                 snapshot = current
                 _forget_bytecode(changed)
-                print(f"minirouter: {_display_path(changed[0], os.getcwd())} changed, restarting", file=sys.stderr)
+                more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+                print(f"minirouter: {_display_path(changed[0], os.getcwd())}{more} changed, restarting",
+                      file=sys.stderr)
                 _stop_child(child)
                 child, reported_exit = _start_child(command), False
             elif child.poll() is not None and not reported_exit:

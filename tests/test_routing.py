@@ -503,6 +503,15 @@ def test_a_route_or_middleware_imported_by_another_route_runs_once(tmp_path):
     assert sorted(import_from_app(d, "_lib.runs").RUNS) == ["b", "middleware"]
 
 
+def test_an_app_folder_without_routes_gets_a_warning(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="minirouter")
+    make_app(tmp_path, {"_lib/helpers.py": "X = 1\n", "notes.txt": "not a route"})
+    assert any("has no route.py or page.html" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    make_app(tmp_path, {"hello/route.py": echo("hello")})
+    assert not any("has no route.py" in r.getMessage() for r in caplog.records)
+
+
 @pytest.mark.parametrize("name", ["csv", "sqlite3", "html", "json"])
 def test_an_app_folder_named_like_a_standard_module_is_a_startup_error(tmp_path, name):
     # Imported or not yet: the app would be that module for the whole process.
