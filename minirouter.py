@@ -1163,6 +1163,8 @@ def _decode_field(name: str, data: bytes, headers: dict[str, str]) -> str:
 def _text_codec(charset: str) -> Optional[str]:
     """The codec for a charset a client named, or None: unknown, no text
     encoding (base64, zlib, undefined...), or one of _REFUSED_CHARSETS."""
+    if not _is_python_codec_name(charset):
+        return None
     try:
         info = codecs.lookup(charset)
     except (LookupError, ValueError):  # ValueError: a NUL in the name
@@ -1171,6 +1173,31 @@ def _text_codec(charset: str) -> Optional[str]:
     if not getattr(info, "_is_text_encoding", True) or info.name in _REFUSED_CHARSETS:
         return None
     return info.name
+
+
+def _is_python_codec_name(charset: str) -> bool:
+    """Whether ``charset`` names one of Python's own codecs, found without
+    asking codecs.lookup(): the encodings package keeps every name it was
+    asked for, found or not, for the life of the process, so client-chosen
+    names would grow the server's memory without end."""
+    if len(charset) > 64:
+        return False
+    import encodings
+
+    name = encodings.normalize_encoding(charset.lower())
+    names = _python_codec_names()
+    return name in names or name.replace(".", "_") in names
+
+
+@functools.lru_cache(maxsize=None)
+def _python_codec_names() -> frozenset[str]:
+    """The modules of the encodings package and their aliases (utf_8, latin1...)."""
+    import encodings
+    import encodings.aliases
+    import pkgutil
+
+    modules = {module.name for module in pkgutil.iter_modules(encodings.__path__)}
+    return frozenset(modules | set(encodings.aliases.aliases) | set(encodings.aliases.aliases.values()))
 
 
 def _decode_text(data: bytes, codec: str, what: str) -> str:
