@@ -3296,12 +3296,13 @@ def _answer_to_a_page_method(method: str) -> Optional[Response]:
     return None
 
 
-def _public_path(public_dir: str, segments: list[str]) -> Optional[str]:
+def _public_path(public_dir: str, segments: list[str], exact_names: bool = False) -> Optional[str]:
     """The file in ``public_dir`` for these decoded segments, or None.
 
     Refused: empty, '.' and '..' segments and dotfiles, backslashes, NUL,
     colons (drive letters), anything whose real path leaves the folder, and
-    symlinks that lead to a dotfile.
+    symlinks that lead to a dotfile. With ``exact_names`` (a filesystem that
+    ignores case), a name that is not on disk as written, case included.
     """
     if not segments or "" in segments:
         return None
@@ -3313,12 +3314,42 @@ def _public_path(public_dir: str, segments: list[str]) -> Optional[str]:
     joined = os.path.join(public_dir, relative)
     if not os.path.isfile(joined):
         return None  # one stat: realpath() would look at every folder of a long path first
+    if exact_names and not _names_on_disk(public_dir, segments):
+        return None
     candidate = os.path.realpath(joined)
     if not candidate.startswith(public_dir + os.sep):
         return None
     if any(part[0] == "." for part in candidate[len(public_dir) + 1 :].split(os.sep)):
         return None  # a symlink inside the folder that leads to a dotfile
     return candidate
+
+
+def _names_on_disk(folder: str, segments: list[str]) -> bool:
+    """Whether each segment is the name of an entry of its folder as written,
+    case included. Where the filesystem ignores case (macOS, Windows), the
+    middleware's matcher and the files would disagree: a matcher that guards
+    /admin would not see /ADMIN/notes.txt, which finds public/admin/notes.txt."""
+    for segment in segments:
+        try:
+            if segment not in os.listdir(folder):
+                return False
+        except OSError:
+            return False
+        folder = os.path.join(folder, segment)
+    return True
+
+
+def _ignores_case(folder: str) -> bool:
+    """Whether the filesystem of ``folder`` finds a name written in another case."""
+    head, name = os.path.split(os.path.abspath(folder))
+    while name and name.lower() == name.upper():  # no letter to change: ask about the parent
+        head, name = os.path.split(head)
+    if not name:
+        return False
+    try:
+        return os.path.samefile(os.path.join(head, name), os.path.join(head, name.swapcase()))
+    except OSError:
+        return False
 
 
 def _content_type_for(path: str) -> str:
@@ -3851,6 +3882,8 @@ class App:
         )
         self.cache_size = _positive_int("cache_size", cache_size)
         self.public_dir = self._find_public_dir(public_dir)
+        # Asked once: there, each file's name is checked as written (see _names_on_disk).
+        self._public_ignores_case = self.public_dir is not None and _ignores_case(self.public_dir)
         self.tree = RouteTree(self.app_dir)
         if not self.tree.endpoints:  # a wrong folder, most likely: say so before every request is a 404
             logger.warning("%s has no route.py or page.html: only public/ files are served", self.app_dir)
@@ -4044,7 +4077,7 @@ class App:
                 if "//" in raw_path and raw_path == request._raw_path and self._serves(raw_path):
                     return self._redirect_to_clean_path(request.environ, raw_path)
                 if self.public_dir is not None:
-                    file = _public_path(self.public_dir, segments)
+                    file = _public_path(self.public_dir, segments, self._public_ignores_case)
                     if file is not None:  # typed by the name asked for: a symlink's target may differ
                         return self._serve_file(request, file, _content_type_for(segments[-1]))
                 return _error_response(404, f"no route matches {request.path}")
@@ -4075,7 +4108,8 @@ class App:
             return True
         if self._openapi_json is not None and "/" + "/".join(segments) == self.openapi_url:
             return True
-        return self.public_dir is not None and _public_path(self.public_dir, segments) is not None
+        return self.public_dir is not None and _public_path(
+            self.public_dir, segments, self._public_ignores_case) is not None
 
     def _call_cached(
         self,

@@ -165,3 +165,55 @@ def test_the_guard_holds_through_waitress(guarded):
     finally:
         server.settle()
         server.stop()
+
+
+@pytest.fixture
+def case_blind(guarded, monkeypatch):
+    """public/ as a filesystem that ignores case (macOS, Windows) shows it:
+    every name is found in any case, and realpath() keeps the case asked."""
+    import os
+
+    import minirouter
+
+    public = guarded.public_dir
+    real_isfile = os.path.isfile
+
+    def isfile(path):
+        path = os.fspath(path)
+        if path.startswith(public + os.sep):
+            return real_isfile(public + path[len(public):].lower())
+        return real_isfile(path)
+
+    monkeypatch.setattr(minirouter.os.path, "isfile", isfile)
+    monkeypatch.setattr(minirouter.os.path, "realpath", os.fspath)
+    return public
+
+
+@pytest.mark.parametrize("segments", [["ADMIN", "notes.txt"], ["Admin", "Notes.txt"]])
+def test_a_filesystem_that_ignores_case_does_not_open_guarded_files(case_blind, segments):
+    # The matcher guards /admin; /ADMIN is another path to it, but not to such a filesystem.
+    import minirouter
+
+    assert minirouter._public_path(case_blind, segments) is not None  # the hole, without the check
+    assert minirouter._public_path(case_blind, segments, exact_names=True) is None
+    assert minirouter._public_path(case_blind, ["admin", "notes.txt"], exact_names=True) is not None
+
+
+def test_the_app_checks_names_as_written_where_the_filesystem_ignores_case(guarded, monkeypatch):
+    import minirouter
+
+    seen = []
+    real = minirouter._public_path
+    monkeypatch.setattr(minirouter, "_public_path", lambda *args: seen.append(args[2:]) or real(*args))
+    monkeypatch.setattr(guarded, "_public_ignores_case", True)  # as App() finds on macOS
+    assert call(guarded, make_environ("GET", "/ADMIN/notes.txt")).status == 404
+    assert seen == [(True,)]
+
+
+def test_case_is_only_checked_where_the_filesystem_ignores_it(guarded, tmp_path):
+    import minirouter
+
+    (tmp_path / "Public").mkdir()
+    ignores = (tmp_path / "PUBLIC").exists()
+    assert minirouter._ignores_case(str(tmp_path / "Public")) is ignores
+    assert guarded._public_ignores_case is ignores
