@@ -3607,7 +3607,10 @@ class ResponseCache:
 
     def put(self, key: Hashable, response: Response, seconds: Optional[float]) -> None:
         """Keep a response (its body must be in memory) for ``seconds``, or
-        until evicted when None; the least recently used entry makes room."""
+        until evicted when None; the least recently used entry makes room.
+        A live entry stays: of requests that missed together, each ran the
+        handler, and the first answer to be kept is the one every later
+        request gets (``force-static`` keeps the first answer)."""
         assert response._body is not None
         now = self._clock()
         headers = tuple(response.headers.raw())
@@ -3623,7 +3626,10 @@ class ResponseCache:
             size=size,
         )
         with self._lock:
-            if key in self._entries:
+            kept = self._entries.get(key)
+            if kept is not None:
+                if kept.expires_at is None or now < kept.expires_at:
+                    return
                 self._remove(key)
             self._entries[key] = entry
             self._bytes += size
@@ -3670,14 +3676,23 @@ def _is_cacheable(response: Response) -> bool:
     return not directives & {"no-store", "private"}
 
 
+_STATIC_ENVIRON_KEYS = frozenset({
+    "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "REQUEST_URI", "RAW_URI",
+    "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "SERVER_SOFTWARE",
+})
+
+
 def _static_request(request: Request) -> Request:
     """The request a ``force-static`` handler sees: the same path, with no
     query, headers, cookies or body, as Next.js does, since its one answer
     is served to every client."""
+    # Only what says which server and path this is: no HTTP_* header, and none
+    # of what a server or a WSGI layer adds about the client (REMOTE_USER,
+    # REMOTE_ADDR, SSL_CLIENT_*...).
     environ = {
         key: value
         for key, value in request.environ.items()
-        if not key.startswith("HTTP_") and key not in ("CONTENT_TYPE", "CONTENT_LENGTH")
+        if key in _STATIC_ENVIRON_KEYS or key.startswith("wsgi.")
     }
     environ["QUERY_STRING"] = ""
     environ["wsgi.input"] = io.BytesIO(b"")

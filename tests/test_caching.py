@@ -287,6 +287,24 @@ def test_force_static_caches_until_restart_and_strips_the_request(cache_app: Cac
     assert cache_app.calls["static"] == 1
 
 
+def test_force_static_sees_nothing_a_server_says_about_the_client(tmp_path: Path) -> None:
+    # REMOTE_USER, REMOTE_ADDR, SSL_CLIENT_* or a WSGI layer's own keys would
+    # put one client's identity in the answer every client gets.
+    app = App(str(make_app_dir(tmp_path, {"me/route.py": """
+        dynamic = "force-static"
+
+        def GET(request):
+            return {key: value for key, value in request.environ.items() if isinstance(value, str)}
+        """})))
+    environ = make_environ("GET", "/me")
+    environ.update(REMOTE_USER="alice", REMOTE_ADDR="203.0.113.7", SSL_CLIENT_S_DN="CN=alice",
+                   HTTPS="on", **{"myapp.user": "alice"})
+    seen = json.loads(call(app, environ).body)
+    assert "alice" not in json.dumps(seen) and "203.0.113.7" not in json.dumps(seen)
+    assert set(seen) <= {"REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "REQUEST_URI", "RAW_URI",
+                         "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "SERVER_SOFTWARE", "wsgi.url_scheme"}
+
+
 @pytest.mark.parametrize("key", ["request_uri", "raw_uri"])
 def test_force_static_cannot_be_poisoned_with_an_absolute_form_target(cache_app: CacheApp, key: str) -> None:
     # GET http://evil.example/static: the target's host would be request.url's
@@ -440,6 +458,44 @@ def test_response_cache_get_put_expire_evict() -> None:
     clock.now += 10
     assert cache.get("/a") is None and len(cache) == 1
     assert cache.get("/c") is not None
+
+
+def test_a_live_entry_is_kept_over_a_later_answer() -> None:
+    # Requests that missed together each ran the handler: the first answer kept
+    # is the one every later request gets ("keep the first answer").
+    clock = FakeClock()
+    cache = ResponseCache(10, clock=clock)
+    cache.put("/s", Response("first"), None)
+    cache.put("/s", Response("second"), None)
+    assert cache.get("/s").body == b"first"
+    cache.put("/t", Response("old"), 5)
+    clock.now += 5
+    cache.put("/t", Response("new"), 5)  # an expired entry is replaced
+    assert cache.get("/t").body == b"new"
+
+
+def test_concurrent_first_requests_to_a_force_static_route_keep_the_first_answer(tmp_path: Path) -> None:
+    app = App(str(make_app_dir(tmp_path, {"built/route.py": """
+        import itertools, time
+
+        dynamic = "force-static"
+        runs = itertools.count(1)
+
+        def GET():
+            run = next(runs)
+            time.sleep(0.05 * run)  # the first to start is the first to finish
+            return {"build": run}
+        """})))
+    answers: list = []
+    threads = [threading.Thread(target=lambda: answers.append(client(app).get("/built").json()["build"]))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.01)
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(answers) == [1, 2, 3, 4]  # each missed and ran the handler (no coalescing)
+    assert client(app).get("/built").json() == {"build": 1}
 
 
 def test_response_cache_is_safe_across_threads() -> None:
