@@ -3540,6 +3540,10 @@ def _cache_policy(module: types.ModuleType, file: str) -> tuple[str, Optional[fl
                 f"{file}: revalidate must be a number of seconds >= 0 or False, not {revalidate!r}"
             )
         seconds = float(revalidate)
+    if dynamic == "force-static" and seconds == 0:
+        # One keeps answers, with the request stripped; the other keeps none: which was meant?
+        raise StartupError(f"{file}: dynamic = \"force-static\" keeps answers and revalidate = 0 keeps none; "
+                           "remove one of them")
     if dynamic == "force-dynamic" or seconds == 0:
         return "force-dynamic", None
     if dynamic == "force-static":

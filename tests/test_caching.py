@@ -435,6 +435,7 @@ def test_route_table_shows_the_cache_policy(cache_app: CacheApp) -> None:
 @pytest.mark.parametrize("config", [
     'dynamic = "error"', 'dynamic = "static"', "revalidate = -1", 'revalidate = "10"',
     "revalidate = True", 'revalidate = float("nan")', 'revalidate = float("inf")',
+    'dynamic = "force-static"\nrevalidate = 0',  # keep answers and keep none: which was meant?
 ])
 def test_bad_cache_config_is_a_start_up_error(tmp_path: Path, config: str) -> None:
     folder = make_app_dir(tmp_path, {"r/route.py": f"{config}\n\ndef GET():\n    return {{}}\n"})
