@@ -4052,8 +4052,6 @@ class App:
                 problem = f"middleware returned status {result.status!r}"
                 logger.error("%s: %s", middleware.file, problem)
                 result, raised = self._internal_error(problem), True
-            elif result._stream is not None:
-                result, raised = self._start_stream(result, request, f"{middleware.file}: middleware")
         except HTTPError as exc:
             result = exc.to_response()
             raised = not isinstance(exc, RedirectError)
@@ -4063,6 +4061,10 @@ class App:
             raised = True
         finally:
             _current_request.reset(token)
+        if result._stream is not None and not raised:
+            # Started out of the request's context, as a route's stream is: a body
+            # runs after the middleware has returned, where headers() and cookies() raise.
+            result, raised = self._start_stream(result, request, f"{middleware.file}: middleware")
         jar, request._jar = request._jar, None  # the route starts with its own
         if jar is not None and jar.pending and not raised:
             result = _with_cookies(result, jar.pending)
@@ -4454,9 +4456,15 @@ class _StreamedBody:
         self._first = next(self._chunks, b"")
 
     def __iter__(self) -> Iterator[bytes]:
-        if self._first:
-            yield self._first
-        yield from self._chunks
+        try:
+            if self._first:
+                yield self._first
+            yield from self._chunks
+        except SystemExit as exc:
+            # Past the first piece an error can only cut the connection, which the
+            # server does for an Exception; a SystemExit would escape its thread
+            # (waitress kept the connection open, the client waiting for ever).
+            raise RuntimeError(f"a streamed body raised SystemExit({exc.code!r})") from exc
 
     def _encoded_chunks(self) -> Iterator[bytes]:
         source = self._source

@@ -769,3 +769,30 @@ def GET():
     for method in ("GET", "HEAD"):
         redirect = c.request(method, "/r")
         assert redirect.status == 307 and redirect.headers.get_all("content-length") == ["0"], method
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_stream_the_middleware_returns_runs_out_of_the_request(tmp_path: Path, kind: str) -> None:
+    # As a route's stream: the body runs after the middleware has returned, where
+    # headers() and cookies() raise, from its first piece on (it used to be started
+    # inside the request's context, so the first piece, or every async one, still read them).
+    define = "async def" if kind == "async" else "def"
+    app = App(str(make_app_dir(tmp_path, {
+        "middleware.py": f"""
+            from minirouter import Response, headers
+
+            {define} pieces():
+                for i in range(3):
+                    try:
+                        seen = headers().get("x-a")
+                    except RuntimeError:
+                        seen = "RuntimeError"
+                    yield f"{{i}}: {{seen}}\\n"
+
+            def middleware(request):
+                return Response(pieces())
+            """,
+        "r/route.py": "def GET():\n    return {}\n",
+    })))
+    body = client(app).get("/r", headers={"X-A": "A"}).text
+    assert body == "0: RuntimeError\n1: RuntimeError\n2: RuntimeError\n"

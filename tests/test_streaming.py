@@ -466,13 +466,22 @@ ENDINGS = {
 }
 
 
-@pytest.mark.parametrize("path, error", [("/exit", SystemExit), ("/interrupt", KeyboardInterrupt)])
-def test_an_async_body_that_exits_after_its_first_piece_raises_to_the_server(tmp_path, path, error):
-    # As a sync body would; a future holding SystemExit would never stop the loop (a hang).
-    app = App(str(make_app_dir(tmp_path, ENDINGS)))
+@pytest.mark.parametrize("path, error", [("/exit", RuntimeError), ("/sync-exit", RuntimeError),
+                                         ("/interrupt", KeyboardInterrupt)])
+def test_a_body_that_exits_after_its_first_piece_raises_to_the_server(tmp_path, path, error):
+    # A future holding SystemExit would never stop the loop (a hang). To the server it is
+    # an error like any other, which cuts the connection: a SystemExit escaped waitress's
+    # thread, which kept the connection open and the client waiting.
+    app = App(str(make_app_dir(tmp_path, {**ENDINGS, "sync-exit/route.py": (
+        "import sys\nfrom minirouter import Response\n"
+        "def gen():\n    yield 'a'\n    sys.exit(3)\n"
+        "def GET():\n    return Response(gen())\n"
+    )})))
     body = _call(app, path)
-    with pytest.raises(error):
+    with pytest.raises(error) as caught:
         list(body)
+    if error is RuntimeError:
+        assert str(caught.value) == "a streamed body raised SystemExit(3)"
     body.close()
     # The thread's event loop is left fit for the next request's async handler.
     assert client(app).get("/later").json() == {"ok": True}
