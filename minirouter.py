@@ -1632,7 +1632,9 @@ class Request:
             max_field_memory=self._limits.max_form_memory,
             spool_size=self._limits.spool_size,
         )
-        self._uploads = [value for _, value in pairs if isinstance(value, UploadFile)]
+        # Added to those of a form read before (by the middleware, under another
+        # Content-Type): every one is closed when the request ends.
+        self._uploads = [*(self._uploads or ()), *(value for _, value in pairs if isinstance(value, UploadFile))]
         # Read the epilogue too: a body shorter than its Content-Length is a
         # 400 here, not a connection left waiting for bytes that never come.
         try:
@@ -2405,7 +2407,10 @@ def _change_request_headers(request: Request, changes: Mapping[str, Optional[str
         request._cookies = RequestCookies(parse_cookie_header(data.get("cookie", "")))
     if "content-type" in changes:  # json(), text() and form() read it from the environ: a copy of it
         request.environ = {**request.environ, "CONTENT_TYPE": data.get("content-type", "")}
-        request._form = None  # a form the middleware parsed was read by the old type
+        # A form the middleware parsed was read by the old type: read afresh, where
+        # the body can still be read (a multipart form streamed it, keeping nothing).
+        if request._body is not None or not request._body_consumed:
+            request._form = None
 
 
 def _cookie_header_after(cookie_header: str, set_cookies: list[str]) -> str:

@@ -753,3 +753,36 @@ def middleware(request):
 """}).set(lambda rq, cx: {"fields": len(rq.form())})
     r = call(h.app, make_environ("POST", "/hook", body=b"a=1", content_type="application/x-www-form-urlencoded"))
     assert r.status == 415, r.body  # form() of a text/plain body
+
+
+MULTIPART_BOUNDARY = "b0undary"
+MULTIPART_BODY = (f"--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\n\r\n"
+                  f"hello\r\n--{MULTIPART_BOUNDARY}--\r\n").encode()
+
+
+@pytest.mark.parametrize("read_body_first", [False, True])
+def test_a_multipart_form_the_middleware_read_under_another_type(tmp_path, read_body_first):
+    # Streamed, the body is gone: the route gets the middleware's form, not a 500.
+    # Kept (body() first), it is read afresh, and both forms' files are closed at the end.
+    h = HookApp(tmp_path, {"middleware.py": f"""
+from minirouter import Response
+
+def middleware(request):
+    if {read_body_first}:
+        request.body()
+    request.environ["test.first"] = request.form().get("f")
+    return Response.next(request_headers={{"content-type": request.headers["content-type"] + "; x=1"}})
+"""}, spool_size=1)
+    seen = {}
+
+    def route(rq, cx):
+        seen["uploads"] = [rq.environ["test.first"], rq.form().get("f")]
+        return {"content": rq.form().get("f").read().decode()}
+
+    h.set(route)
+    r = call(h.app, make_environ("POST", "/hook", body=MULTIPART_BODY,
+                                 content_type=f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"))
+    assert (r.status, r.json()) == (200, {"content": "hello"}), r.body
+    first, second = seen["uploads"]
+    assert (first is second) is not read_body_first
+    assert first._file.closed and second._file.closed
