@@ -5207,6 +5207,13 @@ def waitress_options(app: Any) -> dict[str, Any]:
     return {"max_request_body_size": limits.max_body_size + headroom}
 
 
+# The development server (wsgiref, where waitress is not installed): connections
+# served at once (one thread each; the next waits to be accepted), and the seconds
+# a client may stay silent before it is let go.
+WSGIREF_MAX_CONNECTIONS = 32
+WSGIREF_TIMEOUT = 60.0
+
+
 def _wsgiref_server(app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], host: str,
                     port: int) -> Any:
     # Imported here: http.server is slow to import and a WSGI server never needs it.
@@ -5217,8 +5224,25 @@ def _wsgiref_server(app: Callable[[dict[str, Any], StartResponse], Iterable[byte
     class ThreadingServer(socketserver.ThreadingMixIn, simple.WSGIServer):
         daemon_threads = True  # a slow client must not keep Ctrl-C from stopping the server
         address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # Without a bound, every half-open connection would hold a thread for ever.
+        slots = threading.BoundedSemaphore(WSGIREF_MAX_CONNECTIONS)
+
+        def process_request(self, request: Any, client_address: Any) -> None:
+            self.slots.acquire()
+            try:
+                super().process_request(request, client_address)
+            except BaseException:
+                self.slots.release()
+                raise
+
+        def process_request_thread(self, request: Any, client_address: Any) -> None:
+            try:
+                super().process_request_thread(request, client_address)
+            finally:
+                self.slots.release()
 
     class QuietHandler(simple.WSGIRequestHandler):
+        timeout = WSGIREF_TIMEOUT  # socketserver's: a silent client's read ends with an error
         def get_environ(self) -> dict[str, Any]:
             environ = super().get_environ()
             # The target as sent: wsgiref's PATH_INFO is already decoded, so /a%2Fb would be two segments.

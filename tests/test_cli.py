@@ -336,6 +336,38 @@ def test_serve_without_waitress_uses_wsgiref(tmp_path: Path, start_server) -> No
     assert status == 400 and b"percent" in body
 
 
+def test_the_wsgiref_server_bounds_its_threads_and_lets_silent_clients_go(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each connection holds a thread: 400 half-sent requests made 400 threads, for ever.
+    import threading
+
+    monkeypatch.setattr(minirouter, "WSGIREF_MAX_CONNECTIONS", 4)
+    monkeypatch.setattr(minirouter, "WSGIREF_TIMEOUT", 0.5)
+    app = minirouter.App(str(write_app(tmp_path, TREE)))
+    server = minirouter._wsgiref_server(app, "127.0.0.1", 0)  # type: ignore[attr-defined]
+    runner = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    before = threading.active_count()
+    runner.start()
+    port = server.server_port
+    silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(12)]
+    try:
+        for sock in silent:
+            sock.sendall(b"GET /hello HTTP/1.1\r\n")  # and never the rest
+        time.sleep(0.3)
+        assert threading.active_count() - before <= 1 + 4  # the accept loop and four connections
+        # The silent ones are let go after WSGIREF_TIMEOUT, so others are served in time.
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/hello")
+        response = connection.getresponse()
+        assert response.status == 200 and b'"version":1' in response.read()
+        connection.close()
+    finally:
+        for sock in silent:
+            sock.close()
+        server.shutdown()
+        server.server_close()
+
+
 def test_serve_with_openapi_url(tmp_path: Path, start_server) -> None:
     app_dir = write_app(tmp_path, TREE)
     server = start_server(app_dir.name, "--openapi-url", "/openapi.json")
