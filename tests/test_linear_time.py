@@ -162,14 +162,18 @@ FORM_TEXT = "Bonjour+%C3%A0+tous%2C+this+is+a+comment+about+caf%C3%A9+and+cr%C3%
 # --- query strings: parse_query ---------------------------------------------------------------
 
 
-def ordinary_query(n: int) -> str:
-    pieces, i, size = [], 0, 0
+def numbered_pieces(piece: Callable[[int], str], n: int) -> str:
+    """piece(0) + piece(1) + ..., about n characters in all."""
+    pieces, size, i = [], 0, 0
     while size < n:
-        piece = f"field{i}={FORM_TEXT[: 20 + i % 60]}&page={i % 97}&sort=-date&"
-        pieces.append(piece)
-        size += len(piece)
+        pieces.append(piece(i))
+        size += len(pieces[-1])
         i += 1
     return "".join(pieces)
+
+
+def ordinary_query(n: int) -> str:
+    return numbered_pieces(lambda i: f"field{i}={FORM_TEXT[: 20 + i % 60]}&page={i % 97}&sort=-date&", n)
 
 
 QUERY_CASES = {
@@ -208,13 +212,7 @@ def _every_name_looked_up(query: str) -> None:
 
 def distinct_names(n: int) -> str:
     """As many short pairs with names of their own as about n characters hold."""
-    pieces, size, i = [], 0, 0
-    while size < n:
-        piece = f"n{i}=v&"
-        pieces.append(piece)
-        size += len(piece)
-        i += 1
-    return "".join(pieces)
+    return numbered_pieces(lambda i: f"n{i}=v&", n)
 
 
 def test_looking_up_every_name_of_a_query_is_linear() -> None:
