@@ -1630,7 +1630,9 @@ class Request:
             boundary,
             max_parts=self._limits.max_form_parts,
             max_field_memory=self._limits.max_form_memory,
-            spool_size=self._limits.spool_size,
+            # Past max_form_memory a file goes to disk too, where that is the smaller:
+            # no part is ever held whole in memory beyond it.
+            spool_size=min(self._limits.spool_size, self._limits.max_form_memory),
         )
         # Added to those of a form read before (by the middleware, under another
         # Content-Type): every one is closed when the request ends.

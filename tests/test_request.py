@@ -786,3 +786,19 @@ def middleware(request):
     first, second = seen["uploads"]
     assert (first is second) is not read_body_first
     assert first._file.closed and second._file.closed
+
+
+@pytest.mark.parametrize(("max_form_memory", "spool_size", "on_disk"), [
+    (1000, 100_000, True),  # over max_form_memory, under spool_size: on disk all the same
+    (100_000, 1000, True),
+    (100_000, 100_000, False),
+])
+def test_no_file_is_held_in_memory_beyond_max_form_memory(tmp_path, max_form_memory, spool_size, on_disk):
+    # Issue 3: "no part is held whole in memory beyond max_form_memory", a file's neither.
+    h = HookApp(tmp_path, max_form_memory=max_form_memory, spool_size=spool_size)
+    h.set(lambda rq, cx: {"on_disk": rq.form().get("f")._file._rolled})
+    body = (f"--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.bin\"\r\n\r\n"
+            ).encode() + b"x" * 50_000 + f"\r\n--{MULTIPART_BOUNDARY}--\r\n".encode()
+    r = call(h.app, make_environ("POST", "/hook", body=body,
+                                 content_type=f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"))
+    assert (r.status, r.json()) == (200, {"on_disk": on_disk})
