@@ -559,6 +559,29 @@ def test_caching_through_waitress(cache_app: CacheApp) -> None:
         server.stop()
 
 
+def test_what_is_never_cached_and_eviction_through_waitress(tmp_path: Path) -> None:
+    # The cache rules as a client over HTTP sees them (issue 4: through waitress too).
+    app = CacheApp(tmp_path, cache_size=2).app
+    app.cache._clock = time.monotonic
+    calls = import_from_app(Path(app.app_dir), "_lib.calls").count
+    server = LiveServer(app)
+    try:
+        for mode in ("cookie", "jar", "201", "404", "boom", "no-store", "private", "stream"):
+            before = calls.get("special", 0)
+            _get(server.url, f"/special?mode={mode}")
+            _get(server.url, f"/special?mode={mode}")
+            assert calls["special"] == before + 2, mode  # both requests ran the handler
+        _get(server.url, "/dynamic")
+        _get(server.url, "/dynamic")
+        assert calls["dynamic"] == 2  # force-dynamic wins over revalidate
+        for path in ("/timed?k=1", "/timed?k=2", "/timed?k=1", "/timed?k=3", "/timed?k=2"):
+            _get(server.url, path)  # cache_size=2: k=2 is the least recently used when k=3 comes
+        assert calls["timed"] == 4
+        assert "age" in _get(server.url, "/timed?k=3")[1] and calls["timed"] == 4
+    finally:
+        server.stop()
+
+
 def test_revalidate_expires_through_waitress(tmp_path: Path) -> None:
     folder = make_app_dir(tmp_path, {
         "_lib/calls.py": "count = {}\n",

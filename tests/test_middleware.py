@@ -646,6 +646,37 @@ def test_next_rewrite_and_errors_through_waitress(probe_app: ProbeApp, caplog: p
         server.stop()
 
 
+def test_cookies_on_next_a_rewrite_to_nothing_and_a_plus_matcher_through_waitress(tmp_path: Path) -> None:
+    # Issue 4: each behaviour through waitress as well as the test client.
+    app = App(str(make_app_dir(tmp_path, {
+        "middleware.py": """
+            from minirouter import Response
+
+            config = {"matcher": "/items/:id+"}
+
+            def middleware(request):
+                if request.path == "/items/gone":
+                    return Response.rewrite("/nowhere")
+                response = Response.next(headers={"X-Mw": request.path})
+                response.cookies.set("seen", "1")
+                return response
+            """,
+        "items/[...id]/route.py": "def GET(request, context):\n    return {'id': context.params['id']}\n",
+        "other/route.py": "def GET():\n    return {}\n",
+    })))
+    server = LiveServer(app)
+    try:
+        deep = _http(server.url, path="/items/a/b")
+        assert deep.status == 200 and deep.getheader("X-Mw") == "/items/a/b"
+        assert deep.getheader("Set-Cookie") == "seen=1; Path=/"
+        gone = _http(server.url, path="/items/gone")
+        assert gone.status == 404 and gone.getheader("Content-Type") == "application/json"
+        other = _http(server.url, path="/other")  # outside the matcher: no middleware
+        assert other.status == 200 and other.getheader("X-Mw") is None and other.getheader("Set-Cookie") is None
+    finally:
+        server.stop()
+
+
 def test_readme_has_a_middleware_section_with_curl_lines() -> None:
     # tests/test_example_app.py replays these lines; make sure they stay there.
     sections = {s.title: s for s in readme_curl.read_sections(ROOT / "README.md")}
