@@ -4681,9 +4681,6 @@ def _call_with_access_log(
 # without sockets. It works with any WSGI callable (e.g. wsgiref's validator).
 # ---------------------------------------------------------------------------
 
-_NO_JSON = object()
-
-
 class TestResponse:
     """What ``TestClient`` got back: ``status``, ``headers``, ``content``."""
 
@@ -4716,10 +4713,15 @@ class TestResponse:
 
     @property
     def cookies(self) -> dict[str, str]:
-        """Cookie name to value, from this response's ``Set-Cookie`` headers."""
-        result = {}
+        """Cookie name to value, from this response's ``Set-Cookie`` headers;
+        a cookie they delete (expired) is left out, as a browser drops it, so
+        ``cookies=response.cookies`` carries on what a browser would send."""
+        result: dict[str, str] = {}
         for line in self.headers.get_all("set-cookie"):
             name, value = _set_cookie_pair(line)
+            if _set_cookie_expired(line.partition(";")[2]):
+                result.pop(name, None)
+                continue
             decoded = _decode_cookie_value(value)
             result[name] = decoded if decoded is not None else value
         return result
@@ -4800,12 +4802,15 @@ _FORM_SCALARS = (str, bytes, int, float)
 
 def _form_fields(fields: Any, keyword: str) -> list[tuple[str, Any]]:
     """The (name, value) pairs of ``data=`` or ``params=``: ``{"tag": ["a",
-    "b"]}`` is two ``tag`` fields. A value that is no field (a file object, a
-    ``(file, name)`` tuple, None) is refused, never sent as its repr."""
+    "b"]}`` is two ``tag`` fields, and a None is no field (as ``requests``
+    reads it: ``params={"page": page}`` with no page). A value that is no
+    field (a file object, a ``(file, name)`` tuple) is refused, never sent as its repr."""
     if not isinstance(fields, Mapping):
         raise TypeError(f"{keyword}= takes a dict of fields here, not {type(fields).__name__}")
     pairs = []
     for name, value in fields.items():
+        if value is None:
+            continue
         for item in value if isinstance(value, (list, tuple)) else [value]:
             if not isinstance(item, _FORM_SCALARS):
                 hint = "; send files with files=" if keyword == "data" else ""
@@ -4834,6 +4839,8 @@ class TestClient:
 
     def __init__(self, app: Callable[..., Any], base_url: str = "http://testserver") -> None:
         self.app = app
+        if "://" not in base_url:
+            raise ValueError(f"base_url must name a scheme and a host, like 'http://testserver', not {base_url!r}")
         scheme, _, rest = base_url.partition("://")
         host, slash, mount = rest.partition("/")
         self.scheme = scheme or "http"
@@ -4846,7 +4853,7 @@ class TestClient:
         method: str,
         path: str,
         *,
-        json: Any = _NO_JSON,
+        json: Any = None,
         data: Union[bytes, str, Mapping[str, Any], None] = None,
         files: Union[Mapping[str, Any], Iterable[tuple[str, Any]], None] = None,
         headers: Union[Mapping[str, str], Iterable[tuple[str, str]], None] = None,
@@ -4860,8 +4867,12 @@ class TestClient:
         header_pairs = headers.items() if isinstance(headers, Mapping) else (headers or [])
         given: set[str] = set()
         for name, value in header_pairs:
-            if "_" in name:
-                continue  # waitress and gunicorn drop it: X_User must not pass for X-User
+            if "_" in name or value is None:
+                continue  # waitress and gunicorn drop it: X_User must not pass for X-User; None: as requests
+            if isinstance(value, bytes):
+                value = value.decode("latin-1")  # the bytes as sent
+            elif not isinstance(value, str):
+                raise TypeError(f"headers={{{name!r}: {type(value).__name__}}}: a header takes a str or bytes")
             key = name.upper().replace("-", "_")
             if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
                 key = "HTTP_" + key
@@ -4887,7 +4898,9 @@ class TestClient:
     def _body(
         json: Any, data: Any, files: Union[Mapping[str, Any], Iterable[tuple[str, Any]], None]
     ) -> tuple[bytes, Optional[str]]:
-        if json is not _NO_JSON:
+        if json is not None:  # as in requests: json=None sends no JSON
+            if data is not None or files:
+                raise TypeError("give json= or data=/files=, not both")
             return jsonlib.dumps(json).encode(), "application/json"
         if files:
             return _multipart_body(_form_fields(data or {}, "data"), files)
@@ -4906,8 +4919,14 @@ class TestClient:
         self, method: str, path: str, body: bytes, params: Optional[Mapping[str, Any]]
     ) -> dict[str, Any]:
         path = path.partition("#")[0]  # a fragment never leaves the client
-        raw_path, _, query = path.partition("?")
-        raw_path = quote(raw_path or "/", safe=_PATH_SAFE)
+        target, _, query = path.partition("?")
+        # An absolute URL (http://host/x) is sent as the request target, as it is;
+        # PATH_INFO is its path, as a server makes it.
+        split = _split_target(target) if "://" in target else None
+        origin = ""  # "http://host" of an absolute URL
+        if split is not None:
+            origin, target = f"{target.partition('://')[0]}://{split[0]}", split[1]
+        raw_path = quote(target or "/", safe=_PATH_SAFE)
         query = quote(query, safe=_URL_SAFE)
         if params:
             query = f"{query}&{_form_query(params, 'params')}" if query else _form_query(params, "params")
@@ -4917,10 +4936,11 @@ class TestClient:
             "SCRIPT_NAME": unquote_to_bytes(self.mount).decode("latin-1"),
             "PATH_INFO": unquote_to_bytes(raw_path).decode("latin-1"),
             "QUERY_STRING": query,
-            "REQUEST_URI": f"{self.mount}{raw_path}?{query}" if query else self.mount + raw_path,
+            "REQUEST_URI": f"{origin}{self.mount}{raw_path}" + (f"?{query}" if query else ""),
             "SERVER_NAME": host,
             "SERVER_PORT": port or ("443" if self.scheme == "https" else "80"),
             "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",  # where the request comes from, as a server says it
             "HTTP_HOST": self.host,
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": self.scheme,
@@ -4952,6 +4972,12 @@ class TestClient:
             if close is not None:
                 close()
         return TestResponse(started[0], list(started[1]), b"".join(written))
+
+    def __enter__(self) -> TestClient:
+        return self  # nothing to open or close: "with TestClient(app) as client:" reads as in Starlette
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
 
     def get(self, path: str, **kwargs: Any) -> TestResponse:
         return self.request("GET", path, **kwargs)

@@ -92,7 +92,48 @@ def test_data_and_params_send_a_list_as_a_repeated_field(c):
     assert data["query"] == "x=1&tag=c&tag=d&q=%C3%A9"
 
 
-@pytest.mark.parametrize("value", [(io.BytesIO(b"abc"), "a.txt"), io.BytesIO(b"abc"), None, {"a": "b"}])
+def test_none_is_no_field_and_no_header_as_in_requests(c):
+    # params={"page": page} with no page, headers={"Authorization": token} with none.
+    data = c.post("/f", data={"a": "1", "b": None}, params={"q": "x", "page": None},
+                  headers={"X-A": None}).json()
+    assert (data["body"], data["query"], data["x_a"]) == ("a=1", "q=x", None)
+    assert c.get("/h", headers={"X-A": b"bytes"}).json()["x_a"] == "bytes"
+    with pytest.raises(TypeError, match="a header takes a str or bytes"):
+        c.get("/h", headers={"X-A": 7})
+
+
+def test_json_none_sends_no_json_and_json_beside_data_is_refused(c):
+    data = c.post("/f", json=None, data={"a": "1"}).json()  # a helper passing json=None along
+    assert data["body"] == "a=1" and data["content_type"].startswith("application/x-www-form-urlencoded")
+    with pytest.raises(TypeError, match="not both"):
+        c.post("/f", json={"a": 1}, data={"b": "2"})
+
+
+def test_a_client_is_a_context_manager_and_its_requests_come_from_loopback(c):
+    with c as client:
+        assert client is c
+        assert client.get("/h").status == 200
+    assert c.app is not None  # nothing was closed
+
+
+def test_a_base_url_needs_a_scheme():
+    with pytest.raises(ValueError, match="base_url must name a scheme"):
+        TestClient(lambda environ, start_response: [], base_url="localhost")
+
+
+def test_an_absolute_url_is_the_target_and_its_path_is_path_info():
+    seen = {}
+
+    def app(environ, start_response):
+        seen.update(path=environ["PATH_INFO"], target=environ["REQUEST_URI"], remote=environ["REMOTE_ADDR"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b""]
+
+    TestClient(app).get("http://other.example/a%2Fb/c?x=1")
+    assert seen == {"path": "/a/b/c", "target": "http://other.example/a%2Fb/c?x=1", "remote": "127.0.0.1"}
+
+
+@pytest.mark.parametrize("value", [(io.BytesIO(b"abc"), "a.txt"), io.BytesIO(b"abc"), {"a": "b"}])
 def test_a_data_value_that_is_no_field_is_refused_not_sent_as_its_repr(c, value):
     # Flask's client takes a (file, name) tuple in data=; here files go in files=.
     with pytest.raises(TypeError, match="send files with files="):
