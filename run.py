@@ -20,7 +20,7 @@ import socket
 import sys
 from pathlib import Path
 
-from minirouter import App, exit_with_reloader, run_with_reloader, waitress_options
+from minirouter import App, StartupError, exit_with_reloader, run_with_reloader, waitress_options
 
 HERE = Path(__file__).resolve().parent
 
@@ -29,7 +29,18 @@ HERE = Path(__file__).resolve().parent
 logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 logging.getLogger("minirouter.access").setLevel(logging.INFO)
 
-application = App(str(HERE / "app"))
+
+
+def create_app() -> App:
+    """The example app: the routes in app/, the files in public/ beside it."""
+    return App(str(HERE / "app"))
+
+
+if __name__ != "__main__":
+    # Imported by a WSGI server: waitress-serve run:application, gunicorn run:application.
+    # Run as a script, main() builds it, and only in the process that serves: the
+    # --reload watcher never imports a route, so one that fails cannot stop it.
+    application = create_app()
 
 
 def route_table(app: App) -> str:
@@ -69,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         return run_with_reloader(command, [str(HERE / "app"), str(HERE / "public")],
                                  listen=(args.host, port))
     exit_with_reloader()  # when run.py --reload started this server: stop if it is killed
+    try:
+        app = create_app()
+    except StartupError as error:  # a route that fails to import, two folders for one URL...
+        print(f"cannot start: {error}", file=sys.stderr)
+        return 1
 
     try:
         import waitress
@@ -79,9 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # waitress reads a whole body before the app sees it: give it the app's
         # max_body_size so an oversized upload is refused before it is read.
-        server = waitress.create_server(
-            application, host=args.host, port=args.port, **waitress_options(application)
-        )
+        server = waitress.create_server(app, host=args.host, port=args.port, **waitress_options(app))
     except ValueError as error:  # a --host that is not an address
         parser.error(f"cannot listen on {args.host}:{args.port}: {error}")
     except OSError as error:  # most often: the port is taken
@@ -89,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
               "try another --port", file=sys.stderr)
         return 1
     print(f"minirouter serving {HERE / 'app'} at http://{_host_for_url(args.host)}:{server.effective_port}")
-    print(route_table(application))
+    print(route_table(app))
     print("Press Ctrl-C to stop.", flush=True)
 
     # SIGTERM (docker stop, systemd) stops as cleanly as Ctrl-C does.

@@ -587,6 +587,21 @@ def test_run_py_reload_on_port_0_keeps_the_port_it_chose(example_site, start_ser
     server.wait_for("/hello", b"Hello again!")  # the restarted server, on the same port
 
 
+def test_run_py_reload_waits_for_a_fix_when_a_route_fails_to_import_at_start(example_site, start_server) -> None:
+    # The watcher never imports the routes (as serve --reload): it used to die with the route.
+    site, env = example_site
+    route = site / "app" / "hello" / "route.py"
+    source = route.read_text()
+    route.write_text(source + "\nimport no_such_module_here\n")
+    server = start_server("--reload", env=env, program=[sys.executable, str(site / "run.py")])
+    server.wait_for_output("waiting for a file to change")
+    assert "cannot start:" in server.output() and "no_such_module_here" in server.output()
+    assert server.process.poll() is None
+    route.write_text(source)
+    server.wait_for("/hello", b"Hello World!")
+    assert server.output().count("Traceback") == 0
+
+
 def test_run_py_reload(example_site, start_server) -> None:
     site, env = example_site
     server = start_server("--reload", env=env, program=[sys.executable, str(site / "run.py")])
