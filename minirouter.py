@@ -4244,7 +4244,7 @@ class App:
             return response, False  # never run: no content will be sent (_send_other closes it)
         # A HEAD runs it too, up to its first piece (then _send_other closes it):
         # an error before then is the answer, and HEAD's must be GET's (RFC 9110 9.3.2).
-        body = _StreamedBody(response._stream, request)
+        body = _StreamedBody(response._stream, request, source)
         try:
             body.start()
         except HTTPError as exc:  # request.stream() over max_body_size, say
@@ -4355,7 +4355,10 @@ class App:
         stream = source if isinstance(source, _StreamedBody) else _StreamedBody(source, request)
         start_response(status_line, header_list)
         if not send_body:
-            stream.close()
+            try:
+                stream.close()
+            except Exception:  # its finally raised: the answer stands (a HEAD's, a 204's), the error is logged
+                logger.exception("%s: its streamed body failed when it was closed", stream.label)
             return []
         return stream
 
@@ -4449,9 +4452,10 @@ class _StreamedBody:
     on the thread's event loop, and the request's temporary files removed
     when the server closes it."""
 
-    def __init__(self, source: Any, request: Optional[Request]) -> None:
+    def __init__(self, source: Any, request: Optional[Request], label: str = "a route") -> None:
         self._source = source
         self._request = request
+        self.label = label  # whose body it is, for the log: "app/x/route.py: GET handler"
         self._async_pieces: Optional[_AsyncPieces] = None  # once an async source has started
         self._chunks = self._encoded_chunks()
         self._first = b""
@@ -4471,7 +4475,12 @@ class _StreamedBody:
             # Past the first piece an error can only cut the connection, which the
             # server does for an Exception; a SystemExit would escape its thread
             # (waitress kept the connection open, the client waiting for ever).
+            logger.error("%s: its streamed body raised SystemExit after it started", self.label)
             raise RuntimeError(f"a streamed body raised SystemExit({exc.code!r})") from exc
+        except Exception:
+            # The server logs it too, but not which route's body it was.
+            logger.exception("%s: its streamed body failed after it started", self.label)
+            raise
 
     def _encoded_chunks(self) -> Iterator[bytes]:
         source = self._source
@@ -4630,6 +4639,8 @@ class _AccessLoggedBody:
 
 def _log_access(environ: dict[str, Any], status_line: list[str], sent: int, started: float) -> None:
     method = str(environ.get("REQUEST_METHOD", "-"))
+    if not (method.isascii() and method.isprintable()):  # servers refuse such methods; a WSGI layer may not
+        method = quote(_environ_bytes(method), safe="")
     path = _loggable_path(environ)
     status = int(status_line[0].split(" ", 1)[0]) if status_line else 0
     elapsed_ms = (time.perf_counter() - started) * 1000
@@ -4644,7 +4655,9 @@ def _loggable_path(environ: dict[str, Any]) -> str:
     raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
     split = _split_target(raw) if isinstance(raw, str) and raw.isprintable() else None
     if split is not None:
-        return split[1]  # the path alone, also of an absolute-form target (http://host/path)
+        # The path alone, also of an absolute-form target (http://host/path); raw
+        # non-ASCII (a wsgiref target) percent-encoded, as PATH_INFO's is below.
+        return split[1] if split[1].isascii() else quote(_environ_bytes(split[1]), safe=_PATH_CHARS + "%")
     path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
     return quote(_environ_bytes(path), safe=_PATH_CHARS)
 

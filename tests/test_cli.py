@@ -522,6 +522,21 @@ def test_access_log_escapes_control_characters(tmp_path: Path, caplog: pytest.Lo
     assert "%0A" in record.getMessage()
 
 
+def test_access_log_writes_a_raw_target_and_a_method_as_ascii(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # wsgiref passes the target's bytes as they came (latin-1 text); a WSGI layer may pass any method.
+    app = minirouter.App(str(write_app(tmp_path, TREE)))
+    caplog.set_level(logging.INFO, logger="minirouter.access")
+    base = {"SERVER_NAME": "x", "SERVER_PORT": "80", "wsgi.url_scheme": "http", "QUERY_STRING": ""}
+    for environ in ({**base, "REQUEST_METHOD": "GET", "PATH_INFO": "/café", "REQUEST_URI": "/cafÃ©"},
+                    {**base, "REQUEST_METHOD": "GE\nT 200 forged\nGET", "PATH_INFO": "/hello"}):
+        body = app(environ, lambda status, headers, exc_info=None: None)
+        list(body)
+        body.close()  # the line is written when the server closes the body
+    lines = [r.getMessage() for r in caplog.records if r.name == "minirouter.access"]
+    assert lines[0].startswith("GET /caf%C3%A9 404 ")
+    assert lines[1].startswith("GE%0AT%20200%20forged%0AGET /hello 501 ") and "\n" not in lines[1]
+
+
 def test_module_prints_nothing_by_default(tmp_path: Path) -> None:
     app_dir = write_app(tmp_path, TREE)
     script = textwrap.dedent(f"""

@@ -7,6 +7,7 @@ in chunks; 50 MB goes through waitress with memory bounded (tracemalloc).
 from __future__ import annotations
 
 import asyncio
+import logging
 import hashlib
 import time
 import http.client
@@ -499,3 +500,41 @@ def test_an_async_body_cancelled_between_pieces_is_an_error_not_a_hang(tmp_path,
     with pytest.raises(RuntimeError, match="cancelled between two pieces"):
         list(pieces)
     body.close()
+
+
+FAILING_LATE = {
+    "late/route.py": (
+        "from minirouter import Response\n"
+        "def gen():\n    yield b'one'\n    raise ValueError('late')\n"
+        "def GET():\n    return Response(gen())\n"
+    ),
+    "closing/route.py": (
+        "from minirouter import Response\n"
+        "def gen():\n    try:\n        yield b'one'\n        yield b'two'\n    finally:\n"
+        "        raise RuntimeError('in finally')\n"
+        "def GET():\n    return Response(gen())\n"
+    ),
+}
+
+
+def test_a_body_that_fails_after_it_started_is_logged_with_its_route(tmp_path, caplog):
+    # The server logs it too, but without the route file: the minirouter logger names it, once.
+    app = App(str(make_app_dir(tmp_path, FAILING_LATE)))
+    caplog.set_level(logging.ERROR, logger="minirouter")
+    body = _call(app, "/late")
+    with pytest.raises(ValueError, match="late"):
+        list(body)
+    body.close()
+    [record] = [r for r in caplog.records if r.name == "minirouter"]
+    assert "late/route.py: GET handler: its streamed body failed after it started" in record.getMessage()
+    assert record.exc_info is not None
+
+
+def test_a_head_whose_body_fails_when_closed_keeps_its_answer(tmp_path, caplog):
+    # HEAD runs the body to its first piece, then closes it: an error there is logged,
+    # and the answer is still GET's (not the server's own 500).
+    app = App(str(make_app_dir(tmp_path, FAILING_LATE)))
+    caplog.set_level(logging.ERROR, logger="minirouter")
+    response = client(app).head("/closing")
+    assert (response.status, response.content) == (200, b"")
+    assert any("its streamed body failed when it was closed" in r.getMessage() for r in caplog.records)
