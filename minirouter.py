@@ -41,6 +41,7 @@ import threading
 import time
 import traceback
 import types
+import unicodedata
 from collections.abc import Hashable, Mapping, MutableMapping, Sequence
 from typing import (
     IO,
@@ -590,23 +591,29 @@ class _MultiValueView:
             self._by_name = by_name
         return self._by_name
 
+    def _values_of(self, name: object) -> Optional[list[Any]]:
+        try:
+            return self._values().get(name)  # type: ignore[call-overload, no-any-return]
+        except TypeError:  # an unhashable name (a list) names no field
+            return None
+
     def get(self, name: str, default: Any = None) -> Any:
         """The first value for ``name``, or ``default``."""
-        values = self._values().get(name)
+        values = self._values_of(name)
         return values[0] if values else default
 
     def get_all(self, name: str) -> list[Any]:
         """Every value for ``name``, in the order they came."""
-        return list(self._values().get(name, ()))
+        return list(self._values_of(name) or ())
 
     def has(self, name: str) -> bool:
-        return name in self._values()
+        return self._values_of(name) is not None
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, Hashable) and name in self._values()
+        return self._values_of(name) is not None
 
     def __getitem__(self, name: str) -> Any:
-        values = self._values().get(name)
+        values = self._values_of(name)
         if not values:
             raise KeyError(name)
         return values[0]
@@ -3338,10 +3345,15 @@ def _names_on_disk(folder: str, segments: list[str]) -> bool:
     /admin would not see /ADMIN/notes.txt, which finds public/admin/notes.txt."""
     for segment in segments:
         try:
-            if segment not in os.listdir(folder):
-                return False
+            names = os.listdir(folder)
         except OSError:
             return False
+        if segment not in names:
+            # HFS+ keeps names decomposed (NFD), browsers send them composed (NFC):
+            # the same name, case included, in two spellings of its accents.
+            if segment.isascii() or unicodedata.normalize("NFC", segment) not in {
+                    unicodedata.normalize("NFC", name) for name in names}:
+                return False
         folder = os.path.join(folder, segment)
     return True
 
@@ -4935,7 +4947,7 @@ class TestClient:
         target, _, query = path.partition("?")
         # An absolute URL (http://host/x) is sent as the request target, as it is;
         # PATH_INFO is its path, as a server makes it.
-        split = _split_target(target) if "://" in target else None
+        split = _split_target(target) if not target.startswith("/") and "://" in target else None
         origin = ""  # "http://host" of an absolute URL
         if split is not None:
             origin, target = f"{target.partition('://')[0]}://{split[0]}", split[1]
@@ -5281,6 +5293,11 @@ def _wsgiref_server(app: Callable[[dict[str, Any], StartResponse], Iterable[byte
                 super().process_request_thread(request, client_address)
             finally:
                 self.slots.release()
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            if isinstance(sys.exc_info()[1], socket.timeout):
+                return  # a client let go after WSGIREF_TIMEOUT (a browser's unused preconnect): no traceback
+            super().handle_error(request, client_address)
 
     class QuietHandler(simple.WSGIRequestHandler):
         timeout = WSGIREF_TIMEOUT  # socketserver's: a silent client's read ends with an error

@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import sys
+import traceback
 from pathlib import Path
 
 from minirouter import App, StartupError, exit_with_reloader, run_with_reloader, waitress_options
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app = create_app()
     except StartupError as error:  # a route that fails to import, two folders for one URL...
+        if error.__cause__ is not None:  # where in the route it failed
+            traceback.print_exception(type(error.__cause__), error.__cause__, error.__cause__.__traceback__)
         print(f"cannot start: {error}", file=sys.stderr)
         return 1
 

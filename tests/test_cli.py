@@ -337,7 +337,7 @@ def test_serve_without_waitress_uses_wsgiref(tmp_path: Path, start_server) -> No
 
 
 def test_the_wsgiref_server_bounds_its_threads_and_lets_silent_clients_go(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
     # Each connection holds a thread: 400 half-sent requests made 400 threads, for ever.
     import threading
 
@@ -361,6 +361,8 @@ def test_the_wsgiref_server_bounds_its_threads_and_lets_silent_clients_go(
         response = connection.getresponse()
         assert response.status == 200 and b'"version":1' in response.read()
         connection.close()
+        time.sleep(1.0)  # every silent one let go by now, without a traceback each
+        assert "Traceback" not in capfd.readouterr().err
     finally:
         for sock in silent:
             sock.close()
@@ -611,10 +613,11 @@ def test_run_py_reload_waits_for_a_fix_when_a_route_fails_to_import_at_start(exa
     server = start_server("--reload", env=env, program=[sys.executable, str(site / "run.py")])
     server.wait_for_output("waiting for a file to change")
     assert "cannot start:" in server.output() and "no_such_module_here" in server.output()
+    assert 'route.py", line' in server.output()  # where it failed, from the cause's traceback
     assert server.process.poll() is None
     route.write_text(source)
     server.wait_for("/hello", b"Hello World!")
-    assert server.output().count("Traceback") == 0
+    assert server.output().count("Traceback") == 1  # the child's, once: the watcher never imported it
 
 
 def test_run_py_reload(example_site, start_server) -> None:

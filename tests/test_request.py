@@ -802,3 +802,10 @@ def test_no_file_is_held_in_memory_beyond_max_form_memory(tmp_path, max_form_mem
     r = call(h.app, make_environ("POST", "/hook", body=body,
                                  content_type=f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"))
     assert (r.status, r.json()) == (200, {"on_disk": on_disk})
+
+
+def test_search_params_answer_an_unhashable_name_as_no_field(hook):
+    seen = capture(hook, lambda rq, cx: (rq.search_params.get(["a"]), rq.search_params.has(["a"]),
+                                         ["a"] in rq.search_params, rq.search_params.get_all(["a"])))
+    call(hook.app, make_environ("GET", "/hook", query="a=1"))
+    assert seen["value"] == (None, False, False, [])

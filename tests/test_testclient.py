@@ -131,6 +131,8 @@ def test_an_absolute_url_is_the_target_and_its_path_is_path_info():
 
     TestClient(app).get("http://other.example/a%2Fb/c?x=1")
     assert seen == {"path": "/a/b/c", "target": "http://other.example/a%2Fb/c?x=1", "remote": "127.0.0.1"}
+    TestClient(app).get("/proxy/https://example.com/page")  # a path that holds a URL is a path
+    assert (seen["path"], seen["target"]) == ("/proxy/https://example.com/page", "/proxy/https://example.com/page")
 
 
 @pytest.mark.parametrize("value", [(io.BytesIO(b"abc"), "a.txt"), io.BytesIO(b"abc"), {"a": "b"}])

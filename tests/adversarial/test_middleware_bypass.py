@@ -217,3 +217,14 @@ def test_case_is_only_checked_where_the_filesystem_ignores_it(guarded, tmp_path)
     ignores = (tmp_path / "PUBLIC").exists()
     assert minirouter._ignores_case(str(tmp_path / "Public")) is ignores
     assert guarded._public_ignores_case is ignores
+
+
+def test_a_name_written_decomposed_on_disk_is_found_by_its_composed_spelling(tmp_path):
+    # HFS+ keeps names decomposed (NFD); browsers send them composed (NFC).
+    import unicodedata
+
+    import minirouter
+
+    (tmp_path / unicodedata.normalize("NFD", "café.txt")).write_text("x")
+    assert minirouter._names_on_disk(str(tmp_path), [unicodedata.normalize("NFC", "café.txt")])
+    assert not minirouter._names_on_disk(str(tmp_path), ["CAFÉ.txt"])
