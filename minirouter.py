@@ -591,9 +591,9 @@ class _MultiValueView:
             self._by_name = by_name
         return self._by_name
 
-    def _values_of(self, name: object) -> Optional[list[Any]]:
+    def _values_of(self, name: Any) -> Optional[list[Any]]:
         try:
-            return self._values().get(name)  # type: ignore[call-overload, no-any-return]
+            return self._values().get(name)
         except TypeError:  # an unhashable name (a list) names no field
             return None
 
@@ -2035,12 +2035,11 @@ def _location(url: str) -> str:
         raise TypeError("redirect URL must be a str")
     if _CONTROL_CHAR.search(url):  # refused here, in the handler, not later as a header
         raise ValueError("redirect URL contains CR, LF, NUL or another control character")
-    if "%" in url:
-        if _LOCATION_AS_IS.match(url) and not _BAD_ESCAPE.search(url):
-            return url
-        url = _BAD_ESCAPE.sub("%25", url)
-    elif _LOCATION_AS_IS.match(url):
+    has_percent = "%" in url
+    if _LOCATION_AS_IS.match(url) and not (has_percent and _BAD_ESCAPE.search(url)):
         return url  # the usual redirect (/comments/4?page=2): nothing to encode
+    if has_percent:
+        url = _BAD_ESCAPE.sub("%25", url)
     return quote(url, safe=_LOCATION_SAFE)
 
 
@@ -4405,7 +4404,7 @@ def _content_length(body: bytes, items: list[tuple[str, str]], method: str) -> s
     out and said how long GET's would be (RFC 9110 8.6: that length, or none)."""
     if method == "HEAD" and not body:
         for name, value in items:
-            if name.lower() == "content-length" and value.isascii() and value.isdigit():
+            if name.lower() == "content-length":  # digits: _check_header refuses any other
                 return value
     return str(len(body))
 
@@ -5594,7 +5593,7 @@ def _serve_command(args: argparse.Namespace) -> int:
         args.subparser.error(f"cannot listen on {args.host}:{args.port}: {problem[1]}")
     if args.reload and not os.environ.get(_RELOADER_PARENT_ENV):
         # Port 0 is chosen once, here: each restarted child would otherwise listen somewhere new.
-        port = args.port or _free_port(args.host)
+        port = args.port or free_port(args.host)
         command = [sys.executable, "-m", "minirouter", "serve", args.app_dir, "--host", args.host,
                    "--port", str(port)]
         command += ["--debug"] if args.debug else []
@@ -5618,8 +5617,10 @@ def _serve_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _free_port(host: str) -> int:
-    """A port free on ``host`` now, or 0 (any) when ``host`` cannot be bound: the server says why."""
+def free_port(host: str) -> int:
+    """A port free on ``host`` now, or 0 (any) when ``host`` cannot be bound:
+    the server says why. For a reloaded server on port 0, chosen once by the
+    watcher, so that each restarted server listens on the same one."""
     try:
         return _bind_probe(host, 0)
     except (OSError, ValueError):

@@ -16,12 +16,11 @@ import argparse
 import logging
 import os
 import signal
-import socket
 import sys
 import traceback
 from pathlib import Path
 
-from minirouter import App, StartupError, exit_with_reloader, run_with_reloader, waitress_options
+from minirouter import App, StartupError, exit_with_reloader, free_port, run_with_reloader, waitress_options
 
 HERE = Path(__file__).resolve().parent
 
@@ -119,18 +118,6 @@ def main(argv: list[str] | None = None) -> int:
         server.close()
     print("stopped", flush=True)
     return 0
-
-
-def free_port(host: str) -> int:
-    """A port free on `host` now; 0 when `host` cannot be listened on (the
-    reloader then says why)."""
-    try:
-        family = socket.getaddrinfo(host.strip("[]"), 0, type=socket.SOCK_STREAM)[0][0]
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.bind((host.strip("[]"), 0))
-            return probe.getsockname()[1]
-    except (OSError, UnicodeError):
-        return 0
 
 
 def _host_for_url(host: str) -> str:
