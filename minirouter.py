@@ -12,7 +12,12 @@ methods (``GET``, ``POST``, ...), becomes a WSGI application::
     application = App("app")
 
 Standard library only: copy this file into a project, or ``pip install`` it.
-The module reads top to bottom in the order a request flows through it.
+The module reads top to bottom in the order a request flows through it, each
+section opening with a banner: HTTP primitives and multipart forms, the request
+path, Request, Response, errors and the request context, middleware, the route
+tree, pages and public files, route caching, the access log, the App (the WSGI
+callable), then the helpers around it: the route table and OpenAPI, TestClient,
+serving with a reloader, and the command line.
 """
 
 from __future__ import annotations
@@ -81,10 +86,14 @@ __all__ = [
     "TestResponse",
     "UploadFile",
     "cookies",
+    "exit_with_reloader",
+    "free_port",
     "headers",
     "not_found",
     "permanent_redirect",
     "redirect",
+    "run_with_reloader",
+    "waitress_options",
 ]
 
 logger = logging.getLogger("minirouter")
@@ -99,7 +108,8 @@ DEFAULT_MAX_FORM_MEMORY = 500 * 1024
 DEFAULT_SPOOL_SIZE = 1024 * 1024
 DEFAULT_CACHE_SIZE = 1024
 
-# Bodies are read from the server in chunks of this size, never all at once.
+# A body read without a Content-Length (chunked), streamed, or parsed as a
+# form is read from the server in chunks of this size.
 READ_CHUNK_SIZE = 64 * 1024
 
 StartResponse = Callable[..., Any]
@@ -128,17 +138,27 @@ def _is_token(value: str) -> bool:
     return _TOKEN.match(value) is not None
 
 
-def _plain(text: Any) -> Any:
+def _exact_str(text: Any) -> Any:
     """A str subclass (a StrEnum member, say) as an exact ``str`` of its text:
     PEP 3333 wants the type named str, and since Python 3.12 an f-string
     writes a ``(str, Enum)`` member as ``Class.MEMBER``. Anything else as it is."""
     return str.__str__(text) if isinstance(text, str) and type(text) is not str else text
 
 
+def _ascii_int(text: str, max_digits: int = 18) -> Optional[int]:
+    """A whole number written in ASCII digits only (no sign, '_' or spaces)."""
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    stripped = text.lstrip("0") or "0"
+    if len(stripped) > max_digits:
+        return None
+    return int(stripped)
+
+
 def _check_header(name: str, value: str) -> tuple[str, str]:
     """Refuse a header that could not be sent safely, at the moment it is set;
     the name and value as exact ``str`` (see ``_plain``), checked as such."""
-    name, value = _plain(name), _plain(value)
+    name, value = _exact_str(name), _exact_str(value)
     if not isinstance(name, str) or not _is_token(name):
         raise ValueError(f"invalid header name {name!r}")
     if not isinstance(value, str):
@@ -443,8 +463,10 @@ def _run_end(pattern: re.Pattern[str], text: str, pos: int) -> int:
     return match.end() if match else pos
 
 
-def _read_quoted(text: str, start: int) -> tuple[str, int]:
-    """Read a quoted-string whose opening quote is at ``start - 1``."""
+def _read_http_quoted_string(text: str, start: int) -> tuple[str, int]:
+    """Read an RFC 9110 quoted-string (backslash escapes a character) whose
+    opening quote is at ``start - 1``. Multipart part headers are read as
+    browsers write them instead: see ``_read_form_quoted_string``."""
     parts = []
     i, end = start, len(text)
     while i < end:
@@ -491,7 +513,7 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
         name = rest[i:equals].strip().lower()
         i = _run_end(_SPACE_RUN, rest, equals + 1)
         if i < end and rest[i] == '"':
-            param_value, i = _read_quoted(rest, i + 1)
+            param_value, i = _read_http_quoted_string(rest, i + 1)
             semicolon = rest.find(";", i)
             i = end if semicolon == -1 else semicolon + 1
         else:
@@ -727,7 +749,8 @@ _CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F])
 class UploadFile:
     """A file sent in a multipart form.
 
-    Up to `spool_size` bytes it lives in memory, beyond that in a temporary file; either
+    Up to `spool_size` bytes (or `max_form_memory`, if smaller) it lives in memory,
+    beyond that in a temporary file; either
     way closing it frees it, and the framework closes every upload when the request ends.
     `filename` is whatever the client sent: never use it as a path without cleaning it.
     """
@@ -993,7 +1016,7 @@ def _parse_part_headers(block: bytes) -> dict[str, str]:
         name, colon, value = line.partition(":")
         # Folded lines (starting with whitespace), bare CR or LF and NUL are refused: a
         # lenient reading here is how two parsers come to disagree about one request.
-        if not colon or not _PART_TOKEN.fullmatch(name) or _has_line_breaks(value):
+        if not colon or not _PART_TOKEN.fullmatch(name) or _has_cr_lf_or_nul(value):
             raise HTTPError(400, "malformed multipart part header")
         key = name.lower()
         if key in collected and key in ("content-disposition", "content-type"):
@@ -1002,7 +1025,7 @@ def _parse_part_headers(block: bytes) -> dict[str, str]:
     return {key: ", ".join(values) for key, values in collected.items()}
 
 
-def _has_line_breaks(value: str) -> bool:
+def _has_cr_lf_or_nul(value: str) -> bool:
     return "\r" in value or "\n" in value or "\0" in value
 
 
@@ -1071,7 +1094,7 @@ def _part_header_params(value: str) -> tuple[str, dict[str, str], frozenset[str]
             raise HTTPError(400, "malformed header parameter")
         pos = _run_end(_SPACE_RUN, rest, name_end + 1)
         if pos < end and rest[pos] == '"':
-            text, pos = _read_quoted_string(rest, pos + 1)
+            text, pos = _read_form_quoted_string(rest, pos + 1)
             pos = _run_end(_SPACE_RUN, rest, pos)
             if pos < end and rest[pos] != ";":
                 raise HTTPError(400, "malformed header parameter")
@@ -1096,7 +1119,7 @@ def _has_control_chars(value: str) -> bool:
     return len(raw.translate(None, _CONTROL_BYTES)) != len(raw)
 
 
-def _read_quoted_string(text: str, pos: int) -> tuple[str, int]:
+def _read_form_quoted_string(text: str, pos: int) -> tuple[str, int]:
     """The quoted string whose opening quote is just before ``pos``, and the
     position after its closing quote, read as browsers write them (the HTML
     standard, and Fetch's parser in Next.js): no escapes, so a backslash is
@@ -1232,6 +1255,139 @@ def _spool_file(spool_size: int) -> IO[bytes]:
 
 
 # ---------------------------------------------------------------------------
+# The request path: split on the raw '/' first, then decode each segment once,
+# as Next.js does, so /files/a%2Fb gives one segment "a/b".
+# ---------------------------------------------------------------------------
+
+
+def _split_target(target: str) -> Optional[tuple[str, str]]:
+    """(authority, path) of a raw request target, without query or fragment:
+    ``("", "/a")`` in origin form, ``("host:8080", "/a")`` in absolute form
+    (``http://host:8080/a``); None for anything else."""
+    raw = target.partition("?")[0].partition("#")[0]
+    if raw[:1] == "/":
+        return "", raw
+    scheme_end = raw.find("://")
+    if scheme_end == -1:
+        return None
+    authority, slash, path = raw[scheme_end + 3 :].partition("/")
+    return authority, (slash + path) or "/"
+
+
+def _target_authority(environ: dict[str, Any]) -> Optional[str]:
+    """The host of a request target in absolute form (``http://host/path``), or None."""
+    target = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    split = _split_target(target) if target else None
+    return split[0] or None if split else None
+
+
+def _raw_target_path(target: str, script: str) -> Optional[str]:
+    """The app's part of the raw request target the server passed
+    (``REQUEST_URI``, ``RAW_URI``): the path only, without ``SCRIPT_NAME``."""
+    split = _split_target(target)
+    if split is None:
+        return None
+    raw = split[1]
+    if script:
+        rest = _after_mount_point(raw, script)
+        if rest is None:
+            return None  # not under the mount point: PATH_INFO decides
+        raw = rest or "/"
+    return raw
+
+
+def _after_mount_point(raw: str, script: str) -> Optional[str]:
+    """What follows ``SCRIPT_NAME`` in a raw path, or None if it is not there.
+    ``SCRIPT_NAME`` is decoded, and the raw path may encode it (``/my%20app``
+    for ``/my app``): the segments it spans are compared decoded."""
+    rest = raw[len(script) :]
+    if raw.startswith(script) and rest[:1] in ("", "/"):
+        return rest  # the usual mount point, with nothing encoded
+    depth = script.count("/")
+    parts = raw.split("/", depth + 1)
+    if len(parts) <= depth or percent_decode("/".join(parts[: depth + 1])) != _environ_bytes(script):
+        return None
+    return "/" + parts[depth + 1] if len(parts) > depth + 1 else ""
+
+
+def _decode_segment(raw: str) -> str:
+    if "%" in raw:
+        if _BAD_ESCAPE.search(raw):
+            raise HTTPError(400, "malformed percent-escape in the path")
+        # Raw bytes arrive as latin-1 characters (PEP 3333): keep them bytes.
+        data = unquote_to_bytes(_environ_bytes(raw))
+    elif raw.isascii():
+        return raw
+    else:
+        data = _environ_bytes(raw)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPError(400, "the path is not valid UTF-8") from None
+
+
+def _last_list_element(value: str) -> str:
+    """The last element of a comma-separated header (empty ones do not count,
+    RFC 9110 5.6.1.2). Of ``X-Forwarded-Host: evil.example, site.example``,
+    only the last was written by the proxy in front: a proxy that appends to
+    the header keeps what the client itself sent before it."""
+    for element in reversed(value.split(",")):
+        element = element.strip(" \t")
+        if element:
+            return element
+    return ""
+
+
+def _request_path(environ: dict[str, Any]) -> tuple[str, str]:
+    """(decoded path, raw path) for the app; 400 if malformed."""
+    target: Optional[str] = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    if target and target[0] == "/" and not environ.get("SCRIPT_NAME"):
+        raw = target.partition("?")[0]
+        if "%" not in raw and "#" not in raw and raw.isascii():
+            return raw, raw  # the usual target: a path at the root with nothing to decode
+    if target == "*" or (not target and environ.get("PATH_INFO") == "*"):
+        _asterisk_target(environ.get("REQUEST_METHOD", "GET"))
+    raw_path = _raw_target_path(target, _script_name(environ)) if target else None
+    if raw_path is not None:
+        return "/" + "/".join(_path_segments(raw_path)), raw_path
+    # PATH_INFO is already decoded, as latin-1 (PEP 3333): recode it to UTF-8.
+    path_info = environ.get("PATH_INFO", "") or "/"
+    try:
+        path = path_info.encode("latin-1").decode("utf-8")
+    except UnicodeEncodeError:
+        path = path_info
+    except UnicodeDecodeError:
+        raise HTTPError(400, "the path is not valid UTF-8") from None
+    if not path.startswith("/"):
+        path = "/" + path
+    return path, quote(path, safe=_PATH_CHARS)
+
+
+def _asterisk_target(method: str) -> NoReturn:
+    """``OPTIONS *`` asks about the server as a whole (RFC 9110 9.3.7): 204
+    with every method the app may answer. Any other method may not use that
+    target (RFC 9112 3.2.4). Either way there is no path to route, so the
+    answer comes from here, as the other answers about the target do."""
+    if method == "OPTIONS":
+        raise HTTPError(204, "", {"Allow": ", ".join(sorted(HTTP_METHODS))})
+    raise HTTPError(400, f"the request target * is only for OPTIONS, not {method}")
+
+
+def _path_segments(raw_path: str) -> list[str]:
+    """The decoded segments of a raw path, for the trie; 400 if malformed."""
+    if raw_path == "/":
+        return []
+    if "%" not in raw_path and raw_path.isascii():  # nothing to decode
+        return raw_path[1:].split("/")
+    return [_decode_segment(part) for part in raw_path[1:].split("/")]
+
+
+def _without_empty_segments(raw_path: str) -> str:
+    """``/comments//4/`` as ``/comments/4``: one ``/`` between segments, none at the end."""
+    return "/" + "/".join(segment for segment in raw_path.split("/") if segment)
+
+
+# ---------------------------------------------------------------------------
 # Request: a lazy view of the WSGI environ. Nothing is parsed until asked:
 # a handler that never reads the body or the cookies never pays for them.
 # ---------------------------------------------------------------------------
@@ -1315,8 +1471,9 @@ def _json_text(data: Any) -> str:
 class Request:
     """One HTTP request, as the handler sees it.
 
-    ``method``, ``url`` (absolute), ``path`` (decoded), ``headers``,
-    ``cookies`` and ``search_params`` are read on first use; ``body()``,
+    ``method`` and ``path`` (decoded) are known when it is made; ``url``
+    (absolute), ``headers``, ``cookies`` and ``search_params`` are read on
+    first use; ``body()``,
     ``text()``, ``json()``, ``form()`` and ``stream()`` read the body.
     """
 
@@ -1690,6 +1847,18 @@ class _ChunkReader:
         return data
 
 
+class Context:
+    """The second handler argument: ``context.params`` holds the URL params."""
+
+    __slots__ = ("params",)
+
+    def __init__(self, params: Optional[dict[str, Any]] = None) -> None:
+        self.params: dict[str, Any] = params if params is not None else {}
+
+    def __repr__(self) -> str:
+        return f"Context(params={self.params!r})"
+
+
 # ---------------------------------------------------------------------------
 # Response: what a handler returns. Headers are checked when they are set,
 # so a bad value fails in the handler that set it, never on the wire.
@@ -1744,7 +1913,7 @@ def format_set_cookie(
     partitioned: bool = False,
 ) -> str:
     """One ``Set-Cookie`` value, in the attribute order Next.js writes."""
-    name, value, path, domain, same_site = _plain(name), _plain(value), _plain(path), _plain(domain), _plain(same_site)
+    name, value, path, domain, same_site = _exact_str(name), _exact_str(value), _exact_str(path), _exact_str(domain), _exact_str(same_site)
     _cookie_name(name)
     if not isinstance(value, str):
         raise TypeError(f"cookie {name} value must be a str, not {type(value).__name__}")
@@ -2500,7 +2669,7 @@ def _merge_vary(values: list[str]) -> str:
 
 # ---------------------------------------------------------------------------
 # The route tree: the app folder is scanned once, route modules imported, and
-# a trie of dicts built. A request never touches the filesystem to route.
+# a trie of nodes built. A request never touches the filesystem to route.
 # ---------------------------------------------------------------------------
 
 
@@ -3158,139 +3327,6 @@ def _url_pattern(segments: Iterable[Segment]) -> str:
 
 
 # ---------------------------------------------------------------------------
-# The request path: split on the raw '/' first, then decode each segment once,
-# as Next.js does, so /files/a%2Fb gives one segment "a/b".
-# ---------------------------------------------------------------------------
-
-
-def _split_target(target: str) -> Optional[tuple[str, str]]:
-    """(authority, path) of a raw request target, without query or fragment:
-    ``("", "/a")`` in origin form, ``("host:8080", "/a")`` in absolute form
-    (``http://host:8080/a``); None for anything else."""
-    raw = target.partition("?")[0].partition("#")[0]
-    if raw[:1] == "/":
-        return "", raw
-    scheme_end = raw.find("://")
-    if scheme_end == -1:
-        return None
-    authority, slash, path = raw[scheme_end + 3 :].partition("/")
-    return authority, (slash + path) or "/"
-
-
-def _target_authority(environ: dict[str, Any]) -> Optional[str]:
-    """The host of a request target in absolute form (``http://host/path``), or None."""
-    target = environ.get("REQUEST_URI") or environ.get("RAW_URI")
-    split = _split_target(target) if target else None
-    return split[0] or None if split else None
-
-
-def _raw_target_path(target: str, script: str) -> Optional[str]:
-    """The app's part of the raw request target the server passed
-    (``REQUEST_URI``, ``RAW_URI``): the path only, without ``SCRIPT_NAME``."""
-    split = _split_target(target)
-    if split is None:
-        return None
-    raw = split[1]
-    if script:
-        rest = _after_mount_point(raw, script)
-        if rest is None:
-            return None  # not under the mount point: PATH_INFO decides
-        raw = rest or "/"
-    return raw
-
-
-def _after_mount_point(raw: str, script: str) -> Optional[str]:
-    """What follows ``SCRIPT_NAME`` in a raw path, or None if it is not there.
-    ``SCRIPT_NAME`` is decoded, and the raw path may encode it (``/my%20app``
-    for ``/my app``): the segments it spans are compared decoded."""
-    rest = raw[len(script) :]
-    if raw.startswith(script) and rest[:1] in ("", "/"):
-        return rest  # the usual mount point, with nothing encoded
-    depth = script.count("/")
-    parts = raw.split("/", depth + 1)
-    if len(parts) <= depth or percent_decode("/".join(parts[: depth + 1])) != _environ_bytes(script):
-        return None
-    return "/" + parts[depth + 1] if len(parts) > depth + 1 else ""
-
-
-def _decode_segment(raw: str) -> str:
-    if "%" in raw:
-        if _BAD_ESCAPE.search(raw):
-            raise HTTPError(400, "malformed percent-escape in the path")
-        # Raw bytes arrive as latin-1 characters (PEP 3333): keep them bytes.
-        data = unquote_to_bytes(_environ_bytes(raw))
-    elif raw.isascii():
-        return raw
-    else:
-        data = _environ_bytes(raw)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise HTTPError(400, "the path is not valid UTF-8") from None
-
-
-def _last_list_element(value: str) -> str:
-    """The last element of a comma-separated header (empty ones do not count,
-    RFC 9110 5.6.1.2). Of ``X-Forwarded-Host: evil.example, site.example``,
-    only the last was written by the proxy in front: a proxy that appends to
-    the header keeps what the client itself sent before it."""
-    for element in reversed(value.split(",")):
-        element = element.strip(" \t")
-        if element:
-            return element
-    return ""
-
-
-def _request_path(environ: dict[str, Any]) -> tuple[str, str]:
-    """(decoded path, raw path) for the app; 400 if malformed."""
-    target: Optional[str] = environ.get("REQUEST_URI") or environ.get("RAW_URI")
-    if target and target[0] == "/" and not environ.get("SCRIPT_NAME"):
-        raw = target.partition("?")[0]
-        if "%" not in raw and "#" not in raw and raw.isascii():
-            return raw, raw  # the usual target: a path at the root with nothing to decode
-    if target == "*" or (not target and environ.get("PATH_INFO") == "*"):
-        _asterisk_target(environ.get("REQUEST_METHOD", "GET"))
-    raw_path = _raw_target_path(target, _script_name(environ)) if target else None
-    if raw_path is not None:
-        return "/" + "/".join(_path_segments(raw_path)), raw_path
-    # PATH_INFO is already decoded, as latin-1 (PEP 3333): recode it to UTF-8.
-    path_info = environ.get("PATH_INFO", "") or "/"
-    try:
-        path = path_info.encode("latin-1").decode("utf-8")
-    except UnicodeEncodeError:
-        path = path_info
-    except UnicodeDecodeError:
-        raise HTTPError(400, "the path is not valid UTF-8") from None
-    if not path.startswith("/"):
-        path = "/" + path
-    return path, quote(path, safe=_PATH_CHARS)
-
-
-def _asterisk_target(method: str) -> NoReturn:
-    """``OPTIONS *`` asks about the server as a whole (RFC 9110 9.3.7): 204
-    with every method the app may answer. Any other method may not use that
-    target (RFC 9112 3.2.4). Either way there is no path to route, so the
-    answer comes from here, as the other answers about the target do."""
-    if method == "OPTIONS":
-        raise HTTPError(204, "", {"Allow": ", ".join(sorted(HTTP_METHODS))})
-    raise HTTPError(400, f"the request target * is only for OPTIONS, not {method}")
-
-
-def _path_segments(raw_path: str) -> list[str]:
-    """The decoded segments of a raw path, for the trie; 400 if malformed."""
-    if raw_path == "/":
-        return []
-    if "%" not in raw_path and raw_path.isascii():  # nothing to decode
-        return raw_path[1:].split("/")
-    return [_decode_segment(part) for part in raw_path[1:].split("/")]
-
-
-def _without_empty_segments(raw_path: str) -> str:
-    """``/comments//4/`` as ``/comments/4``: one ``/`` between segments, none at the end."""
-    return "/" + "/".join(segment for segment in raw_path.split("/") if segment)
-
-
-# ---------------------------------------------------------------------------
 # Files: page.html and the public/ folder, with validators and one Range.
 # Nothing outside the folder is reachable: every segment is checked first.
 # ---------------------------------------------------------------------------
@@ -3392,16 +3428,6 @@ def _etag_matches(header: str, etag: str, strong: bool = False) -> bool:
         if candidate.removeprefix("W/") == etag:
             return True
     return False
-
-
-def _ascii_int(text: str, max_digits: int = 18) -> Optional[int]:
-    """A whole number written in ASCII digits only (no sign, '_' or spaces)."""
-    if not text or not text.isascii() or not text.isdigit():
-        return None
-    stripped = text.lstrip("0") or "0"
-    if len(stripped) > max_digits:
-        return None
-    return int(stripped)
 
 
 def _byte_range(header: str, size: int) -> Union[None, str, tuple[int, int]]:
@@ -3730,21 +3756,97 @@ def _static_request(request: Request) -> Request:
 
 
 # ---------------------------------------------------------------------------
-# The App: the WSGI callable. One pass per request: environ -> Request ->
-# route lookup -> handler -> Response -> start_response, in that order.
+# Access log: one line per request on "minirouter.access", silent until the
+# program configures logging (the module attaches no handler and prints nothing).
 # ---------------------------------------------------------------------------
 
+access_logger = logging.getLogger("minirouter.access")
 
-class Context:
-    """The second handler argument: ``context.params`` holds the URL params."""
 
-    __slots__ = ("params",)
+class _AccessLoggedBody:
+    """A response body that counts its bytes and logs the request when the server closes it."""
 
-    def __init__(self, params: Optional[dict[str, Any]] = None) -> None:
-        self.params: dict[str, Any] = params if params is not None else {}
+    def __init__(self, body: Iterable[bytes], environ: dict[str, Any], status: list[str], started: float) -> None:
+        self._body = body
+        self._environ = environ
+        self._status = status
+        self._started = started
+        self._sent = 0
 
-    def __repr__(self) -> str:
-        return f"Context(params={self.params!r})"
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._body:
+            self._sent += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        # The request ends when the server closes the body (PEP 3333), streamed bodies included.
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._log()
+
+    def _log(self) -> None:
+        _log_access(self._environ, self._status, self._sent, self._started)
+
+
+def _log_access(environ: dict[str, Any], status_line: list[str], sent: int, started: float) -> None:
+    method = str(environ.get("REQUEST_METHOD", "-"))
+    if not (method.isascii() and method.isprintable()):  # servers refuse such methods; a WSGI layer may not
+        method = quote(_environ_bytes(method), safe="")
+    path = _loggable_path(environ)
+    status = int(status_line[0].split(" ", 1)[0]) if status_line else 0
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    access_logger.info(
+        "%s %s %d %d %.1fms", method, path, status, sent, elapsed_ms,
+        extra={"method": method, "path": path, "status": status, "bytes": sent, "duration_ms": elapsed_ms},
+    )
+
+
+def _loggable_path(environ: dict[str, Any]) -> str:
+    # The path as the client sent it (still percent-encoded), so a %0A in a URL cannot forge a log line.
+    raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    split = _split_target(raw) if isinstance(raw, str) and raw.isprintable() else None
+    if split is not None:
+        # The path alone, also of an absolute-form target (http://host/path); raw
+        # non-ASCII (a wsgiref target) percent-encoded, as PATH_INFO's is below.
+        return split[1] if split[1].isascii() else quote(_environ_bytes(split[1]), safe=_PATH_CHARS + "%")
+    path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+    return quote(_environ_bytes(path), safe=_PATH_CHARS)
+
+
+def _call_with_access_log(
+    app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]],
+    environ: dict[str, Any],
+    start_response: StartResponse,
+) -> Iterable[bytes]:
+    started = time.perf_counter()
+    status: list[str] = []
+    length: list[str] = []
+
+    def recording_start_response(status_line: str, header_list: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        status[:] = [status_line]  # a second call (with exc_info) replaces the first
+        length[:] = [value for name, value in header_list if name.lower() == "content-length"]
+        if exc_info is None:
+            return start_response(status_line, header_list)
+        return start_response(status_line, header_list, exc_info)
+
+    body = app(environ, recording_start_response)
+    file_wrapper = environ.get("wsgi.file_wrapper")
+    if isinstance(file_wrapper, type) and type(body) is file_wrapper and length:
+        # Wrapped, the server would no longer know it as its own file (waitress
+        # checks the exact class) and would not send it the fast way; logged
+        # now, with the length the server will send.
+        _log_access(environ, status, int(length[0]), started)
+        return body
+    return _AccessLoggedBody(body, environ, status, started)
+
+
+# ---------------------------------------------------------------------------
+# The App: the WSGI callable. One pass per request: environ -> Request ->
+# middleware -> route lookup -> handler -> Response -> start_response.
+# ---------------------------------------------------------------------------
 
 
 _METHOD_SET = frozenset(HTTP_METHODS)
@@ -3883,7 +3985,8 @@ class App:
       Content-Length before the handler runs);
     - ``max_form_parts``: fields plus files in one form;
     - ``max_form_memory``: one non-file form field, held in memory;
-    - ``spool_size``: a file part above this goes to a temporary file.
+    - ``spool_size``: a file part above this (or above ``max_form_memory``,
+      if smaller) goes to a temporary file.
 
     ``public_dir`` defaults to ``public/`` beside the app folder.
     ``trust_forwarded`` makes ``request.url`` use ``X-Forwarded-Proto`` and
@@ -4613,91 +4716,193 @@ class _AsyncPieces:
 
 
 # ---------------------------------------------------------------------------
-# Access log: one line per request on "minirouter.access", silent until the
-# program configures logging (the module attaches no handler and prints nothing).
+# Route table and OpenAPI: what the file tree serves, for people (`routes`) and
+# for tools (`openapi`). Both read App.route_table(), so they show what the trie matches.
 # ---------------------------------------------------------------------------
 
-access_logger = logging.getLogger("minirouter.access")
+
+def route_cache_note(info: RouteInfo) -> str:
+    """How the route's GET responses are cached, as the module says it:
+    ``-`` (never), ``revalidate=60s``, ``revalidate=false`` (until restart),
+    ``force-static`` or ``force-static,revalidate=60s``."""
+    seconds = f"revalidate={info.revalidate:g}s" if info.revalidate is not None else None
+    if info.dynamic == "force-static":
+        return f"force-static,{seconds}" if seconds else "force-static"
+    if info.dynamic == "force-dynamic":
+        return "-"
+    return seconds or "revalidate=false"
 
 
-class _AccessLoggedBody:
-    """A response body that counts its bytes and logs the request when the server closes it."""
-
-    def __init__(self, body: Iterable[bytes], environ: dict[str, Any], status: list[str], started: float) -> None:
-        self._body = body
-        self._environ = environ
-        self._status = status
-        self._started = started
-        self._sent = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._body:
-            self._sent += len(chunk)
-            yield chunk
-
-    def close(self) -> None:
-        # The request ends when the server closes the body (PEP 3333), streamed bodies included.
-        try:
-            close = getattr(self._body, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self._log()
-
-    def _log(self) -> None:
-        _log_access(self._environ, self._status, self._sent, self._started)
+def format_route_table(table: Iterable[RouteInfo], relative_to: Optional[str] = None) -> list[str]:
+    """One aligned line per route: URL pattern, methods, file, caching."""
+    base = os.path.abspath(relative_to or os.getcwd())
+    rows = [
+        (info.url, ",".join(info.methods), _display_path(info.file, base), route_cache_note(info))
+        for info in sorted(table, key=lambda info: info.url)
+    ]
+    if not rows:
+        return []
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    return ["  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[3]]) for row in rows]
 
 
-def _log_access(environ: dict[str, Any], status_line: list[str], sent: int, started: float) -> None:
-    method = str(environ.get("REQUEST_METHOD", "-"))
-    if not (method.isascii() and method.isprintable()):  # servers refuse such methods; a WSGI layer may not
-        method = quote(_environ_bytes(method), safe="")
-    path = _loggable_path(environ)
-    status = int(status_line[0].split(" ", 1)[0]) if status_line else 0
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    access_logger.info(
-        "%s %s %d %d %.1fms", method, path, status, sent, elapsed_ms,
-        extra={"method": method, "path": path, "status": status, "bytes": sent, "duration_ms": elapsed_ms},
-    )
+def _display_path(path: str, base: str) -> str:
+    # Relative paths are shorter and match what the user typed; outside the base, stay absolute.
+    try:
+        relative = os.path.relpath(path, base)
+    except ValueError:  # another drive on Windows
+        return path
+    return path if relative.startswith(os.pardir) else relative
 
 
-def _loggable_path(environ: dict[str, Any]) -> str:
-    # The path as the client sent it (still percent-encoded), so a %0A in a URL cannot forge a log line.
-    raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
-    split = _split_target(raw) if isinstance(raw, str) and raw.isprintable() else None
-    if split is not None:
-        # The path alone, also of an absolute-form target (http://host/path); raw
-        # non-ASCII (a wsgiref target) percent-encoded, as PATH_INFO's is below.
-        return split[1] if split[1].isascii() else quote(_environ_bytes(split[1]), safe=_PATH_CHARS + "%")
-    path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
-    return quote(_environ_bytes(path), safe=_PATH_CHARS)
+# Path item keys in the order the OpenAPI specification lists them.
+_OPENAPI_METHODS = ("GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH")
+
+_CATCHALL_NOTES = {
+    CATCHALL: "Catch-all `[...{name}]`: one or more path segments joined by `/`. OpenAPI has no "
+    "parameter spanning segments, so the value may contain `/`.",
+    OPTIONAL: "Optional catch-all `[[...{name}]]`: one or more path segments joined by `/`; the "
+    "path without this segment is served by the same handlers.",
+}
 
 
-def _call_with_access_log(
-    app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]],
-    environ: dict[str, Any],
-    start_response: StartResponse,
-) -> Iterable[bytes]:
-    started = time.perf_counter()
-    status: list[str] = []
-    length: list[str] = []
+def openapi_document(app: App, *, title: Optional[str] = None, version: str = "0.1.0") -> dict[str, Any]:
+    """An OpenAPI 3.1 document of the app's routes and pages, built from the file tree.
 
-    def recording_start_response(status_line: str, header_list: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        status[:] = [status_line]  # a second call (with exc_info) replaces the first
-        length[:] = [value for name, value in header_list if name.lower() == "content-length"]
-        if exc_info is None:
-            return start_response(status_line, header_list)
-        return start_response(status_line, header_list, exc_info)
+    Paths come from the folders (``[id]`` becomes ``{id}``), operations from
+    the exported handlers, summaries and descriptions from their docstrings.
+    """
+    paths: dict[str, dict[str, Any]] = {}
+    shapes: set[str] = set()
+    operation_ids: set[str] = set()
+    for info in sorted(app.route_table(), key=_match_order):
+        for path, parameters in _openapi_paths(info):
+            # [id] beside [...id] (or [...rest]) give one template, whatever the names
+            # (OpenAPI 3.1 forbids two that differ only there); it describes the route
+            # that answers it, the first in _match_order: the catch-all answers only longer paths.
+            shape = _TEMPLATE_PARAMETER.sub("{}", path)
+            if shape in shapes:
+                continue
+            shapes.add(shape)
+            item: dict[str, Any] = _described({}, inspect.getdoc(info.module) if info.module else None)
+            if parameters:
+                item["parameters"] = parameters
+            for method, operation in _openapi_operations(info, path, operation_ids):
+                item[method.lower()] = operation
+            paths[path] = item
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title or os.path.basename(app.app_dir),
+            "version": version,
+            "description": f"Generated by minirouter {__version__} from the route files.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string", "description": "Why the request failed."}},
+                }
+            },
+            "responses": {
+                "Error": {
+                    "description": "An error answered by the framework or raised with HTTPError.",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
+            },
+        },
+    }
 
-    body = app(environ, recording_start_response)
-    file_wrapper = environ.get("wsgi.file_wrapper")
-    if isinstance(file_wrapper, type) and type(body) is file_wrapper and length:
-        # Wrapped, the server would no longer know it as its own file (waitress
-        # checks the exact class) and would not send it the fast way; logged
-        # now, with the length the server will send.
-        _log_access(environ, status, int(length[0]), started)
-        return body
-    return _AccessLoggedBody(body, environ, status, started)
+
+def _match_order(info: RouteInfo) -> list[tuple[int, str]]:
+    """A sort key: URL order, where at each level a static segment comes before
+    ``[param]``, before ``[...catchall]``, before ``[[...optional]]``, as requests match."""
+    def rank(segment: str) -> int:
+        return 3 if segment.startswith("[[") else 2 if segment.startswith("[...") else 1 if segment[:1] == "[" else 0
+
+    return [(rank(segment), segment) for segment in info.url.split("/")]
+
+
+# A path template's parameter, "{id}" (literal braces in a folder name are escaped).
+_TEMPLATE_PARAMETER = re.compile(r"\{[^{}]*\}")
+
+# Characters a folder name may hold that an OpenAPI path must escape: template braces, and
+# what would end the path ('?', '#') or start an escape ('%').
+_OPENAPI_LITERAL_ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D", "?": "%3F", "#": "%23"})
+
+
+def _openapi_paths(info: RouteInfo) -> list[tuple[str, list[dict[str, Any]]]]:
+    # An optional catch-all matches with and without its segment: OpenAPI needs a path for each.
+    kinds = dict(info.params)
+    segments: list[str] = []
+    parameters: list[dict[str, Any]] = []
+    variants: list[tuple[str, list[dict[str, Any]]]] = []
+    for segment in [s for s in info.url.split("/") if s]:
+        if not segment.startswith("["):
+            segments.append(segment.translate(_OPENAPI_LITERAL_ESCAPES))
+            continue
+        name = segment.strip("[]")
+        name = name[3:] if name.startswith("...") else name
+        kind = kinds.get(name, SINGLE)
+        if kind == OPTIONAL:
+            variants.append(("/" + "/".join(segments), list(parameters)))
+        segments.append("{" + name + "}")
+        parameters.append(_openapi_parameter(name, kind))
+    variants.append(("/" + "/".join(segments), parameters))
+    return variants
+
+
+def _openapi_parameter(name: str, kind: str) -> dict[str, Any]:
+    parameter: dict[str, Any] = {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    if kind in _CATCHALL_NOTES:
+        parameter["description"] = _CATCHALL_NOTES[kind].format(name=name)
+        parameter["x-minirouter-param"] = kind
+    return parameter
+
+
+def _openapi_operations(info: RouteInfo, path: str, used_ids: set[str]) -> list[tuple[str, dict[str, Any]]]:
+    if info.kind == "page":
+        page = {
+            "operationId": _operation_id("GET", path, used_ids),
+            "summary": "HTML page",
+            "description": f"Serves `{os.path.basename(info.file)}`.",
+            "responses": {"200": {"description": "The page.", "content": {"text/html": {}}}},
+        }
+        return [("GET", page)]
+    operations = []
+    for method in _OPENAPI_METHODS:
+        handler = info.handlers.get(method)
+        if handler is None:
+            continue
+        # A functools.partial's own docstring describes partial; the wrapped function's is the handler's.
+        documented = handler.func if isinstance(handler, functools.partial) else handler
+        operation = _described({"operationId": _operation_id(method, path, used_ids)}, inspect.getdoc(documented))
+        operation["responses"] = {
+            "default": {"description": "The handler's response."},
+            "4XX": {"$ref": "#/components/responses/Error"},
+        }
+        operations.append((method, operation))
+    return operations
+
+
+def _described(target: dict[str, Any], doc: Optional[str]) -> dict[str, Any]:
+    # A docstring's first paragraph (often wrapped over lines) is its summary; the whole is the description.
+    if doc:
+        target["summary"] = " ".join(doc.split("\n\n", 1)[0].split())
+        target["description"] = doc
+    return target
+
+
+def _operation_id(method: str, path: str, used: set[str]) -> str:
+    words = [word.strip("{}") for word in path.split("/") if word] or ["index"]
+    base = "_".join([method.lower()] + ["".join(c if c.isalnum() else "_" for c in word) for word in words])
+    candidate, number = base, 2
+    while candidate in used:  # two paths can flatten to one id ("/a-b" and "/a_b")
+        candidate, number = f"{base}_{number}", number + 1
+    used.add(candidate)
+    return candidate
 
 
 # ---------------------------------------------------------------------------
@@ -4784,7 +4989,7 @@ def _file_part(name: str, spec: Any) -> Optional[tuple[Optional[str], bytes, Opt
         return None
     if hasattr(content, "read"):
         content = content.read()
-    content = _plain(content)
+    content = _exact_str(content)
     if not isinstance(content, (bytes, bytearray, memoryview)):
         content = str(content).encode()  # a number is sent as its digits, as requests does
     return (None if filename is None else str(filename)), bytes(content), content_type, headers
@@ -5023,196 +5228,6 @@ class TestClient:
 
     def delete(self, path: str, **kwargs: Any) -> TestResponse:
         return self.request("DELETE", path, **kwargs)
-
-
-# ---------------------------------------------------------------------------
-# Route table and OpenAPI: what the file tree serves, for people (`routes`) and
-# for tools (`openapi`). Both read App.route_table(), so they show what the trie matches.
-# ---------------------------------------------------------------------------
-
-
-def route_cache_note(info: RouteInfo) -> str:
-    """How the route's GET responses are cached, as the module says it:
-    ``-`` (never), ``revalidate=60s``, ``revalidate=false`` (until restart),
-    ``force-static`` or ``force-static,revalidate=60s``."""
-    seconds = f"revalidate={info.revalidate:g}s" if info.revalidate is not None else None
-    if info.dynamic == "force-static":
-        return f"force-static,{seconds}" if seconds else "force-static"
-    if info.dynamic == "force-dynamic":
-        return "-"
-    return seconds or "revalidate=false"
-
-
-def format_route_table(table: Iterable[RouteInfo], relative_to: Optional[str] = None) -> list[str]:
-    """One aligned line per route: URL pattern, methods, file, caching."""
-    base = os.path.abspath(relative_to or os.getcwd())
-    rows = [
-        (info.url, ",".join(info.methods), _display_path(info.file, base), route_cache_note(info))
-        for info in sorted(table, key=lambda info: info.url)
-    ]
-    if not rows:
-        return []
-    widths = [max(len(row[column]) for row in rows) for column in range(3)]
-    return ["  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[3]]) for row in rows]
-
-
-def _display_path(path: str, base: str) -> str:
-    # Relative paths are shorter and match what the user typed; outside the base, stay absolute.
-    try:
-        relative = os.path.relpath(path, base)
-    except ValueError:  # another drive on Windows
-        return path
-    return path if relative.startswith(os.pardir) else relative
-
-
-# Path item keys in the order the OpenAPI specification lists them.
-_OPENAPI_METHODS = ("GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH")
-
-_CATCHALL_NOTES = {
-    CATCHALL: "Catch-all `[...{name}]`: one or more path segments joined by `/`. OpenAPI has no "
-    "parameter spanning segments, so the value may contain `/`.",
-    OPTIONAL: "Optional catch-all `[[...{name}]]`: one or more path segments joined by `/`; the "
-    "path without this segment is served by the same handlers.",
-}
-
-
-def openapi_document(app: App, *, title: Optional[str] = None, version: str = "0.1.0") -> dict[str, Any]:
-    """An OpenAPI 3.1 document of the app's routes and pages, built from the file tree.
-
-    Paths come from the folders (``[id]`` becomes ``{id}``), operations from
-    the exported handlers, summaries and descriptions from their docstrings.
-    """
-    paths: dict[str, dict[str, Any]] = {}
-    shapes: set[str] = set()
-    operation_ids: set[str] = set()
-    for info in sorted(app.route_table(), key=_match_order):
-        for path, parameters in _openapi_paths(info):
-            # [id] beside [...id] (or [...rest]) give one template, whatever the names
-            # (OpenAPI 3.1 forbids two that differ only there); it describes the route
-            # that answers it, the first in _match_order: the catch-all answers only longer paths.
-            shape = _TEMPLATE_PARAMETER.sub("{}", path)
-            if shape in shapes:
-                continue
-            shapes.add(shape)
-            item: dict[str, Any] = _described({}, inspect.getdoc(info.module) if info.module else None)
-            if parameters:
-                item["parameters"] = parameters
-            for method, operation in _openapi_operations(info, path, operation_ids):
-                item[method.lower()] = operation
-            paths[path] = item
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": title or os.path.basename(app.app_dir),
-            "version": version,
-            "description": f"Generated by minirouter {__version__} from the route files.",
-        },
-        "paths": paths,
-        "components": {
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {"error": {"type": "string", "description": "Why the request failed."}},
-                }
-            },
-            "responses": {
-                "Error": {
-                    "description": "An error answered by the framework or raised with HTTPError.",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                }
-            },
-        },
-    }
-
-
-def _match_order(info: RouteInfo) -> list[tuple[int, str]]:
-    """A sort key: URL order, where at each level a static segment comes before
-    ``[param]``, before ``[...catchall]``, before ``[[...optional]]``, as requests match."""
-    def rank(segment: str) -> int:
-        return 3 if segment.startswith("[[") else 2 if segment.startswith("[...") else 1 if segment[:1] == "[" else 0
-
-    return [(rank(segment), segment) for segment in info.url.split("/")]
-
-
-# A path template's parameter, "{id}" (literal braces in a folder name are escaped).
-_TEMPLATE_PARAMETER = re.compile(r"\{[^{}]*\}")
-
-# Characters a folder name may hold that an OpenAPI path must escape: template braces, and
-# what would end the path ('?', '#') or start an escape ('%').
-_OPENAPI_LITERAL_ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D", "?": "%3F", "#": "%23"})
-
-
-def _openapi_paths(info: RouteInfo) -> list[tuple[str, list[dict[str, Any]]]]:
-    # An optional catch-all matches with and without its segment: OpenAPI needs a path for each.
-    kinds = dict(info.params)
-    segments: list[str] = []
-    parameters: list[dict[str, Any]] = []
-    variants: list[tuple[str, list[dict[str, Any]]]] = []
-    for segment in [s for s in info.url.split("/") if s]:
-        if not segment.startswith("["):
-            segments.append(segment.translate(_OPENAPI_LITERAL_ESCAPES))
-            continue
-        name = segment.strip("[]")
-        name = name[3:] if name.startswith("...") else name
-        kind = kinds.get(name, SINGLE)
-        if kind == OPTIONAL:
-            variants.append(("/" + "/".join(segments), list(parameters)))
-        segments.append("{" + name + "}")
-        parameters.append(_openapi_parameter(name, kind))
-    variants.append(("/" + "/".join(segments), parameters))
-    return variants
-
-
-def _openapi_parameter(name: str, kind: str) -> dict[str, Any]:
-    parameter: dict[str, Any] = {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-    if kind in _CATCHALL_NOTES:
-        parameter["description"] = _CATCHALL_NOTES[kind].format(name=name)
-        parameter["x-minirouter-param"] = kind
-    return parameter
-
-
-def _openapi_operations(info: RouteInfo, path: str, used_ids: set[str]) -> list[tuple[str, dict[str, Any]]]:
-    if info.kind == "page":
-        page = {
-            "operationId": _operation_id("GET", path, used_ids),
-            "summary": "HTML page",
-            "description": f"Serves `{os.path.basename(info.file)}`.",
-            "responses": {"200": {"description": "The page.", "content": {"text/html": {}}}},
-        }
-        return [("GET", page)]
-    operations = []
-    for method in _OPENAPI_METHODS:
-        handler = info.handlers.get(method)
-        if handler is None:
-            continue
-        # A functools.partial's own docstring describes partial; the wrapped function's is the handler's.
-        documented = handler.func if isinstance(handler, functools.partial) else handler
-        operation = _described({"operationId": _operation_id(method, path, used_ids)}, inspect.getdoc(documented))
-        operation["responses"] = {
-            "default": {"description": "The handler's response."},
-            "4XX": {"$ref": "#/components/responses/Error"},
-        }
-        operations.append((method, operation))
-    return operations
-
-
-def _described(target: dict[str, Any], doc: Optional[str]) -> dict[str, Any]:
-    # A docstring's first paragraph (often wrapped over lines) is its summary; the whole is the description.
-    if doc:
-        target["summary"] = " ".join(doc.split("\n\n", 1)[0].split())
-        target["description"] = doc
-    return target
-
-
-def _operation_id(method: str, path: str, used: set[str]) -> str:
-    words = [word.strip("{}") for word in path.split("/") if word] or ["index"]
-    base = "_".join([method.lower()] + ["".join(c if c.isalnum() else "_" for c in word) for word in words])
-    candidate, number = base, 2
-    while candidate in used:  # two paths can flatten to one id ("/a-b" and "/a_b")
-        candidate, number = f"{base}_{number}", number + 1
-    used.add(candidate)
-    return candidate
 
 
 # ---------------------------------------------------------------------------
