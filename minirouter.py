@@ -411,17 +411,24 @@ def parse_query(query: str, max_pairs: Optional[int] = None) -> list[tuple[str, 
     return pairs
 
 
+def _has_cr_lf_or_nul(value: str) -> bool:
+    return "\r" in value or "\n" in value or "\0" in value
+
+
 def _decode_cookie_value(value: str) -> Optional[str]:
     """A cookie value percent-decoded as UTF-8; None when it cannot be (a
-    malformed escape or bytes), as Next.js's decodeURIComponent refuses it."""
+    malformed escape or bytes), as Next.js's decodeURIComponent refuses it,
+    and when it decodes to CR, LF or NUL, which no cookie can be set to:
+    code that writes a cookie back as it came would fail with a 500."""
     if "%" not in value and value.isascii():
         return value
     if _BAD_ESCAPE.search(value):
         return None
     try:
-        return percent_decode(value).decode("utf-8")
+        decoded = percent_decode(value).decode("utf-8")
     except UnicodeDecodeError:
         return None
+    return None if _has_cr_lf_or_nul(decoded) else decoded
 
 
 def parse_cookie_header(header: str) -> dict[str, str]:
@@ -1023,10 +1030,6 @@ def _parse_part_headers(block: bytes) -> dict[str, str]:
             raise HTTPError(400, f"duplicate {key} header in a multipart part")
         collected.setdefault(key, []).append(value.strip(" \t"))
     return {key: ", ".join(values) for key, values in collected.items()}
-
-
-def _has_cr_lf_or_nul(value: str) -> bool:
-    return "\r" in value or "\n" in value or "\0" in value
 
 
 def _form_data_names(headers: dict[str, str]) -> tuple[str, str | None]:
@@ -1871,6 +1874,11 @@ _COOKIE_PATH = re.compile(r"[\x20-\x3a\x3c-\x7e]*\Z")  # printable ASCII but ';'
 
 _COOKIE_DOMAIN = re.compile(r"\.?[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,252})\Z")
 _SAME_SITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
+_PRIORITY = {"low": "Low", "medium": "Medium", "high": "High"}
+# What browsers store at most (RFC 6265bis 5.6): a longer cookie is dropped
+# without a word, so set() refuses it instead.
+_COOKIE_MAX_PAIR_BYTES = 4096
+_COOKIE_MAX_ATTRIBUTE_BYTES = 1024
 
 
 def _cookie_name(name: str) -> str:
@@ -1893,6 +1901,8 @@ def _expiry_timestamp(expires: Union[datetime.datetime, float, int]) -> float:
     elif isinstance(expires, (int, float)) and not isinstance(expires, bool):
         if expires != expires or expires in (float("inf"), float("-inf")):
             raise ValueError(f"expires must be a finite time, not {expires!r}")
+        if expires > _LAST_HTTP_DATE:  # JavaScript's Date counts milliseconds: a likely slip
+            raise ValueError(f"expires {expires!r} is after the year 9999: give epoch seconds, not milliseconds")
         timestamp = expires  # an int is compared exactly below, so a huge one never becomes a float
     else:
         raise TypeError("expires takes a datetime or epoch seconds")
@@ -1911,18 +1921,23 @@ def format_set_cookie(
     http_only: bool = False,
     same_site: Optional[str] = None,
     partitioned: bool = False,
+    priority: Optional[str] = None,
 ) -> str:
-    """One ``Set-Cookie`` value, in the attribute order Next.js writes."""
+    """One ``Set-Cookie`` value, in the attribute order Next.js writes. A
+    cookie that browsers would drop on arrival is a ``ValueError`` here."""
     name, value, path, domain, same_site = _exact_str(name), _exact_str(value), _exact_str(path), _exact_str(domain), _exact_str(same_site)
     _cookie_name(name)
     if not isinstance(value, str):
         raise TypeError(f"cookie {name} value must be a str, not {type(value).__name__}")
     if any(c in value for c in "\r\n\0"):
         raise ValueError(f"cookie {name} value contains CR, LF or NUL")
-    parts = [f"{name}={quote(value, safe=_COOKIE_SAFE)}"]
+    pair = f"{name}={quote(value, safe=_COOKIE_SAFE)}"
+    if len(pair) - 1 > _COOKIE_MAX_PAIR_BYTES:
+        raise ValueError(f"cookie {name} is {len(pair) - 1} bytes percent-encoded: browsers keep at most "
+                         f"{_COOKIE_MAX_PAIR_BYTES} (name and value)")
+    _check_cookie_rules(name, path, domain, secure)
+    parts = [pair]
     if path is not None:
-        if not _COOKIE_PATH.match(path):
-            raise ValueError(f"cookie {name} path {path!r}: RFC 6265 allows printable ASCII other than ';'")
         parts.append(f"Path={path}")
     expiry = None if expires is None else _expiry_timestamp(expires)  # checked even when max_age wins
     if max_age is not None:
@@ -1930,14 +1945,13 @@ def format_set_cookie(
             raise TypeError("max_age takes whole seconds")
         if max_age or expiry is None:  # as Next.js: a non-zero max_age sets Expires to match
             # Clamped first: a float overflows on a huge int.
-            expiry = _expiry_timestamp(time.time() + min(max(max_age, -_LAST_HTTP_DATE), _LAST_HTTP_DATE))
+            seconds = min(max(max_age, -_LAST_HTTP_DATE), _LAST_HTTP_DATE)
+            expiry = min(max(time.time() + seconds, 0.0), _LAST_HTTP_DATE)
     if expiry is not None:
         parts.append(f"Expires={http_date(expiry)}")
     if max_age is not None:
         parts.append(f"Max-Age={max_age}")
     if domain is not None:
-        if not _COOKIE_DOMAIN.match(domain):
-            raise ValueError(f"cookie {name} domain {domain!r} is not a host name")
         parts.append(f"Domain={domain}")
     if secure:
         parts.append("Secure")
@@ -1950,7 +1964,36 @@ def format_set_cookie(
         parts.append(f"SameSite={spelled}")
     if partitioned:
         parts.append("Partitioned")
+    if priority is not None:
+        spelled = _PRIORITY.get(str(priority).lower())
+        if spelled is None:
+            raise ValueError(f"priority must be 'low', 'medium' or 'high', not {priority!r}")
+        parts.append(f"Priority={spelled}")
     return "; ".join(parts)
+
+
+def _check_cookie_rules(name: str, path: Optional[str], domain: Optional[str], secure: bool) -> None:
+    """Refuse the attributes browsers ignore, or for which they drop the whole
+    cookie (RFC 6265bis 5.6 and 5.7, CHIPS): better an error in the handler
+    than a cookie that silently never arrives."""
+    if path is not None:
+        if not _COOKIE_PATH.match(path):
+            raise ValueError(f"cookie {name} path {path!r}: RFC 6265 allows printable ASCII other than ';'")
+        if not path.startswith("/") or len(path) > _COOKIE_MAX_ATTRIBUTE_BYTES:
+            raise ValueError(f"cookie {name} path {path!r} must start with '/' and be at most "
+                             f"{_COOKIE_MAX_ATTRIBUTE_BYTES} bytes")
+    if domain is not None and (not _COOKIE_DOMAIN.match(domain) or domain.endswith(".") or ".." in domain):
+        raise ValueError(f"cookie {name} domain {domain!r} is not a host name")
+    # SameSite=None and Partitioned without Secure are dropped by browsers too,
+    # but written as asked: design.md gives their spelling, and a cookie for
+    # plain-HTTP development on localhost may want them.
+    prefix = name[:9].lower()
+    if prefix.startswith("__host-"):
+        if domain is not None or path != "/" or not secure:
+            raise ValueError(f"cookie {name}: a __Host- cookie takes secure=True, path='/' and no domain, "
+                             "or browsers drop it")
+    elif prefix == "__secure-" and not secure:
+        raise ValueError(f"cookie {name}: a __Secure- cookie takes secure=True, or browsers drop it")
 
 
 def format_delete_cookie(
@@ -1963,9 +2006,10 @@ def format_delete_cookie(
 ) -> str:
     """A ``Set-Cookie`` value that removes the cookie: empty, expired in 1970.
     A browser applies it only when it carries what that cookie requires:
-    ``Partitioned`` for a partitioned one, ``Secure`` for a ``__Secure-`` or
-    ``__Host-`` one (RFC 6265bis 4.1.3), which is therefore always added."""
-    secure = secure or (isinstance(name, str) and name.startswith(("__Secure-", "__Host-")))
+    ``Partitioned`` for a partitioned one, ``Secure`` for that and for a
+    ``__Secure-`` or ``__Host-`` one (RFC 6265bis 4.1.3, in any case), so
+    ``Secure`` is added there."""
+    secure = secure or partitioned or (isinstance(name, str) and name.lower().startswith(("__secure-", "__host-")))
     return format_set_cookie(name, "", expires=0, path=path, domain=domain, secure=secure, partitioned=partitioned)
 
 
@@ -2000,12 +2044,14 @@ class ResponseCookies:
         http_only: bool = False,
         same_site: Optional[str] = None,
         partitioned: bool = False,
+        priority: Optional[str] = None,
     ) -> None:
         """Set a cookie (one ``Set-Cookie`` per name); ``max_age`` also sets
-        ``Expires``; ``same_site`` is "lax", "strict" or "none" in any case."""
+        ``Expires``; ``same_site`` is "lax", "strict" or "none" and
+        ``priority`` "low", "medium" or "high", in any case."""
         line = format_set_cookie(
             name, value, max_age=max_age, expires=expires, path=path, domain=domain,
-            secure=secure, http_only=http_only, same_site=same_site, partitioned=partitioned,
+            secure=secure, http_only=http_only, same_site=same_site, partitioned=partitioned, priority=priority,
         )
         self._replace(name, line)
 
@@ -2333,9 +2379,11 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
 
     def set(self, name: str, value: str, **attributes: Any) -> None:
         """Set a cookie on the response; the attributes are those of
-        ``response.cookies.set``. ``get(name)`` sees it from now on."""
+        ``response.cookies.set``. ``get(name)`` sees it from now on, unless
+        it is set already expired (``max_age=0``), which removes it."""
         self.outgoing.set(name, value, **attributes)
-        self._changes[name] = value
+        line = self.pending.get(_exact_str(name), "")
+        self._changes[name] = None if _set_cookie_expired(line.partition(";")[2]) else value
 
     def delete(self, name: str, **attributes: Any) -> None:
         """Remove a cookie (the attributes are those of ``response.cookies.delete``):

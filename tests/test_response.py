@@ -411,8 +411,9 @@ def test_bad_cookie_domain_refused(domain):
 
 def test_good_cookie_names_accepted():
     resp = Response("x")
-    for name in ("sid", "__Host-id", "a.b", "a_b", "A1!#$%&'*+-.^_`|~"):
+    for name in ("sid", "a.b", "a_b", "A1!#$%&'*+-.^_`|~"):
         resp.cookies.set(name, "v")
+    resp.cookies.set("__Host-id", "v", secure=True)
 
 
 def test_cookie_error_inside_handler_is_500(hook):
@@ -455,7 +456,107 @@ def test_http_error_headers_may_be_any_iterable_of_pairs():
         HTTPError(400, "bad", {"X-A": "a\r\nb"})  # refused where it is raised
 
 
-def test_cookie_expires_as_a_huge_int_is_clamped():
+def test_cookie_expires_past_the_year_9999_is_refused_as_a_likely_millisecond_count():
     from minirouter import format_set_cookie
 
-    assert "Expires=Fri, 31 Dec 9999 23:59:59 GMT" in format_set_cookie("a", "v", expires=10**400)
+    # JavaScript's Date.now() + 86400000 ported as is: no silent 31 Dec 9999.
+    for beyond in (time.time() * 1000 + 86_400_000, 10**400):
+        with pytest.raises(ValueError, match="epoch seconds, not milliseconds"):
+            format_set_cookie("a", "v", expires=beyond)
+    assert "Expires=Fri, 31 Dec 9999 23:59:59 GMT" in format_set_cookie("a", "v", expires=253402300799)
+
+
+# -- cookies browsers would drop are refused at set() ------------------------
+
+
+@pytest.mark.parametrize("name,attributes", [
+    ("__Secure-id", {}),
+    ("__secure-id", {}),  # browsers match the prefixes in any case (RFC 6265bis 4.1.3)
+    ("__Host-id", {}),
+    ("__HOST-id", {"secure": True, "domain": "example.com"}),
+    ("__Host-id", {"secure": True, "path": "/app"}),
+])
+def test_cookie_prefix_rules_are_checked_at_set(name, attributes):
+    with pytest.raises(ValueError, match="__(Secure|Host)- cookie takes"):
+        Response("x").cookies.set(name, "v", **attributes)
+
+
+def test_cookie_prefixes_with_what_they_need_are_written():
+    r = Response("x")
+    r.cookies.set("__Secure-id", "v", secure=True, domain="example.com", path="/app")
+    r.cookies.set("__Host-id", "v", secure=True)
+    assert r.headers.get_all("set-cookie") == [
+        "__Secure-id=v; Path=/app; Domain=example.com; Secure",
+        "__Host-id=v; Path=/; Secure",
+    ]
+
+
+def test_cookie_longer_than_browsers_keep_is_refused_counting_its_encoding():
+    Response("x").cookies.set("a", "v" * 4095)  # 1 + 4095 bytes: kept by browsers
+    with pytest.raises(ValueError, match="browsers keep at most 4096"):
+        Response("x").cookies.set("a", "v" * 4096)
+    with pytest.raises(ValueError, match="bytes percent-encoded"):
+        Response("x").cookies.set("a", "я" * 700)  # 1,400 characters, 4,200 bytes once encoded
+
+
+@pytest.mark.parametrize("path", ["app", "", "/" + "a" * 1024])
+def test_cookie_path_must_start_with_a_slash_and_be_short(path):
+    with pytest.raises(ValueError, match="must start with '/'"):
+        Response("x").cookies.set("a", "v", path=path)
+
+
+@pytest.mark.parametrize("domain", ["example.com.", "a..example.com"])
+def test_cookie_domain_with_empty_labels_is_refused(domain):
+    with pytest.raises(ValueError, match="not a host name"):
+        Response("x").cookies.set("a", "v", domain=domain)
+
+
+def test_cookie_priority_is_written_last_in_any_case():
+    r = Response("x")
+    r.cookies.set("a", "v", secure=True, same_site="none", partitioned=True, priority="HIGH")
+    assert r.headers.get_all("set-cookie") == ["a=v; Path=/; Secure; SameSite=None; Partitioned; Priority=High"]
+    with pytest.raises(ValueError, match="priority must be"):
+        Response("x").cookies.set("a", "v", priority="urgent")
+
+
+def test_cookie_delete_carries_secure_where_browsers_need_it():
+    r = Response("x")
+    r.cookies.delete("__secure-lc")
+    r.cookies.delete("pp", partitioned=True)
+    lines = r.headers.get_all("set-cookie")
+    assert "; Secure" in lines[0]
+    assert lines[1].endswith("; Secure; Partitioned")
+
+
+def test_cookie_decoding_to_a_line_break_is_skipped_so_writing_it_back_is_no_500(tmp_path):
+    from helpers import client, make_app
+
+    app = make_app(tmp_path, {"refresh/route.py": (
+        "from minirouter import cookies\n"
+        "def GET():\n"
+        "    sid = cookies().get('sid')\n"
+        "    if sid is not None:\n"
+        "        cookies().set('sid', sid, max_age=3600)\n"
+        "    return {'sid': sid, 'other': cookies().get('other')}\n"
+    )})
+    for bad in ("a%0Ab", "a%0Db", "a%00b"):
+        response = client(app).get("/refresh", headers={"Cookie": f"sid={bad}; other=%01ok"})
+        assert response.status == 200
+        assert response.json() == {"sid": None, "other": "\x01ok"}
+    response = client(app).get("/refresh", headers={"Cookie": "sid=a%01b"})
+    assert response.json()["sid"] == "a\x01b"
+    assert "sid=a%01b;" in response.headers.get_all("set-cookie")[0]
+
+
+def test_cookies_set_already_expired_reads_as_gone(tmp_path):
+    from helpers import client, make_app
+
+    app = make_app(tmp_path, {"r/route.py": (
+        "from minirouter import cookies\n"
+        "def GET():\n"
+        "    cookies().set('a', 'v', max_age=0)\n"
+        "    cookies().set('b', 'v', expires=0)\n"
+        "    cookies().set('c', 'v', max_age=60)\n"
+        "    return {n: cookies().get(n) for n in 'abc'}\n"
+    )})
+    assert client(app).get("/r", headers={"Cookie": "a=old; b=old"}).json() == {"a": None, "b": None, "c": "v"}
