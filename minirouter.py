@@ -260,6 +260,17 @@ class Headers(MutableMapping):  # type: ignore[type-arg]
         key = name.lower()
         return [v for n, v in self._items if n.lower() == key]
 
+    def update(self, other: Any = (), /, **more: str) -> None:
+        """``set`` each name given; from another ``Headers``, every value of it.
+        The mapping view joins several values into one, which would make
+        two ``Set-Cookie`` lines one that browsers misread."""
+        if isinstance(other, Headers):
+            for name in other:
+                self.delete(name)
+            self._items.extend(other._items)
+            other = ()
+        super().update(other, **more)
+
     def raw(self) -> list[tuple[str, str]]:
         """Every (name, value) pair, in order, as it will be sent."""
         return list(self._items)

@@ -560,3 +560,17 @@ def test_cookies_set_already_expired_reads_as_gone(tmp_path):
         "    return {n: cookies().get(n) for n in 'abc'}\n"
     )})
     assert client(app).get("/r", headers={"Cookie": "a=old; b=old"}).json() == {"a": None, "b": None, "c": "v"}
+
+
+def test_headers_update_from_headers_keeps_each_set_cookie_line():
+    source = Response("x")
+    source.cookies.set("a", "1")
+    source.cookies.set("b", "2")
+    source.headers["X-Tag"] = "s"
+    target = Response("y", headers={"x-tag": "t", "X-Other": "o"})
+    target.headers.update(source.headers)
+    assert target.headers.get_all("set-cookie") == ["a=1; Path=/", "b=2; Path=/"]
+    assert target.headers.get_all("x-tag") == ["s"]
+    assert target.headers["x-other"] == "o"
+    target.headers.update({"X-Tag": "m"}, more="k")
+    assert target.headers.get_all("x-tag") == ["m"] and target.headers["more"] == "k"
