@@ -3465,11 +3465,30 @@ def _ignores_case(folder: str) -> bool:
         return False
 
 
+# The web's own types, fixed: the mimetypes module reads the host's
+# /etc/mime.types (absent in slim containers) and, on Windows, the registry,
+# so .js, .woff2 or .webp would be typed differently from host to host, and a
+# browser refuses a module script that is not JavaScript.
+_WEB_TYPES = {
+    ".html": "text/html", ".htm": "text/html", ".css": "text/css", ".js": "text/javascript",
+    ".mjs": "text/javascript", ".json": "application/json", ".map": "application/json",
+    ".webmanifest": "application/manifest+json", ".svg": "image/svg+xml", ".wasm": "application/wasm",
+    ".woff": "font/woff", ".woff2": "font/woff2", ".png": "image/png", ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg", ".gif": "image/gif", ".webp": "image/webp", ".avif": "image/avif",
+    ".ico": "image/vnd.microsoft.icon", ".txt": "text/plain", ".md": "text/markdown",
+    ".xml": "application/xml", ".pdf": "application/pdf",
+}
+
+
 def _content_type_for(path: str) -> str:
-    guessed, encoding = mimetypes.guess_type(path)
+    guessed = _WEB_TYPES.get(os.path.splitext(path)[1].lower())
+    encoding = None
+    if guessed is None:
+        guessed, encoding = mimetypes.guess_type(path)
     if guessed is None or encoding is not None:
         return "application/octet-stream"
-    if guessed.startswith("text/") or guessed in ("application/javascript", "image/svg+xml"):
+    # (JSON has no charset parameter, RFC 8259 11: it is UTF-8.)
+    if guessed.startswith("text/") or guessed in ("application/javascript", "image/svg+xml", "application/xml"):
         return f"{guessed}; charset=utf-8"
     return guessed
 
@@ -3537,13 +3556,31 @@ _FILE_DEFAULT_HEADERS = frozenset({"cache-control"})
 def serve_file(environ: dict[str, Any], path: str, content_type: Optional[str] = None) -> Response:
     """A file answer with ETag, Last-Modified, 304 and a single Range."""
     try:
-        stat = os.stat(path)
+        # Opened first, and its validators taken from the open file: a deploy
+        # replacing it meanwhile cannot pair the old ETag with the new bytes.
+        file = open(path, "rb")
     except OSError:
         return _error_response(404, "not found")
+    try:
+        response = _file_answer(environ, path, content_type, file)
+    except BaseException:
+        file.close()
+        raise
+    if response._file is None:  # a 304, 412 or 416
+        file.close()
+    return response
+
+
+def _file_answer(environ: dict[str, Any], path: str, content_type: Optional[str], file: IO[bytes]) -> Response:
+    stat = os.fstat(file.fileno())
     etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+    # RFC 9110 8.8.2.1: never a Last-Modified after now (a file from a host
+    # whose clock ran ahead); nor a date HTTP cannot write.
+    now = time.time()
+    modified = min(max(stat.st_mtime, 0.0), now)
     file_headers = {
         "ETag": etag,
-        "Last-Modified": http_date(stat.st_mtime),
+        "Last-Modified": http_date(modified),
         "Cache-Control": "public, max-age=0",
     }
     # RFC 9110 13.2.2: If-Match, else If-Unmodified-Since, then If-None-Match, else If-Modified-Since.
@@ -3553,7 +3590,7 @@ def serve_file(environ: dict[str, Any], path: str, content_type: Optional[str] =
             return _error_response(412, "If-Match: the file's ETag is not among those given")
     else:
         unmodified_since = _parse_http_date(environ.get("HTTP_IF_UNMODIFIED_SINCE", "") or "")
-        if unmodified_since is not None and int(stat.st_mtime) > unmodified_since:
+        if unmodified_since is not None and int(modified) > unmodified_since:
             return _error_response(412, "If-Unmodified-Since: the file has changed since that date")
     if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match is not None:
@@ -3561,7 +3598,9 @@ def serve_file(environ: dict[str, Any], path: str, content_type: Optional[str] =
             return _file_response(304, file_headers)
     else:
         since = _parse_http_date(environ.get("HTTP_IF_MODIFIED_SINCE", "") or "")
-        if since is not None and int(stat.st_mtime) <= since:
+        # A date after now is no date the server sent (RFC 7232 3.3, as Apache
+        # reads it): a client may hold one from a host whose clock ran ahead.
+        if since is not None and int(modified) <= since <= now:
             return _file_response(304, file_headers)
     headers = Headers(file_headers)
     headers.set("Content-Type", content_type or _content_type_for(path))
@@ -3579,10 +3618,6 @@ def serve_file(environ: dict[str, Any], path: str, content_type: Optional[str] =
             first, last = wanted
             status = 206
             headers.set("Content-Range", f"bytes {first}-{last}/{size}")
-    try:
-        file = open(path, "rb")
-    except OSError:
-        return _error_response(404, "not found")
     response = _file_response(status, headers)
     response._body = None
     response._file = (file, first, max(0, last - first + 1))
@@ -3598,18 +3633,30 @@ def _file_response(status: int, headers: HeaderInput) -> Response:
     return response
 
 
-def _file_chunks(file: IO[bytes], offset: int, length: int) -> Iterator[bytes]:
-    try:
-        file.seek(offset)
-        remaining = length
+class _FileBody:
+    """``length`` bytes of ``file`` from ``offset``, where the server offers no
+    ``wsgi.file_wrapper`` (or for a Range). A class, not a generator: the
+    server's ``close()`` closes the file even when it never began to iterate."""
+
+    __slots__ = ("_file", "_offset", "_length")
+
+    def __init__(self, file: IO[bytes], offset: int, length: int) -> None:
+        self._file, self._offset, self._length = file, offset, length
+
+    def __iter__(self) -> Iterator[bytes]:
+        file = self._file
+        file.seek(self._offset)
+        remaining = self._length
         while remaining > 0:
             chunk = file.read(min(FILE_CHUNK_SIZE, remaining))
             if not chunk:
                 break
             remaining -= len(chunk)
             yield chunk
-    finally:
         file.close()
+
+    def close(self) -> None:
+        self._file.close()
 
 
 # ---------------------------------------------------------------------------
@@ -4522,7 +4569,7 @@ class App:
             wrapper = environ.get("wsgi.file_wrapper")
             if wrapper is not None and offset == 0 and length == os.fstat(file.fileno()).st_size:
                 return wrapper(file, FILE_CHUNK_SIZE)  # type: ignore[no-any-return]
-            return _file_chunks(file, offset, length)
+            return _FileBody(file, offset, length)
 
         source = response._stream  # started by _start_stream
         stream = source if isinstance(source, _StreamedBody) else _StreamedBody(source, request)

@@ -350,3 +350,77 @@ def test_files_through_waitress_use_its_file_wrapper(site, tmp_path):
         assert status == 404
     finally:
         server.stop()
+
+
+def test_a_modification_time_in_the_future_is_sent_as_now(site):
+    # RFC 9110 8.8.2.1: never a Last-Modified later than the answer's own time.
+    css = site.parent / "public" / "css" / "style.css"
+    os.utime(css, (time.time(), datetime.datetime(2099, 1, 1, tzinfo=datetime.timezone.utc).timestamp()))
+    web = client(App(str(site)))
+    before = time.time()
+    r = web.get("/css/style.css")
+    sent = minirouter._parse_http_date(r.headers["last-modified"])
+    assert r.status == 200 and int(before) <= sent <= time.time() + 1
+    # So a client's If-Modified-Since of 2098 cannot keep a file edited later fresh:
+    assert web.get("/css/style.css", headers={"If-Modified-Since": "Sat, 01 Jan 2098 00:00:00 GMT"}).status == 200
+    assert web.get("/css/style.css", headers={"If-None-Match": r.headers["etag"]}).status == 304
+
+
+def test_a_date_http_cannot_write_is_no_500(site, monkeypatch):
+    real_fstat = os.fstat
+
+    def far_future(fd):  # year 14645, as a tar archive may set; most filesystems would store it
+        result = real_fstat(fd)
+        values = list(result)
+        values[8] = 4e11  # st_mtime
+        return os.stat_result(values, {"st_mtime_ns": int(4e20)})
+
+    monkeypatch.setattr(os, "fstat", far_future)
+    r = client(App(str(site))).get("/css/style.css")
+    assert r.status == 200 and r.content == CSS
+
+
+def test_the_validators_belong_to_the_bytes_sent_when_the_file_is_replaced_meanwhile(site, monkeypatch):
+    css = site.parent / "public" / "css" / "style.css"
+    web = client(App(str(site)))
+    old_etag = web.get("/css/style.css").headers["etag"]
+    real_open = open
+
+    def open_then_replace(path, *args, **kwargs):  # a deploy lands between the open and the rest
+        file = real_open(path, *args, **kwargs)
+        if str(path).endswith("style.css"):
+            replacement = css.with_name("new.css")
+            replacement.write_bytes(b"NEW-NEW-NEW-NEW-NEW-")
+            os.replace(replacement, css)
+        return file
+
+    monkeypatch.setattr(minirouter, "open", open_then_replace, raising=False)
+    r = web.get("/css/style.css", headers={"Range": "bytes=4-", "If-Range": old_etag})
+    assert r.status == 206 and r.headers["etag"] == old_etag and r.content == CSS[4:]
+
+
+def test_a_file_body_closed_unread_closes_the_file(site):
+    app = App(str(site))
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/css/style.css", "SERVER_NAME": "x", "SERVER_PORT": "80",
+               "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO()}  # no wsgi.file_wrapper
+    body = app(environ, lambda status, headers, exc_info=None: None)
+    file = body._file
+    body.close()  # as a server does when the client left before the first piece
+    assert file.closed
+
+
+@pytest.mark.parametrize("name,content_type", [
+    ("app.js", "text/javascript; charset=utf-8"), ("mod.MJS", "text/javascript; charset=utf-8"),
+    ("font.woff2", "font/woff2"), ("pic.webp", "image/webp"), ("app.js.map", "application/json"),
+    ("data.json", "application/json"), ("notes.md", "text/markdown; charset=utf-8"),
+    ("site.webmanifest", "application/manifest+json"), ("a.tar.gz", "application/octet-stream"),
+])
+def test_web_types_do_not_depend_on_the_hosts_mime_files(tmp_path, monkeypatch, name, content_type):
+    import mimetypes
+
+    monkeypatch.setattr(mimetypes, "guess_type", lambda *a, **k: (None, None))  # a slim container
+    app_dir = make_app_dir(tmp_path, {"route.py": "def GET():\n    return 'home'\n"})
+    (tmp_path / "public").mkdir()
+    (tmp_path / "public" / name).write_bytes(b"x")
+    r = client(App(str(app_dir))).get("/" + name)
+    assert r.status == 200 and r.headers["content-type"] == content_type
