@@ -1640,6 +1640,11 @@ class Request:
             # Without Content-Length the body is empty, unless the server says
             # the input ends by itself (chunked requests); then read to the limit.
             if not self.environ.get("wsgi.input_terminated"):
+                if self.environ.get("HTTP_TRANSFER_ENCODING"):
+                    # A body is coming, but the server hands it on undecoded
+                    # (wsgiref): read as empty, an upload would vanish with a 200.
+                    raise self._body_failed(HTTPError(
+                        411, "this server cannot read a chunked request body: send a Content-Length"))
                 return
             total = 0
             while True:
@@ -3714,7 +3719,7 @@ class CachedResponse:
 
 
 # What the route cache keys on: the client's raw path, the route's, the query.
-CacheKey = tuple[str, str, str]
+CacheKey = tuple[str, str, str, str, str]
 
 # The bytes the route cache may hold in all. Its entries are counted too
 # (App(cache_size=...)), but one entry may be as big as a URL and a body allow.
@@ -3811,11 +3816,13 @@ def _key_size(key: Hashable) -> int:
     return sum(len(part) for part in key if isinstance(part, str)) if isinstance(key, tuple) else 0
 
 
-def _cache_key(client_path: str, route_path: str, query: str) -> CacheKey:
+def _cache_key(environ: dict[str, Any], client_path: str, route_path: str, query: str) -> CacheKey:
     """The raw paths, as sent (a decoded '/' or '?' would collide with the
     separators): the client's, which the handler may read as request.path,
-    and the route's, which a middleware rewrite may have changed; the query."""
-    return (client_path, route_path, query)
+    and the route's, which a middleware rewrite may have changed; the query;
+    and the scheme and mount point, which request.url holds: one client's
+    (gunicorn takes SCRIPT_NAME from a request header) must not reach another."""
+    return (environ.get("wsgi.url_scheme", "http"), environ.get("SCRIPT_NAME", ""), client_path, route_path, query)
 
 
 def _is_cacheable(response: Response) -> bool:
@@ -4376,7 +4383,7 @@ class App:
             # Already parsed (by the middleware, or set by a rewrite to a path
             # with a query): key on the query the route will actually see.
             query = urlencode(request.search_params.items())
-        key = _cache_key(request._raw_path, raw_path, query)
+        key = _cache_key(request.environ, request._raw_path, raw_path, query)
         entry = self.cache.get(key)
         if entry is not None:
             return self.cache.response(entry)

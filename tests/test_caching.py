@@ -24,7 +24,7 @@ from conftest import ROOT, LiveServer
 from helpers import call, client, import_from_app, make_app_dir, make_environ
 
 import readme_curl
-from minirouter import App, Response, ResponseCache, StartupError
+from minirouter import App, Response, ResponseCache, StartupError, TestClient
 
 COUNTED = """
     from minirouter import Response, cookies
@@ -285,6 +285,19 @@ def test_force_static_caches_until_restart_and_strips_the_request(cache_app: Cac
     again = cache_app.get("/static?y=2", headers={"User-Agent": "other"})
     assert again.content == first.content  # the query is not part of the key
     assert cache_app.calls["static"] == 1
+
+
+def test_force_static_keys_on_the_mount_point_and_scheme_its_url_holds(cache_app: CacheApp) -> None:
+    # gunicorn takes SCRIPT_NAME from a request header sent by a peer on the
+    # same host: the first client's mount must not become everyone's URL.
+    mounted = TestClient(cache_app.app, base_url="http://testserver/evil")
+    assert mounted.get("/static").json()["url"] == "http://testserver/evil/static"
+    assert cache_app.get("/static").json()["url"] == "http://testserver/static"
+    secure = TestClient(cache_app.app, base_url="https://testserver")
+    assert secure.get("/static").json()["url"] == "https://testserver/static"
+    assert cache_app.calls["static"] == 3
+    assert cache_app.get("/static").headers.get("age") == "0"  # each is a hit afterwards
+    assert cache_app.calls["static"] == 3
 
 
 def test_force_static_sees_nothing_a_server_says_about_the_client(tmp_path: Path) -> None:

@@ -403,6 +403,23 @@ def test_no_content_length_means_empty_body(hook):
     assert inp.bytes_read == 0
 
 
+def test_a_chunked_body_the_server_leaves_undecoded_is_a_411_not_an_empty_body(hook):
+    # wsgiref passes Transfer-Encoding: chunked on with neither a length nor
+    # wsgi.input_terminated: reading it as empty would lose an upload silently.
+    readers = [(lambda rq: rq.body(), None), (lambda rq: rq.json(), "application/json"),
+               (lambda rq: list(rq.stream()), None), (lambda rq: rq.form(), "application/x-www-form-urlencoded")]
+    for reader, content_type in readers:
+        hook.set(lambda rq, cx, reader=reader: {"got": repr(reader(rq))})
+        inp = RecordingInput(b"5\r\nhello\r\n0\r\n\r\n")
+        environ = make_environ("POST", "/hook", wsgi_input=inp, headers={"Transfer-Encoding": "chunked"},
+                               content_type=content_type)
+        r = call(hook.app, environ)
+        assert r.status == 411 and "Content-Length" in r.json()["error"]
+        assert inp.bytes_read == 0
+    hook.set(lambda rq, cx: {"n": 1})  # a handler that reads no body is served
+    assert call(hook.app, make_environ("POST", "/hook", headers={"Transfer-Encoding": "chunked"})).status == 200
+
+
 def test_no_content_length_with_input_terminated_reads_body(hook):
     seen = capture(hook, lambda rq, cx: rq.body())
     inp = RecordingInput(b"hello world")
