@@ -123,9 +123,9 @@ HeaderInput = Union["Headers", Mapping[str, str], Iterable[tuple[str, str]], Non
 
 # RFC 9110 token: header names, cookie names, media types.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-# Control characters other than HTAB are never valid in a field value (RFC 9110
-# 5.5); CR, LF and NUL would let a value forge a header or split the response.
-_BAD_FIELD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# Control characters: CR, LF and NUL in a header value would let it forge a
+# header or split the response; RFC 9110 5.5 allows HTAB inside a value, but
+# PEP 3333 does not, and neither does wsgiref's validator.
 _CONTROL_CHAR = re.compile(r"[\x00-\x1f\x7f]")
 # A percent sign not followed by two hex digits.
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -157,22 +157,24 @@ def _ascii_int(text: str, max_digits: int = 18) -> Optional[int]:
 
 def _check_header(name: str, value: str) -> tuple[str, str]:
     """Refuse a header that could not be sent safely, at the moment it is set;
-    the name and value as exact ``str`` (see ``_plain``), checked as such."""
+    the name and value as exact ``str`` (see ``_exact_str``), checked as such."""
     name, value = _exact_str(name), _exact_str(value)
     if not isinstance(name, str) or not _is_token(name):
         raise ValueError(f"invalid header name {name!r}")
+    if len(name) == 6 and name.lower() == "status":  # a CGI gateway would read it as the status line
+        raise ValueError("a header named Status is not allowed (PEP 3333): return the status instead")
     if not isinstance(value, str):
         raise TypeError(f"header {name} must be a str, not {type(value).__name__}")
-    if _BAD_FIELD_VALUE.search(value):
-        raise ValueError(f"header {name} contains CR, LF, NUL or another control character")
+    # As fetch's Headers do: spaces around a value are not part of it (RFC 9110 5.5).
+    value = value.strip(" \t")
+    if _CONTROL_CHAR.search(value):
+        raise ValueError(f"header {name} contains CR, LF, NUL, a tab or another control character")
     try:
         value.encode("latin-1")
     except UnicodeEncodeError:
         raise ValueError(
             f"header {name} has characters outside latin-1; percent-encode them"
         ) from None
-    # As fetch's Headers do: spaces around a value are not part of it (RFC 9110 5.5).
-    value = value.strip(" \t")
     if len(name) == 14 and name.lower() == "content-length" and _ascii_int(value) is None:
         # A server would refuse it (a 500 of its own) or send a body cut to a wrong length.
         raise ValueError(f"header Content-Length must be a number of bytes in digits, not {value!r}")
@@ -3581,8 +3583,7 @@ def _file_answer(environ: dict[str, Any], path: str, content_type: Optional[str]
     etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
     # RFC 9110 8.8.2.1: never a Last-Modified after now (a file from a host
     # whose clock ran ahead); nor a date HTTP cannot write.
-    now = time.time()
-    modified = min(max(stat.st_mtime, 0.0), now)
+    modified = min(max(stat.st_mtime, 0.0), time.time())
     file_headers = {
         "ETag": etag,
         "Last-Modified": http_date(modified),
@@ -3603,9 +3604,7 @@ def _file_answer(environ: dict[str, Any], path: str, content_type: Optional[str]
             return _file_response(304, file_headers)
     else:
         since = _parse_http_date(environ.get("HTTP_IF_MODIFIED_SINCE", "") or "")
-        # A date after now is no date the server sent (RFC 7232 3.3, as Apache
-        # reads it): a client may hold one from a host whose clock ran ahead.
-        if since is not None and int(modified) <= since <= now:
+        if since is not None and int(modified) <= since:
             return _file_response(304, file_headers)
     headers = Headers(file_headers)
     headers.set("Content-Type", content_type or _content_type_for(path))
