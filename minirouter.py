@@ -751,9 +751,11 @@ _BOUNDARY_CHARS = frozenset(
     "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'()+_,-./:=? "
 )
 # Codecs whose decoders are slower than linear on crafted input (punycode inserts
-# characters one by one), or that are no charset a client would label text with:
-# request.text() reads such a body as UTF-8, and a form field naming one is a 400.
-_REFUSED_CHARSETS = frozenset({"punycode", "idna", "unicode-escape", "raw-unicode-escape", "undefined"})
+# characters one by one), that are no charset a client would label text with,
+# or that hide markup from a filter that reads the raw bytes (UTF-7 spells '<'
+# as '+ADw-'; browsers dropped it for that): request.text() reads such a body
+# as UTF-8, and a form field naming one is a 400.
+_REFUSED_CHARSETS = frozenset({"punycode", "idna", "unicode-escape", "raw-unicode-escape", "undefined", "utf-7"})
 # Codecs (by their codecs.lookup() name) that remove a leading byte order mark themselves.
 _CODECS_THAT_DROP_THE_BOM = frozenset({"utf-16", "utf-32", "utf-8-sig"})
 
@@ -1251,8 +1253,8 @@ def _decode_text(data: bytes, codec: str, what: str) -> str:
     try:
         text = data.decode(codec)
         if codec != "utf-8":
-            # UTF-7 and UTF-16 can spell lone surrogates, which no UTF-8
-            # store or response can hold: refuse them here.
+            # A codec that can spell lone surrogates (UTF-7 could; it is refused
+            # now) would hand on text no UTF-8 store or response can hold.
             text.encode("utf-8")
         return text
     except UnicodeEncodeError:
