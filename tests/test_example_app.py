@@ -515,6 +515,33 @@ def test_store_retries_while_another_process_holds_the_lock(example_env):
     assert response.status == 201
 
 
+def test_a_read_does_not_wait_behind_a_write_that_waits_for_the_file(example_env):
+    """Each thread has its own connection: while one request waits for another
+    process's write lock, the others (a read here) are served."""
+    import sqlite3
+
+    client = TestClient(App(str(APP_DIR)))
+    store = _current_store()
+    assert client.get("/comments").status == 200  # creates the file
+    blocker = sqlite3.connect(example_env / "comments.db", isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    results: dict[str, int] = {}
+    writer = threading.Thread(target=lambda: results.update(post=client.post("/comments", json={"text": "w"}).status))
+    reader = threading.Thread(target=lambda: results.update(get=client.get("/comments").status))
+    try:
+        writer.start()
+        time.sleep(0.2)  # the POST is now waiting for the blocker's lock
+        reader.start()
+        reader.join(timeout=10)
+        assert results.get("get") == 200 and writer.is_alive()  # served while the write still waits
+    finally:
+        blocker.execute("COMMIT")
+        blocker.close()
+        writer.join(timeout=30)
+        store.close()
+    assert results["post"] == 201
+
+
 def _current_store():
     """The store of the most recently built App (each App imports app/ afresh)."""
     return sys.modules["app.comments.data"].store

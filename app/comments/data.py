@@ -38,16 +38,19 @@ SEED = [
 class CommentStore:
     """List, read, add, change and delete comments: dicts like {"id": 1, "text": "..."}.
 
-    waitress runs handlers on several threads. One connection guarded by a
-    lock keeps that simple and safe; WAL mode, busy_timeout and a retry on
-    "database is locked" cover several processes sharing the file (gunicorn
-    workers, a second `python run.py`).
+    waitress runs handlers on several threads: each thread opens its own
+    connection, as SQLite wants. WAL mode lets reads go on while one
+    request writes, and busy_timeout plus a retry on "database is locked"
+    make writers wait their turn, in this process or another (gunicorn
+    workers, a second `python run.py`), each for its own request only.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self._path = path
-        self._connection: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        self._local = threading.local()  # .connection and .generation, per thread
+        self._generation = 0  # close() raises it, so every thread opens afresh
+        self._open_connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()  # guards the two above
 
     @property
     def path(self) -> Path:
@@ -81,7 +84,9 @@ class CommentStore:
 
         def insert(db: sqlite3.Connection) -> int:
             with _write(db):
-                return db.execute("INSERT INTO comments (text) VALUES (?)", (text,)).lastrowid
+                cursor = db.execute("INSERT INTO comments (text) VALUES (?)", (text,))
+                assert cursor.lastrowid is not None  # an INSERT always has one
+                return cursor.lastrowid
 
         return {"id": self._run(insert), "text": text}
 
@@ -112,35 +117,39 @@ class CommentStore:
         return _as_dict(row) if row else None
 
     def close(self) -> None:
-        """Close the connection; the next call opens it again."""
+        """Close every thread's connection; the next call opens one again."""
         with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+            for db in self._open_connections:
+                db.close()
+            self._open_connections.clear()
+            self._generation += 1
 
     # -- plumbing ---------------------------------------------------------
 
     def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        """Run one operation under the lock, retrying while another process holds the file."""
-        with self._lock:
-            return _retry_when_locked(lambda: operation(self._open()))
+        """Run one operation on this thread's connection, retrying while another writer holds the file."""
+        return _retry_when_locked(lambda: operation(self._connection()))
 
-    def _open(self) -> sqlite3.Connection:
-        if self._connection is None:
-            path = self.path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # check_same_thread=False: the lock above, not the thread, makes it safe.
-            # isolation_level=None: we say where transactions begin (see _write).
-            db = sqlite3.connect(path, timeout=5.0, check_same_thread=False, isolation_level=None)
-            try:
-                db.execute("PRAGMA busy_timeout = 5000")
-                db.execute("PRAGMA journal_mode = WAL")
-                _create_and_seed(db)
-            except BaseException:
-                db.close()
-                raise
-            self._connection = db
-        return self._connection
+    def _connection(self) -> sqlite3.Connection:
+        local = self._local
+        if getattr(local, "generation", None) == self._generation:
+            return local.connection
+        path = self.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # check_same_thread=False only so that close() may close it from another thread.
+        # isolation_level=None: we say where transactions begin (see _write).
+        db = sqlite3.connect(path, timeout=5.0, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout = 5000")
+            db.execute("PRAGMA journal_mode = WAL")
+            _create_and_seed(db)
+        except BaseException:
+            db.close()
+            raise
+        with self._lock:
+            self._open_connections.append(db)
+            local.connection, local.generation = db, self._generation
+        return db
 
 
 @contextmanager
@@ -162,7 +171,10 @@ def _write(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def _create_and_seed(db: sqlite3.Connection) -> None:
     # user_version is 0 in a new file: create the table and seed it once, even
-    # when two processes open a new file at the same moment.
+    # when two processes open a new file at the same moment (checked again
+    # inside the write). A file already seeded needs no write lock at all.
+    if db.execute("PRAGMA user_version").fetchone()[0] != 0:
+        return
     with _write(db):
         if db.execute("PRAGMA user_version").fetchone()[0] == 0:
             db.execute(
