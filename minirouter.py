@@ -1566,6 +1566,13 @@ class Request:
         return f"{url}?{query}" if query else url
 
     @property
+    def base_path(self) -> str:
+        """Where the app is mounted (``SCRIPT_NAME``, written as in a URL), ""
+        at the root, as Next.js's ``nextUrl.basePath``: ``redirect()`` sends a
+        path as given, so put this in front of a site-absolute one."""
+        return _url_from_environ(_script_name(self.environ))
+
+    @property
     def headers(self) -> RequestHeaders:
         self.read_client_data = True
         if self._headers is None:

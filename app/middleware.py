@@ -23,9 +23,11 @@ def middleware(request):
         # Built from the URL as the client sent it (request.url), still
         # percent-encoded: request.path is decoded, and an encoded "?" or
         # newline in it would change the URL or break the header.
+        # request.base_path is where the app is mounted ("" at the root).
         url = urlsplit(request.url)
-        rest = url.path.split("/", 2)[2:]  # after the first segment, however it was encoded
-        new_path = "/comments/" + rest[0] if rest else "/comments"
+        path = url.path[len(request.base_path):]
+        rest = path.split("/", 2)[2:]  # after the first segment, however it was encoded
+        new_path = request.base_path + ("/comments/" + rest[0] if rest else "/comments")
         return Response.redirect(f"{new_path}?{url.query}" if url.query else new_path, 308)
 
     cors = cors_headers(request.headers.get("Origin"))

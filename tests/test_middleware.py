@@ -25,6 +25,7 @@ from minirouter import (
     HTTPError,
     Response,
     StartupError,
+    TestClient,
     cookies,
     headers,
     redirect,
@@ -557,6 +558,20 @@ def test_example_redirect_of_an_encoded_prefix(client) -> None:
     # The matcher saw the decoded path; the new URL keeps the rest as it was sent.
     assert client.get("/old%2Dcomments/2").headers.get("location") == "/comments/2"
     assert client.get("/old-%63omments/3?x=1").headers.get("location") == "/comments/3?x=1"
+
+
+def test_example_redirect_stays_under_the_mount_point(example_app) -> None:
+    mounted = TestClient(example_app, base_url="http://testserver/my%20api")
+    assert mounted.get("/old-comments/2?via=x").headers.get("location") == "/my%20api/comments/2?via=x"
+    assert mounted.get("/old-comments").headers.get("location") == "/my%20api/comments"
+
+
+def test_request_base_path_is_the_mount_point_as_in_a_url(tmp_path: Path) -> None:
+    app = App(str(make_app_dir(tmp_path, {"r/route.py": (
+        "def GET(request):\n    return {'base': request.base_path, 'url': request.url}\n")})))
+    assert TestClient(app).get("/r").json()["base"] == ""
+    mounted = TestClient(app, base_url="http://testserver/caf\u00e9/")
+    assert mounted.get("/r").json() == {"base": "/caf%C3%A9", "url": "http://testserver/caf%C3%A9/r"}
 
 
 @pytest.mark.parametrize("escaped", ["%0A", "%00", "%3Fx=1", "a%2Fb"])
