@@ -54,10 +54,12 @@ from typing import (
     Any,
     AsyncIterable,
     Callable,
+    Generator,
     Iterable,
     Iterator,
     NoReturn,
     Optional,
+    TypeVar,
     Union,
 )
 from urllib.parse import quote, unquote_to_bytes, urlencode
@@ -296,6 +298,10 @@ class RequestHeaders(Mapping):  # type: ignore[type-arg]
 
     def __init__(self, data: Mapping[str, str]) -> None:
         self._data = {name.lower(): value for name, value in data.items()}
+
+    def __await__(self) -> Generator[Any, None, RequestHeaders]:
+        """``await headers()``, as Next.js 15 writes it, is the headers themselves."""
+        return _itself(self).__await__()
 
     @classmethod
     def from_environ(cls, environ: dict[str, Any]) -> RequestHeaders:
@@ -2404,6 +2410,10 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
     def has(self, name: str) -> bool:
         return name in self
 
+    def __await__(self) -> Generator[Any, None, CookieJar]:
+        """``await cookies()``, as Next.js 15 writes it, is the jar itself."""
+        return _itself(self).__await__()
+
     def set(self, name: str, value: str, **attributes: Any) -> None:
         """Set a cookie on the response; the attributes are those of
         ``response.cookies.set``. ``get(name)`` sees it from now on, unless
@@ -2430,6 +2440,13 @@ def _request_in_scope(caller: str) -> Request:
     if request is None:
         raise RuntimeError(f"{caller}() works only inside a route handler or middleware")
     return request
+
+
+_Value = TypeVar("_Value")
+
+
+async def _itself(value: _Value) -> _Value:
+    return value
 
 
 def headers() -> RequestHeaders:

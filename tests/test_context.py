@@ -381,3 +381,20 @@ def test_sys_exit_in_a_handler_is_a_logged_500_not_a_stop(tmp_path, caplog):
     response = client(app).get("/fails/exit")
     assert response.status == 500 and response.json() == {"error": "internal server error"}
     assert "GET handler raised" in caplog.text and "SystemExit" in caplog.text
+
+
+def test_await_cookies_and_headers_as_nextjs_15_writes_them(tmp_path):
+    from helpers import client, make_app
+
+    app = make_app(tmp_path, {"r/route.py": (
+        "from minirouter import cookies, headers\n"
+        "async def GET(request):\n"
+        "    jar = await cookies()\n"
+        "    jar.set('seen', '1')\n"
+        "    request_headers = await headers()\n"
+        "    return {'theme': jar.get('theme'), 'seen': jar.get('seen'), 'ua': request_headers.get('user-agent'),\n"
+        "            'same': jar is cookies()}\n"
+    )})
+    response = client(app).get("/r", headers={"User-Agent": "probe"}, cookies={"theme": "dark"})
+    assert response.json() == {"theme": "dark", "seen": "1", "ua": "probe", "same": True}
+    assert "seen=1; Path=/" in response.headers.get_all("set-cookie")
