@@ -3110,7 +3110,20 @@ def _route_handlers(module: types.ModuleType, file: str) -> tuple[dict[str, Call
             )
     if not handlers:
         raise StartupError(f"{file} defines no handler: define one of {', '.join(HTTP_METHODS)}")
+    _warn_of_unused_segment_options(module, file)
     return handlers, arity
+
+
+# Next.js route segment config that minirouter does not act on (it reads
+# `dynamic` and `revalidate`): set in a route, a warning says it does nothing.
+_UNUSED_SEGMENT_OPTIONS = ("dynamicParams", "fetchCache", "runtime", "preferredRegion", "maxDuration")
+
+
+def _warn_of_unused_segment_options(module: types.ModuleType, file: str) -> None:
+    for option in _UNUSED_SEGMENT_OPTIONS:
+        if option in vars(module):
+            logger.warning("%s sets %s, a Next.js option minirouter does not use: it has no effect "
+                           "(only dynamic and revalidate do)", file, option)
 
 
 # What a route or page file gets named by mistake (or kept from a Next.js

@@ -367,6 +367,19 @@ def test_lowercase_method_name_warns(tmp_path, caplog):
     assert c.post("/typo").status == 405
 
 
+def test_nextjs_segment_options_minirouter_does_not_use_warn(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="minirouter"):
+        app = make_app(tmp_path, {
+            "edge/route.py": "runtime = 'edge'\nmaxDuration = 5\ndef GET():\n    return {}\n",
+            "plain/route.py": "revalidate = 5\ndef GET():\n    return {}\n",
+        })
+    warnings = [r.getMessage() for r in caplog.records if r.name == "minirouter" and r.levelno == logging.WARNING]
+    assert any("edge/route.py sets runtime" in m and "no effect" in m for m in warnings), warnings
+    assert any("edge/route.py sets maxDuration" in m for m in warnings), warnings
+    assert not any("plain/route.py" in m for m in warnings), warnings
+    assert client(app).get("/edge").status == 200
+
+
 def test_a_mistyped_route_or_page_file_warns(tmp_path, caplog):
     # Only route.py and page.html are routed; a near miss (or a file kept from a
     # Next.js project) would otherwise be a silent 404.
