@@ -2304,7 +2304,7 @@ class HTTPError(Exception):
         if not _valid_status(status):
             raise ValueError(f"HTTP status must be an int from 200 to 599, not {status!r}")
         self.status = status
-        self.message = message or _reason(status).lower()
+        self.message = str(message) if message else _reason(status).lower()  # {"error": ...} is a string
         # Checked now, so a bad header fails where it is raised, as a response's would.
         self.headers = Headers(headers) if headers else None
         super().__init__(status, self.message)

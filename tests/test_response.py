@@ -574,3 +574,10 @@ def test_headers_update_from_headers_keeps_each_set_cookie_line():
     assert target.headers["x-other"] == "o"
     target.headers.update({"X-Tag": "m"}, more="k")
     assert target.headers.get_all("x-tag") == ["m"] and target.headers["more"] == "k"
+
+
+def test_http_error_message_is_always_a_string(hook):
+    from minirouter import HTTPError
+
+    assert HTTPError(404, 5).message == "5"  # {"error": ...} is a string, as design.md shows it
+    assert HTTPError(404).message == "not found"
