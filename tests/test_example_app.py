@@ -692,3 +692,35 @@ def test_default_locations_are_beside_run_py(monkeypatch):
     App(str(APP_DIR))
     assert sys.modules["app.comments.data"].CommentStore().path == ROOT / "comments.db"
     assert sys.modules["app.files.storage"].uploads_dir() == ROOT / "uploads"
+
+
+# --- forms, webhooks and non-UI responses ------------------------------------------
+
+
+def test_subscribe_reads_urlencoded_and_multipart_forms(client):
+    assert client.post("/subscribe", data={"name": "Ada", "email": "ada@example.com"}).json() == {
+        "name": "Ada", "email": "ada@example.com"}
+    multipart = client.post("/subscribe", files={"email": (None, "b@example.com")})
+    assert multipart.json() == {"name": None, "email": "b@example.com"}
+    missing = client.post("/subscribe", data={"name": "Ada"})
+    assert missing.status == 400 and "email" in missing.json()["error"]
+    as_file = client.post("/subscribe", files={"email": ("e.txt", b"c@example.com", "text/plain")})
+    assert as_file.status == 400  # a file is not an address
+
+
+def test_webhook_takes_any_text_and_refuses_an_empty_payload(client):
+    assert client.post("/webhook", json={"event": "push"}).text == "Success!"
+    assert client.post("/webhook", data="event=push").status == 200
+    empty = client.post("/webhook", data=b"  ")
+    assert empty.status == 400 and empty.json() == {"error": "Webhook error: the payload is empty"}
+    assert client.post("/webhook", data=b"\xff", headers={"Content-Type": "text/plain"}).status == 400
+    assert client.get("/webhook").status == 405
+
+
+def test_rss_links_use_the_host_scheme_and_mount_the_client_asked_for(example_app):
+    feed = TestClient(example_app, base_url="https://news.example/api").get("/rss.xml?utm=x")
+    assert feed.status == 200 and feed.headers["content-type"] == "text/xml; charset=utf-8"
+    assert "<link>https://news.example/api/hello</link>" in feed.text
+    import xml.dom.minidom
+
+    xml.dom.minidom.parseString(feed.content)  # well-formed

@@ -1,0 +1,14 @@
+"""POST /subscribe: read a form, as an HTML <form method="post"> sends it.
+
+request.form() reads URL-encoded and multipart bodies alike; get() gives a
+field's value, or None when the form has no such field.
+"""
+from minirouter import HTTPError
+
+
+def POST(request):
+    form = request.form()
+    name, email = form.get("name"), form.get("email")
+    if not isinstance(email, str) or "@" not in email:
+        raise HTTPError(400, "send an email field with an address")
+    return {"name": name, "email": email}
