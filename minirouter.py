@@ -4437,7 +4437,14 @@ class App:
         not_a_read = _answer_to_a_page_method(request.method)
         if not_a_read is not None:
             return not_a_read
-        return Response(self._openapi_json, 200, {"Content-Type": "application/json"})
+        document = self._openapi_json
+        if request.base_path and document is not None:
+            # Mounted: without "servers" a client calls the paths from "/" (OpenAPI 3.1 4.8.1).
+            # Made per request, never kept: gunicorn takes SCRIPT_NAME from a request header.
+            mounted = jsonlib.loads(document)
+            mounted["servers"] = [{"url": request.base_path}]
+            document = jsonlib.dumps(mounted, ensure_ascii=False).encode("utf-8")
+        return Response(document, 200, {"Content-Type": "application/json"})
 
     @staticmethod
     def _serve_file(request: Request, file: str, content_type: Optional[str]) -> Response:

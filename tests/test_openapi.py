@@ -157,6 +157,16 @@ def test_served_at_openapi_url_when_asked(tmp_path: Path) -> None:
     assert client(app).post("/openapi.json").status == 405
 
 
+def test_served_under_a_mount_point_it_names_that_server(tmp_path: Path) -> None:
+    from minirouter import TestClient
+
+    app = make_app(tmp_path, FILES, openapi_url="/openapi.json")
+    document = TestClient(app, base_url="http://testserver/my%20api").get("/openapi.json").json()
+    assert document["servers"] == [{"url": "/my%20api"}]  # clients call /my%20api/comments, not /comments
+    validate(document, cls=OpenAPIV31SpecValidator)
+    assert "servers" not in client(app).get("/openapi.json").json()
+
+
 def test_not_served_by_default(app: App) -> None:
     assert client(app).get("/openapi.json").status == 404
 
