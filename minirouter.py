@@ -1508,7 +1508,7 @@ class Request:
     _search_params: Optional[SearchParams] = None
     _body: Optional[bytes] = None
     _body_consumed = ""  # which method read the body from the server, once it has
-    _body_error: Optional[HTTPError] = None  # why it could not be read (413, 400): every later read's answer
+    _body_error: Optional[tuple[int, str]] = None  # why it could not be read (413, 400): every later read's answer
     _form: Optional[FormData] = None
     _uploads: Optional[list[UploadFile]] = None  # a multipart form's files, closed when the request ends
     _jar: Optional[CookieJar] = None  # cookies(), made on first use
@@ -1635,13 +1635,16 @@ class Request:
 
     def _body_failed(self, error: HTTPError) -> HTTPError:
         """Keep why the body could not be read: a handler that catches the
-        error and tries another reader gets the same answer, not a 500."""
-        self._body_error = error
+        error and tries another reader gets the same answer, not a 500. Only
+        the status and message are kept: the error's traceback holds the
+        reading frame, and with it the request and the partial body, in a
+        cycle that would keep up to max_body_size alive until the collector runs."""
+        self._body_error = (error.status, error.message)
         return error
 
     def _read_body_chunks(self, chunk_size: int, reader: str) -> Iterator[bytes]:
         if self._body_error is not None:
-            raise self._body_error
+            raise HTTPError(*self._body_error)
         if self._body_consumed:
             raise RuntimeError(
                 f"the request body was already read by {self._body_consumed}, which does not keep it; "
