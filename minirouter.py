@@ -3765,6 +3765,9 @@ CacheKey = tuple[str, str, str, str, str]
 # The bytes the route cache may hold in all. Its entries are counted too
 # (App(cache_size=...)), but one entry may be as big as a URL and a body allow.
 CACHE_MAX_BYTES = 64 * 1024 * 1024
+# What an entry costs beyond its text: the entry, the key and header tuples,
+# the string objects and the dict slot (about 500 bytes, measured on CPython).
+_CACHE_ENTRY_OVERHEAD = 512
 
 
 class ResponseCache:
@@ -3814,7 +3817,8 @@ class ResponseCache:
         assert response._body is not None
         now = self._clock()
         headers = tuple(response.headers.raw())
-        size = len(response._body) + sum(len(name) + len(value) for name, value in headers) + _key_size(key)
+        size = (len(response._body) + sum(len(name) + len(value) for name, value in headers) + _key_size(key)
+                + _CACHE_ENTRY_OVERHEAD)
         if size > self.max_bytes // 8:
             return  # one answer may not crowd out most of the others
         entry = CachedResponse(
@@ -4069,12 +4073,15 @@ def _run_beside_running_loop(loop: asyncio.AbstractEventLoop, awaitable: Any) ->
     """``loop.run_until_complete(awaitable)`` on a helper thread while this one
     waits, in this context: a thread whose own event loop is running (an
     ``async def`` test calling ``TestClient``, a notebook) cannot run another.
-    The loop still serves one thread at a time."""
+    The loop still serves one thread at a time. When the running loop is that
+    very loop (an async handler calling the app in-process), the helper runs
+    the awaitable on a loop of its own."""
     outcome: list[tuple[bool, Any]] = []
 
     def run() -> None:
         try:
-            outcome.append((True, loop.run_until_complete(awaitable)))
+            runner = _thread_loop() if loop.is_running() else loop
+            outcome.append((True, runner.run_until_complete(awaitable)))
         except BaseException as exc:  # raised again below, in the thread that asked
             outcome.append((False, exc))
 

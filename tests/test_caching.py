@@ -640,15 +640,20 @@ def test_readme_has_a_caching_section_with_curl_lines() -> None:
 def test_the_cache_is_bounded_by_the_bytes_it_holds_too():
     from minirouter import Response, ResponseCache
 
-    cache = ResponseCache(100, max_bytes=8000)
+    # Each answer counts its body, headers and key, plus 512 bytes for the objects holding it.
+    cache = ResponseCache(100, max_bytes=12000)
     for i in range(10):
         cache.put(("/p", "/p", f"q={i}"), Response("x" * 900), None)
-    assert len(cache) <= 8 and cache._bytes <= 8000  # the oldest went first
+    assert len(cache) <= 8 and cache._bytes <= 12000  # the oldest went first
     assert cache.get(("/p", "/p", "q=9")) is not None and cache.get(("/p", "/p", "q=0")) is None
-    cache.put(("/big", "/big", ""), Response("x" * 1001), None)  # over an eighth of the budget
+    cache.put(("/big", "/big", ""), Response("x" * 1000), None)  # with its 512, over an eighth of the budget
     assert cache.get(("/big", "/big", "")) is None
     cache.clear()
     assert len(cache) == 0 and cache._bytes == 0
+    tiny = ResponseCache(1000, max_bytes=10 * 1024)  # tiny answers still cost their objects
+    for i in range(100):
+        tiny.put(("/t", "/t", f"q={i}"), Response("x"), None)
+    assert len(tiny) < 20
 
 
 def test_a_long_query_cannot_fill_memory_through_the_cache(tmp_path):

@@ -15,10 +15,11 @@ from helpers import (
     client,
     import_from_app,
     make_app,
+    make_app_dir,
     make_environ,
     media_type,
 )
-from minirouter import HTTPError
+from minirouter import App, HTTPError
 
 pytestmark = pytest.mark.filterwarnings("ignore::wsgiref.validate.WSGIWarning")
 
@@ -477,3 +478,23 @@ def test_async_handlers_and_bodies_work_from_a_thread_whose_event_loop_runs(tmp_
 
     assert asyncio.run(inside_a_running_loop()) == ({"ua": "t/1"}, 404, "012")
     assert client(app).get("/s").text == "012"  # and, after, from this thread as before
+
+
+def test_an_async_handler_may_call_the_app_in_process(tmp_path):
+    # The running loop is then minirouter's own loop for this thread: the inner
+    # async handler runs on a helper thread's loop, not on the busy one.
+    folder = make_app_dir(tmp_path, {
+        "inner/route.py": "async def GET():\n    return {'inner': 1}\n",
+        "outer/route.py": """
+            from minirouter import TestClient
+            from PKG._lib import shared
+
+            async def GET():
+                inner = TestClient(shared.app).get("/inner")
+                return {"status": inner.status, "body": inner.json()}
+            """,
+        "_lib/shared.py": "app = None\n",
+    })
+    app = App(str(folder))
+    import_from_app(folder, "_lib.shared").app = app
+    assert client(app).get("/outer").json() == {"status": 200, "body": {"inner": 1}}
