@@ -1302,7 +1302,9 @@ def _target_authority(environ: dict[str, Any]) -> Optional[str]:
     """The host of a request target in absolute form (``http://host/path``), or None."""
     target = environ.get("REQUEST_URI") or environ.get("RAW_URI")
     split = _split_target(target) if target else None
-    return split[0] or None if split else None
+    if split is None:
+        return None
+    return split[0] or None  # "" for an origin-form target (/path)
 
 
 def _raw_target_path(target: str, script: str) -> Optional[str]:

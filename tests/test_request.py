@@ -145,6 +145,7 @@ def test_search_params(hook):
         "missing_all": rq.search_params.get_all("zzz"),
         "has_missing": rq.search_params.has("zzz"),
         "items": list(rq.search_params.items()),
+        "dict": rq.search_params.to_dict(),
     })
     hook.client.get("/hook?a=1&b=&a=2&c&a=3")
     v = seen["value"]
@@ -154,6 +155,7 @@ def test_search_params(hook):
     assert v["c"] == ""
     assert v["missing"] is None and v["missing_all"] == [] and v["has_missing"] is False
     assert [tuple(i) for i in v["items"]] == [("a", "1"), ("b", ""), ("a", "2"), ("c", ""), ("a", "3")]
+    assert v["dict"] == {"a": "1", "b": "", "c": ""}
 
 
 def test_search_params_semicolon_is_not_a_separator(hook):
