@@ -126,9 +126,11 @@ HeaderInput = Union["Headers", Mapping[str, str], Iterable[tuple[str, str]], Non
 # RFC 9110 token: header names, cookie names, media types.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 # Control characters: CR, LF and NUL in a header value would let it forge a
-# header or split the response; RFC 9110 5.5 allows HTAB inside a value, but
-# PEP 3333 does not, and neither does wsgiref's validator.
+# header or split the response. RFC 9110 5.5 allows HTAB inside a value, and
+# so do request headers; PEP 3333 does not for response headers, and neither
+# does wsgiref's validator.
 _CONTROL_CHAR = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_CHAR_BUT_TAB = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # A percent sign not followed by two hex digits.
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # Host header: a name or IPv4 address, or an IPv6 literal, then an optional port.
@@ -157,19 +159,21 @@ def _ascii_int(text: str, max_digits: int = 18) -> Optional[int]:
     return int(stripped)
 
 
-def _check_header(name: str, value: str) -> tuple[str, str]:
+def _check_header(name: str, value: str, sent: bool = True) -> tuple[str, str]:
     """Refuse a header that could not be sent safely, at the moment it is set;
-    the name and value as exact ``str`` (see ``_exact_str``), checked as such."""
+    the name and value as exact ``str`` (see ``_exact_str``), checked as such.
+    ``sent=False`` for a request header the middleware hands the route, which
+    PEP 3333's response rules (no tab, no ``Status``) do not concern."""
     name, value = _exact_str(name), _exact_str(value)
     if not isinstance(name, str) or not _is_token(name):
         raise ValueError(f"invalid header name {name!r}")
-    if len(name) == 6 and name.lower() == "status":  # a CGI gateway would read it as the status line
+    if sent and len(name) == 6 and name.lower() == "status":  # a CGI gateway would read it as the status line
         raise ValueError("a header named Status is not allowed (PEP 3333): return the status instead")
     if not isinstance(value, str):
         raise TypeError(f"header {name} must be a str, not {type(value).__name__}")
     # As fetch's Headers do: spaces around a value are not part of it (RFC 9110 5.5).
     value = value.strip(" \t")
-    if _CONTROL_CHAR.search(value):
+    if (_CONTROL_CHAR if sent else _CONTROL_CHAR_BUT_TAB).search(value):
         raise ValueError(f"header {name} contains CR, LF, NUL, a tab or another control character")
     try:
         value.encode("latin-1")
@@ -269,9 +273,10 @@ class Headers(MutableMapping):  # type: ignore[type-arg]
         The mapping view joins several values into one, which would make
         two ``Set-Cookie`` lines one that browsers misread."""
         if isinstance(other, Headers):
-            for name in other:
+            items = list(other._items)  # first: other may view this very list
+            for name, _ in items:
                 self.delete(name)
-            self._items.extend(other._items)
+            self._items.extend(items)
             other = ()
         super().update(other, **more)
 
@@ -440,7 +445,7 @@ def _decode_cookie_value(value: str) -> Optional[str]:
     and when it decodes to CR, LF or NUL, which no cookie can be set to:
     code that writes a cookie back as it came would fail with a 500."""
     if "%" not in value and value.isascii():
-        return value
+        return None if "\0" in value else value  # (a raw CR or LF cannot arrive in a header line)
     if _BAD_ESCAPE.search(value):
         return None
     try:
@@ -758,10 +763,14 @@ _BOUNDARY_CHARS = frozenset(
 )
 # Codecs whose decoders are slower than linear on crafted input (punycode inserts
 # characters one by one), that are no charset a client would label text with,
-# or that hide markup from a filter that reads the raw bytes (UTF-7 spells '<'
-# as '+ADw-'; browsers dropped it for that): request.text() reads such a body
-# as UTF-8, and a form field naming one is a 400.
-_REFUSED_CHARSETS = frozenset({"punycode", "idna", "unicode-escape", "raw-unicode-escape", "undefined", "utf-7"})
+# or that hide markup from a filter that reads the raw bytes: UTF-7 spells '<'
+# as '+ADw-' (browsers dropped it for that), and the EBCDIC code pages put it at
+# another byte. (UTF-16 and UTF-32, which real clients send, are kept.)
+# request.text() reads such a body as UTF-8, and a form field naming one is a 400.
+_REFUSED_CHARSETS = frozenset({
+    "punycode", "idna", "unicode-escape", "raw-unicode-escape", "undefined", "utf-7",
+    "cp037", "cp273", "cp424", "cp500", "cp875", "cp1026", "cp1140",
+})
 # Codecs (by their codecs.lookup() name) that remove a leading byte order mark themselves.
 _CODECS_THAT_DROP_THE_BOM = frozenset({"utf-16", "utf-32", "utf-8-sig"})
 
@@ -1257,14 +1266,8 @@ def _python_codec_names() -> frozenset[str]:
 def _decode_text(data: bytes, codec: str, what: str) -> str:
     """``data`` decoded with ``codec`` (from _text_codec); 400 if invalid."""
     try:
-        text = data.decode(codec)
-        if codec != "utf-8":
-            # A codec that can spell lone surrogates (UTF-7 could; it is refused
-            # now) would hand on text no UTF-8 store or response can hold.
-            text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        raise HTTPError(400, f"{what} decodes to a lone surrogate") from None
+        # (No codec _text_codec allows decodes to a lone surrogate: UTF-7 could.)
+        return data.decode(codec)
     except ValueError:  # UnicodeDecodeError, and the UnicodeError some decoders raise
         raise HTTPError(400, f"{what} is not valid {codec}") from None
 
@@ -1515,8 +1518,8 @@ class Request:
     _uploads: Optional[list[UploadFile]] = None  # a multipart form's files, closed when the request ends
     _jar: Optional[CookieJar] = None  # cookies(), made on first use
     # Set when the handler reads headers, cookies, the body or the URL (its Host):
-    # the route cache keys on path and query only, so such an answer is
-    # not cached (as Next.js bails out of caching on dynamic data).
+    # the route cache keys on the URL's path and query (and the scheme and
+    # mount point), not on these, so such an answer is not cached (as Next.js bails out of caching on dynamic data).
     read_client_data = False
 
     def __init__(
@@ -2275,7 +2278,7 @@ def _request_header_changes(changes: Optional[Mapping[str, Optional[str]]]) -> d
             if not isinstance(name, str) or not _is_token(name):
                 raise ValueError(f"invalid header name {name!r}")
         else:
-            name, value = _check_header(name, value)
+            name, value = _check_header(name, value, sent=False)
         checked[name.lower()] = value
     return checked
 
@@ -2309,7 +2312,8 @@ class HTTPError(Exception):
         if not _valid_status(status):
             raise ValueError(f"HTTP status must be an int from 200 to 599, not {status!r}")
         self.status = status
-        self.message = str(message) if message else _reason(status).lower()  # {"error": ...} is a string
+        # A str subclass (a StrEnum member) as its text; anything else JSON can hold as given.
+        self.message = _exact_str(message) if message else _reason(status).lower()
         # Checked now, so a bad header fails where it is raised, as a response's would.
         self.headers = Headers(headers) if headers else None
         super().__init__(status, self.message)
@@ -3526,7 +3530,9 @@ _WEB_TYPES = {
     ".webmanifest": "application/manifest+json", ".svg": "image/svg+xml", ".wasm": "application/wasm",
     ".woff": "font/woff", ".woff2": "font/woff2", ".png": "image/png", ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg", ".gif": "image/gif", ".webp": "image/webp", ".avif": "image/avif",
-    ".ico": "image/vnd.microsoft.icon", ".txt": "text/plain", ".md": "text/markdown",
+    ".ico": "image/vnd.microsoft.icon", ".ttf": "font/ttf", ".otf": "font/otf", ".mp3": "audio/mpeg",
+    ".ogg": "audio/ogg", ".m4a": "audio/mp4", ".wav": "audio/wav", ".mp4": "video/mp4", ".webm": "video/webm",
+    ".txt": "text/plain", ".md": "text/markdown",
     ".xml": "application/xml", ".pdf": "application/pdf",
 }
 
@@ -3761,7 +3767,8 @@ class CachedResponse:
     size: int = 0  # bytes it holds, body, headers and key, counted against CACHE_MAX_BYTES
 
 
-# What the route cache keys on: the client's raw path, the route's, the query.
+# What the route cache keys on: the scheme, the mount point (SCRIPT_NAME), the
+# client's raw path, the route's, the query.
 CacheKey = tuple[str, str, str, str, str]
 
 # The bytes the route cache may hold in all. Its entries are counted too

@@ -542,6 +542,24 @@ def test_a_read_does_not_wait_behind_a_write_that_waits_for_the_file(example_env
     assert results["post"] == 201
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open files through /proc")
+def test_a_thread_per_request_server_leaves_no_connections_behind(example_env):
+    """wsgiref's server (and others) start a thread per connection: connections
+    are borrowed from a pool, not kept per thread, so they do not pile up."""
+    client = TestClient(App(str(APP_DIR)))
+    store = _current_store()
+    try:
+        assert client.get("/comments").status == 200
+        open_files = len(os.listdir("/proc/self/fd"))
+        for _ in range(50):
+            thread = threading.Thread(target=lambda: client.get("/comments"))
+            thread.start()
+            thread.join()
+        assert len(os.listdir("/proc/self/fd")) <= open_files + 2
+    finally:
+        store.close()
+
+
 def _current_store():
     """The store of the most recently built App (each App imports app/ afresh)."""
     return sys.modules["app.comments.data"].store
@@ -706,6 +724,9 @@ def test_subscribe_reads_urlencoded_and_multipart_forms(client):
     assert missing.status == 400 and "email" in missing.json()["error"]
     as_file = client.post("/subscribe", files={"email": ("e.txt", b"c@example.com", "text/plain")})
     assert as_file.status == 400  # a file is not an address
+    name_as_file = client.post("/subscribe", files={"name": ("n.txt", b"Ada", "text/plain"),
+                                                    "email": (None, "a@example.com")})
+    assert name_as_file.status == 400 and "name" in name_as_file.json()["error"]
 
 
 def test_webhook_takes_any_text_and_refuses_an_empty_payload(client):

@@ -158,6 +158,18 @@ def test_request_header_changes_never_reach_the_response(probe_app: ProbeApp) ->
     assert all("secret-value" not in value for _, value in response.headers.raw())
 
 
+def test_request_headers_follow_rfc_9110_not_the_response_rules(probe_app: ProbeApp) -> None:
+    # A tab inside a value (a client's header passed on) and a header named
+    # Status are fine for the route to read: they are never sent (PEP 3333's
+    # response rules refuse both on a Response).
+    probe_app.use(lambda request: Response.next(request_headers={"x-a": request.headers.get("x-tag"),
+                                                                 "status": "member"}))
+    body = probe_app.client.get("/echo", headers={"X-Tag": "a\tb"}).json()
+    assert body["x_a"] == "a\tb"
+    with pytest.raises(ValueError):
+        Response("x", headers={"X-A": "a\tb"})
+
+
 def test_bad_request_header_is_refused_in_the_middleware() -> None:
     with pytest.raises(ValueError):
         Response.next(request_headers={"x-a": "line\r\nbreak"})

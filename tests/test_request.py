@@ -507,6 +507,8 @@ def test_form_limits_each_have_their_own_413(tmp_path):
     ("base64", b"YQ==", 200, ""),  # no text encoding
     ("utf-7", b"+ADw-script+AD4-", 200, ""),  # '<script>' past a filter of the raw bytes
     ("UTF7", b"+ADw-", 200, ""),
+    ("cp500", b"LL", 200, ""),  # EBCDIC: '<<' from bytes that hold no '<'
+    ("ebcdic-cp-us", b"LL", 200, ""),
     # Real text encodings: bad bytes.
     ("utf-16", b"\xff\xfe\x00\xd8", 400, "not valid utf-16"),
     ("utf-16-le", b"\x00\xd8", 400, "not valid utf-16-le"),

@@ -543,6 +543,9 @@ def test_cookie_decoding_to_a_line_break_is_skipped_so_writing_it_back_is_no_500
         response = client(app).get("/refresh", headers={"Cookie": f"sid={bad}; other=%01ok"})
         assert response.status == 200
         assert response.json() == {"sid": None, "other": "\x01ok"}
+    from minirouter import parse_cookie_header
+
+    assert parse_cookie_header("sid=a\x00b; other=1") == {"other": "1"}  # raw, as wsgiref passes it
     response = client(app).get("/refresh", headers={"Cookie": "sid=a%01b"})
     assert response.json()["sid"] == "a\x01b"
     assert "sid=a%01b;" in response.headers.get_all("set-cookie")[0]
@@ -574,10 +577,20 @@ def test_headers_update_from_headers_keeps_each_set_cookie_line():
     assert target.headers["x-other"] == "o"
     target.headers.update({"X-Tag": "m"}, more="k")
     assert target.headers.get_all("x-tag") == ["m"] and target.headers["more"] == "k"
+    target.headers.update(target.headers)  # another view of the same list: nothing changes
+    assert target.headers.get_all("set-cookie") == ["a=1; Path=/", "b=2; Path=/"]
+    assert target.headers["more"] == "k"
 
 
-def test_http_error_message_is_always_a_string(hook):
+def test_http_error_message_is_its_text_or_any_json_value(hook):
+    from enum import Enum
+
     from minirouter import HTTPError
 
-    assert HTTPError(404, 5).message == "5"  # {"error": ...} is a string, as design.md shows it
+    class Problem(str, Enum):
+        NO_TEXT = "send some text"
+
+    assert HTTPError(400, Problem.NO_TEXT).to_response().body == b'{"error":"send some text"}'
+    assert type(HTTPError(400, Problem.NO_TEXT).message) is str
+    assert HTTPError(422, {"field": "email"}).to_response().body == b'{"error":{"field":"email"}}'
     assert HTTPError(404).message == "not found"

@@ -15,8 +15,8 @@ build the app. A new database is seeded with three comments.
 from __future__ import annotations
 
 import os
+import queue
 import sqlite3
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,8 +38,10 @@ SEED = [
 class CommentStore:
     """List, read, add, change and delete comments: dicts like {"id": 1, "text": "..."}.
 
-    waitress runs handlers on several threads: each thread opens its own
-    connection, as SQLite wants. WAL mode lets reads go on while one
+    waitress runs handlers on several threads. Each operation borrows a
+    connection from a small pool, opening one when none is free, and gives it
+    back: no two threads use one at once, as SQLite wants, and the pool holds
+    no more than were ever busy together. WAL mode lets reads go on while a
     request writes, and busy_timeout plus a retry on "database is locked"
     make writers wait their turn, in this process or another (gunicorn
     workers, a second `python run.py`), each for its own request only.
@@ -47,10 +49,10 @@ class CommentStore:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self._path = path
-        self._local = threading.local()  # .connection and .generation, per thread
-        self._generation = 0  # close() raises it, so every thread opens afresh
-        self._open_connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()  # guards the two above
+        # Idle connections, each with the generation it was opened in:
+        # close() starts a new one, and older connections are closed, not reused.
+        self._idle: queue.SimpleQueue[tuple[sqlite3.Connection, int]] = queue.SimpleQueue()
+        self._generation = 0
 
     @property
     def path(self) -> Path:
@@ -117,26 +119,43 @@ class CommentStore:
         return _as_dict(row) if row else None
 
     def close(self) -> None:
-        """Close every thread's connection; the next call opens one again."""
-        with self._lock:
-            for db in self._open_connections:
-                db.close()
-            self._open_connections.clear()
-            self._generation += 1
+        """Close the idle connections (a busy one is closed when given back);
+        the next call opens one again."""
+        self._generation += 1
+        while True:
+            try:
+                db, _ = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            db.close()
 
     # -- plumbing ---------------------------------------------------------
 
     def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        """Run one operation on this thread's connection, retrying while another writer holds the file."""
-        return _retry_when_locked(lambda: operation(self._connection()))
+        """Run one operation on a borrowed connection, retrying while another writer holds the file."""
+        db, generation = self._borrow()
+        try:
+            return _retry_when_locked(lambda: operation(db))
+        finally:
+            if generation == self._generation:
+                self._idle.put((db, generation))
+            else:
+                db.close()
 
-    def _connection(self) -> sqlite3.Connection:
-        local = self._local
-        if getattr(local, "generation", None) == self._generation:
-            return local.connection
+    def _borrow(self) -> tuple[sqlite3.Connection, int]:
+        while True:
+            try:
+                db, generation = self._idle.get_nowait()
+            except queue.Empty:
+                return _retry_when_locked(self._open), self._generation
+            if generation == self._generation:
+                return db, generation
+            db.close()  # opened before close(): perhaps on another file
+
+    def _open(self) -> sqlite3.Connection:
         path = self.path
         path.parent.mkdir(parents=True, exist_ok=True)
-        # check_same_thread=False only so that close() may close it from another thread.
+        # check_same_thread=False: a connection serves one thread at a time, not always the same one.
         # isolation_level=None: we say where transactions begin (see _write).
         db = sqlite3.connect(path, timeout=5.0, check_same_thread=False, isolation_level=None)
         try:
@@ -146,9 +165,6 @@ class CommentStore:
         except BaseException:
             db.close()
             raise
-        with self._lock:
-            self._open_connections.append(db)
-            local.connection, local.generation = db, self._generation
         return db
 
 
