@@ -95,6 +95,7 @@ __all__ = [
     "permanent_redirect",
     "redirect",
     "run_with_reloader",
+    "serve_file",
     "waitress_options",
 ]
 
@@ -3018,7 +3019,8 @@ class _ModuleLoader:
         if not ours and os.path.realpath(self.app_dir) not in paths:
             raise StartupError(
                 f"{self.app_dir}: the folder name {self.package!r} is already the name of "
-                f"an imported module ({existing!r}); rename the app folder"
+                f"an imported module ({existing!r}); rename the app folder, or that module "
+                f"(an {self.package}.py server script: call it run.py)"
             )
         prefix = self.package + "."
         for name in [n for n in sys.modules if n == self.package or n.startswith(prefix)]:
@@ -5238,13 +5240,19 @@ class TestClient:
 
     ``client.get("/comments?query=a")``, ``client.post("/comments",
     json={"text": "hi"})``; ``data=`` takes bytes, str or a dict (sent as a
-    urlencoded form, or multipart together with ``files=``).
+    urlencoded form, or multipart together with ``files=``). With
+    ``keep_cookies=True`` the client keeps the cookies its responses set in
+    ``client.cookies`` and sends them with every later request, as a browser
+    (or Flask's test client) does; ``Path`` and ``Domain`` are not checked.
     """
 
     __test__ = False
 
-    def __init__(self, app: Callable[..., Any], base_url: str = "http://testserver") -> None:
+    def __init__(self, app: Callable[..., Any], base_url: str = "http://testserver",
+                 keep_cookies: bool = False) -> None:
         self.app = app
+        self.keep_cookies = keep_cookies
+        self.cookies: dict[str, str] = {}  # kept between requests with keep_cookies=True
         if "://" not in base_url:
             raise ValueError(f"base_url must name a scheme and a host, like 'http://testserver', not {base_url!r}")
         scheme, _, rest = base_url.partition("://")
@@ -5293,12 +5301,20 @@ class TestClient:
             # gunicorn pass it (two Cookie lines too: send cookies with cookies=).
             environ[key] = f"{environ[key]}, {value}" if key in given else value
             given.add(key)
+        if self.keep_cookies and self.cookies:
+            cookies = {**self.cookies, **(cookies or {})}  # the ones given win
         if cookies:
             # Encoded as a browser sends what Response.cookies.set wrote.
             pairs = "; ".join(f"{name}={quote(value, safe=_COOKIE_SAFE)}" for name, value in cookies.items())
             existing = environ.get("HTTP_COOKIE")
             environ["HTTP_COOKIE"] = f"{existing}; {pairs}" if existing else pairs
-        return self._call(environ)
+        response = self._call(environ)
+        if self.keep_cookies:
+            for line in response.headers.get_all("set-cookie"):
+                name = _set_cookie_name(line)
+                self.cookies.pop(name, None)  # deleted (expired), or replaced just below
+            self.cookies.update(response.cookies)
+        return response
 
     @staticmethod
     def _body(

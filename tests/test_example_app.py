@@ -292,6 +292,12 @@ def test_upload_list_and_download(client, example_env):
     assert back.headers.get("content-security-policy") == "sandbox"
     head = client.head("/files/scores.csv")
     assert (head.status, head.content, head.headers.get("content-length")) == (200, b"", str(len(content)))
+    # Sent by serve_file(), as public/ files are: validators, 304, one Range.
+    again = client.get("/files/scores.csv", headers={"If-None-Match": back.headers["etag"]})
+    assert again.status == 304 and again.content == b""
+    part = client.get("/files/scores.csv", headers={"Range": "bytes=0-3"})
+    assert (part.status, part.content, part.headers.get("content-range")) == (206, b"name", f"bytes 0-3/{len(content)}")
+    assert part.headers.get("content-security-policy") == "sandbox"
 
 
 @needs_multipart

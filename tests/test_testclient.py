@@ -322,6 +322,39 @@ def test_redirects_not_followed_and_cookies_not_kept(tmp_path):
     assert c.get("/target").json() == {"sid": None}
 
 
+def test_keep_cookies_carries_a_session_as_a_browser_would(tmp_path):
+    app = make_app(tmp_path, {
+        "login/route.py": """
+            from minirouter import cookies
+
+            def POST():
+                cookies().set('sid', 'abc def', http_only=True)
+                cookies().set('theme', 'dark')
+                return {}
+            """,
+        "me/route.py": """
+            def GET(request):
+                return dict(request.cookies)
+            """,
+        "logout/route.py": """
+            from minirouter import cookies
+
+            def POST():
+                cookies().delete('sid')
+                return {}
+            """,
+    })
+    c = TestClient(app, keep_cookies=True)
+    c.post("/login")
+    assert c.cookies == {"sid": "abc def", "theme": "dark"}
+    assert c.get("/me").json() == {"sid": "abc def", "theme": "dark"}  # a response setting nothing keeps them
+    assert c.get("/me", cookies={"theme": "light"}).json() == {"sid": "abc def", "theme": "light"}  # given wins
+    assert c.get("/me").json()["theme"] == "dark"  # for that request only
+    c.post("/logout")
+    assert c.get("/me").json() == {"theme": "dark"}  # deleted, as a browser drops it
+    assert TestClient(app).post("/login").cookies and TestClient(app).get("/me").json() == {}  # off by default
+
+
 def test_app_using_write_callable():
     def app(environ, start_response):
         write = start_response("201 Created", [("Content-Type", "text/plain")])

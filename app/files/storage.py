@@ -9,14 +9,12 @@ import mimetypes
 import os
 import uuid
 from pathlib import Path
-from typing import Iterator
 
 from minirouter import HTTPError
 
 from app._lib.validate import is_safe_filename
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "uploads"
-CHUNK_SIZE = 64 * 1024
 
 
 def uploads_dir() -> Path:
@@ -96,10 +94,3 @@ def find(name: str) -> Path | None:
         return None
     path = uploads_dir() / name
     return path if path.is_file() else None
-
-
-def read_chunks(path: Path) -> Iterator[bytes]:
-    """The file's bytes, a chunk at a time: a big file is never held whole."""
-    with open(path, "rb") as file:
-        while chunk := file.read(CHUNK_SIZE):
-            yield chunk
