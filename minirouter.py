@@ -1572,6 +1572,8 @@ class Request:
             port = environ.get("SERVER_PORT", "")
             if port and port != ("443" if scheme == "https" else "80"):
                 host = f"{host}:{port}"
+            if not _VALID_HOST.match(host):  # gunicorn on a Unix socket takes it from the client's Host
+                raise HTTPError(400, "invalid Host header")
         script = _url_from_environ(_script_name(environ))
         query = _url_from_environ(environ.get("QUERY_STRING", ""))
         url = f"{scheme}://{host}{script}{_url_from_environ(self._raw_path)}"
@@ -1581,8 +1583,11 @@ class Request:
     def base_path(self) -> str:
         """Where the app is mounted (``SCRIPT_NAME``, written as in a URL), ""
         at the root, as Next.js's ``nextUrl.basePath``: ``redirect()`` sends a
-        path as given, so put this in front of a site-absolute one."""
-        return _url_from_environ(_script_name(self.environ))
+        path as given, so put this in front of a site-absolute one. Never
+        ``//host``, which a Location would read as another site (gunicorn
+        takes SCRIPT_NAME from a request header)."""
+        script = _script_name(self.environ)
+        return _url_from_environ("/" + script.lstrip("/")) if script else ""
 
     @property
     def headers(self) -> RequestHeaders:
@@ -2578,8 +2583,8 @@ def _matcher_tokens(pattern: str, segment: str) -> list[tuple[str, str]]:
             "or regular-expression syntax; only whole-segment parameters are supported"
         )
     try:
-        # Paths are matched decoded, so a literal written escaped is decoded too.
-        return [(_LITERAL, unquote_to_bytes(segment).decode("utf-8"))]
+        # Paths are matched decoded (and in NFC), so a literal written escaped is decoded too.
+        return [(_LITERAL, unicodedata.normalize("NFC", unquote_to_bytes(segment).decode("utf-8")))]
     except UnicodeDecodeError:
         raise ValueError(f"middleware matcher {pattern!r}: {segment!r} is not UTF-8 once decoded") from None
 
@@ -2625,6 +2630,11 @@ class Middleware:
     def applies(self, segments: list[str]) -> bool:
         if self.matchers is None:
             return True
+        # Compared in NFC, as the literals are: a filesystem that ignores the
+        # Unicode form (macOS) serves /cafe%CC%81.txt from café.txt, which the
+        # matcher /café.txt must cover too.
+        if not all(segment.isascii() for segment in segments):
+            segments = [unicodedata.normalize("NFC", segment) for segment in segments]
         return any(matcher.match(segments) for matcher in self.matchers)
 
     def call(self, request: Request) -> Any:
@@ -3769,9 +3779,9 @@ class CachedResponse:
     size: int = 0  # bytes it holds, body, headers and key, counted against CACHE_MAX_BYTES
 
 
-# What the route cache keys on: the scheme, the mount point (SCRIPT_NAME), the
-# client's raw path, the route's, the query.
-CacheKey = tuple[str, str, str, str, str]
+# What the route cache keys on: the scheme, the server's name and port, the mount
+# point (SCRIPT_NAME), the client's raw path, the route's, the query.
+CacheKey = tuple[str, str, str, str, str, str, str]
 
 # The bytes the route cache may hold in all. Its entries are counted too
 # (App(cache_size=...)), but one entry may be as big as a URL and a body allow.
@@ -3876,9 +3886,11 @@ def _cache_key(environ: dict[str, Any], client_path: str, route_path: str, query
     """The raw paths, as sent (a decoded '/' or '?' would collide with the
     separators): the client's, which the handler may read as request.path,
     and the route's, which a middleware rewrite may have changed; the query;
-    and the scheme and mount point, which request.url holds: one client's
-    (gunicorn takes SCRIPT_NAME from a request header) must not reach another."""
-    return (environ.get("wsgi.url_scheme", "http"), environ.get("SCRIPT_NAME", ""), client_path, route_path, query)
+    and the scheme, server name and mount point, which request.url holds: one
+    client's must not reach another (gunicorn takes SCRIPT_NAME from a request
+    header, and SERVER_NAME from Host when it listens on a Unix socket)."""
+    return (environ.get("wsgi.url_scheme", "http"), environ.get("SERVER_NAME", ""), environ.get("SERVER_PORT", ""),
+            environ.get("SCRIPT_NAME", ""), client_path, route_path, query)
 
 
 def _is_cacheable(response: Response) -> bool:
@@ -4202,6 +4214,9 @@ class App:
         self.middleware = _load_middleware(self.app_dir, self.tree._loader)
         self.cache = ResponseCache(self.cache_size)
         self.openapi_url = _openapi_url(openapi_url)
+        # Compared with the decoded segments of the path being routed, as the
+        # middleware's matcher sees them: /a%2Fopenapi.json is one segment.
+        self._openapi_segments = (self.openapi_url[1:].split("/") if self.openapi_url not in (None, "/") else [])
         if self.openapi_url is not None:
             # Its segments as they are: it is written decoded (a raw path would be percent-decoded).
             shadowed = self.tree.match(self.openapi_url[1:].split("/") if self.openapi_url != "/" else [])
@@ -4368,7 +4383,7 @@ class App:
     def _route(self, request: Request, raw_path: str, segments: Optional[list[str]] = None) -> Response:
         """The route's answer for ``raw_path``, the path as the client sent it
         (or as the middleware rewrote it); ``segments`` when already decoded."""
-        if self._openapi_json is not None and request.path == self.openapi_url:
+        if self._openapi_json is not None and self._is_openapi_url(raw_path, segments):
             return self._serve_openapi(request)
         tree = self.tree
         params: Optional[dict[str, Any]] = None  # made only for a route that has some
@@ -4414,13 +4429,17 @@ class App:
             return self._call_cached(endpoint, handler, request, params, raw_path)
         return self._call_handler(endpoint, method, handler, request, params)
 
+    def _is_openapi_url(self, raw_path: str, segments: Optional[list[str]]) -> bool:
+        """Whether the path routed (the client's, or the middleware's rewrite) is openapi_url."""
+        return (segments if segments is not None else _path_segments(raw_path)) == self._openapi_segments
+
     def _serves(self, raw_path: str) -> bool:
         """Whether a route, page, public/ file or the OpenAPI document answers
         ``raw_path`` without its empty segments."""
         segments = _path_segments(_without_empty_segments(raw_path))
         if self.tree.match(segments) is not None:
             return True
-        if self._openapi_json is not None and "/" + "/".join(segments) == self.openapi_url:
+        if self._openapi_json is not None and segments == self._openapi_segments:
             return True
         return self.public_dir is not None and _public_path(
             self.public_dir, segments, self._public_ignores_case) is not None

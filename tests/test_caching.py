@@ -300,6 +300,22 @@ def test_force_static_keys_on_the_mount_point_and_scheme_its_url_holds(cache_app
     assert cache_app.calls["static"] == 3
 
 
+def test_force_static_keys_on_the_server_name_which_a_unix_socket_server_takes_from_host(
+    cache_app: CacheApp,
+) -> None:
+    # gunicorn bound to a Unix socket sets SERVER_NAME from the client's Host.
+    def get(server_name: str):
+        environ = make_environ("GET", "/static")
+        environ.update(SERVER_NAME=server_name, SERVER_PORT="80", HTTP_HOST=server_name)
+        return call(cache_app.app, environ)
+
+    assert get("evil.example").json()["url"] == "http://evil.example/static"
+    assert get("good.example").json()["url"] == "http://good.example/static"
+    hostile = get('x"><script>')
+    assert hostile.status == 400 and "Host" in hostile.json()["error"]  # checked as a Host header is
+    assert get("good.example").header("age") == "0"  # its own entry, a hit
+
+
 def test_force_static_sees_nothing_a_server_says_about_the_client(tmp_path: Path) -> None:
     # REMOTE_USER, REMOTE_ADDR, SSL_CLIENT_* or a WSGI layer's own keys would
     # put one client's identity in the answer every client gets.

@@ -494,6 +494,25 @@ def test_matcher_patterns(pattern: str, path: str, expected: bool) -> None:
     assert compile_matcher(pattern).match(segments) is expected
 
 
+def test_matcher_compares_unicode_in_one_form(tmp_path: Path) -> None:
+    # macOS serves public/café.txt for the decomposed spelling too: a matcher
+    # written composed must cover both, or the file is reachable past it.
+    folder = make_app_dir(tmp_path, {
+        "middleware.py": (
+            "from minirouter import Response\n"
+            "config = {'matcher': ['/caf\u00e9.txt']}\n"
+            "def middleware():\n"
+            "    return Response.json({'error': 'sign in'}, status=401)\n"
+        ),
+        "x/route.py": "def GET():\n    return {}\n",
+    })
+    app = App(str(folder))
+    composed, decomposed = "/caf%C3%A9.txt", "/cafe%CC%81.txt"
+    assert client(app).get(composed).status == 401
+    assert client(app).get(decomposed).status == 401
+    assert compile_matcher("/cafe\u0301").match(["caf\u00e9"]) is True
+
+
 @pytest.mark.parametrize(
     "pattern",
     ["", "about", "/about//", "/a//b", "/:", "/:*", "/:na-me", "/a:id", "/about(.*)", "/(foo)",
@@ -584,6 +603,11 @@ def test_request_base_path_is_the_mount_point_as_in_a_url(tmp_path: Path) -> Non
     assert TestClient(app).get("/r").json()["base"] == ""
     mounted = TestClient(app, base_url="http://testserver/caf\u00e9/")
     assert mounted.get("/r").json() == {"base": "/caf%C3%A9", "url": "http://testserver/caf%C3%A9/r"}
+    # Never //host: a redirect built on it would leave the site.
+    environ = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "//evil.example", "PATH_INFO": "/r", "SERVER_NAME": "t",
+               "SERVER_PORT": "80", "wsgi.url_scheme": "http", "wsgi.input": __import__("io").BytesIO()}
+    body = b"".join(app(environ, lambda status, headers, exc_info=None: None))
+    assert __import__("json").loads(body)["base"] == "/evil.example"
 
 
 @pytest.mark.parametrize("escaped", ["%0A", "%00", "%3Fx=1", "a%2Fb"])

@@ -167,6 +167,24 @@ def test_served_under_a_mount_point_it_names_that_server(tmp_path: Path) -> None
     assert "servers" not in client(app).get("/openapi.json").json()
 
 
+def test_served_only_at_its_own_segments_so_the_middleware_matcher_agrees(tmp_path: Path) -> None:
+    files = dict(FILES)
+    files["middleware.py"] = (
+        "from minirouter import Response\n"
+        "config = {'matcher': ['/admin/:path*', '/hidden']}\n"
+        "def middleware(request):\n"
+        "    if request.path == '/hidden':\n"
+        "        return Response.rewrite('/admin/openapi.json')\n"
+        "    return Response.json({'error': 'sign in'}, status=401)\n"
+    )
+    app = make_app(tmp_path, files, openapi_url="/admin/openapi.json")
+    c = client(app)
+    assert c.get("/admin/openapi.json").status == 401
+    # %2F keeps "admin/openapi.json" one segment: the matcher does not cover it, and it is not the document.
+    assert c.get("/admin%2Fopenapi.json").status == 404
+    assert c.get("/hidden").status == 200  # a rewrite to it serves it, as a rewrite to a route would
+
+
 def test_not_served_by_default(app: App) -> None:
     assert client(app).get("/openapi.json").status == 404
 
