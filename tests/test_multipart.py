@@ -340,6 +340,19 @@ def test_transport_padding_after_the_boundary() -> None:
     assert parse(body) == [("a", "1"), ("b", "2")]
 
 
+def test_transport_padding_up_to_its_limit_in_any_chunking() -> None:
+    from minirouter import MULTIPART_PADDING_LIMIT
+
+    def with_padding(padding: bytes) -> bytes:
+        return (b"--" + BOUNDARY.encode() + padding + b"\r\n"
+                + b'Content-Disposition: form-data; name="a"\r\n\r\n1\r\n--' + BOUNDARY.encode() + b"--\r\n")
+
+    for chunk_size in CHUNK_SIZES:
+        assert parse(with_padding(b" \t" * (MULTIPART_PADDING_LIMIT // 2)), chunk_size) == [("a", "1")]
+        with pytest.raises(HTTPError, match="malformed multipart boundary line"):
+            parse(with_padding(b" " * (MULTIPART_PADDING_LIMIT + 1)), chunk_size)
+
+
 def test_epilogue_is_not_read() -> None:
     body = encode([("a", b"1")])
     reads: list[int] = []
