@@ -2661,11 +2661,13 @@ def _load_middleware(app_dir: str, loader: _ModuleLoader) -> Optional[Middleware
     in it (import error, no function, bad matcher) is a start-up error."""
     file = os.path.join(app_dir, "middleware.py")
     if not os.path.isfile(file):
+        _warn_of_misplaced_middleware(app_dir)
         return None
     module = loader.load_module("middleware", file)
     function = getattr(module, "middleware", None)
     if not callable(function):
-        raise StartupError(f"{file} must define a function middleware(request)")
+        also = " (Next.js 16 calls it proxy; here it is middleware)" if callable(getattr(module, "proxy", None)) else ""
+        raise StartupError(f"{file} must define a function middleware(request){also}")
     try:
         matchers = compile_matchers(getattr(module, "config", None))
     except ValueError as exc:
@@ -2676,6 +2678,20 @@ def _load_middleware(app_dir: str, loader: _ModuleLoader) -> Optional[Middleware
         takes_request=_middleware_takes_request(function, file),
         matchers=None if matchers is None else tuple(matchers),
     )
+
+
+def _warn_of_misplaced_middleware(app_dir: str) -> None:
+    """A middleware where Next.js keeps it (beside app/, or as Next.js 16's
+    proxy) never runs here: the routes it was to guard would be open, silently."""
+    parent = os.path.dirname(os.path.abspath(app_dir))
+    candidates = [os.path.join(parent, "middleware.py"), os.path.join(app_dir, "proxy.py")]
+    candidates += [os.path.join(folder, f"{name}.{ext}") for folder in (app_dir, parent)
+                   for name in ("middleware", "proxy") for ext in ("ts", "js")]
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            logger.warning("%s is not run: minirouter runs only %s (the app folder's middleware.py, with a "
+                           "function middleware(request)), so the paths it guards are open",
+                           candidate, os.path.join(app_dir, "middleware.py"))
 
 
 def _middleware_takes_request(function: Callable[..., Any], file: str) -> bool:
@@ -4527,10 +4543,11 @@ class App:
             else:
                 result = handler()
             result_type = type(result)
-            # A status in the set that is an int is valid (200.0 is in the set too,
-            # being equal to 200); anything else goes through the full check.
-            if (result_type is Response and result.status in _FINAL_STATUSES
-                    and type(result.status) is int and result._middleware is None):
+            # An int status in the set is valid (the int test first: 200.0 is in the
+            # set too, being equal to 200, and a dict, as Next.js's init object, is
+            # not hashable); anything else goes through the full check.
+            if (result_type is Response and type(result.status) is int
+                    and result.status in _FINAL_STATUSES and result._middleware is None):
                 response = result  # the common cases, checked without a call
             elif result_type is dict or result_type is list:
                 response = Response.json(result)
@@ -4592,7 +4609,8 @@ class App:
                 return f"returned Response.{result._middleware[0]}(), which only middleware may return"
             if not _valid_status(result.status):
                 _close_body(result)  # never sent: a file or stream is let go now
-                return f"returned a Response with status {result.status!r} (must be 200-599)"
+                hint = " (write status=201, not Next.js's init object)" if isinstance(result.status, dict) else ""
+                return f"returned a Response with status {result.status!r} (must be an int from 200 to 599){hint}"
             return result
         return f"returned {type(result).__name__}; return a Response, a dict or a list"
 

@@ -115,6 +115,20 @@ def test_bad_return_is_500_logged_with_file(tmp_path, caplog, folder):
     assert f"{folder}/route.py" in caplog.text
 
 
+def test_nextjs_init_object_as_status_says_what_to_write(tmp_path, caplog):
+    # Response.json(post, { status: 201 }) transliterated: the dict reached a
+    # set lookup and failed inside the framework with "unhashable type".
+    app = make_app(tmp_path, {"p/route.py": (
+        "from minirouter import Response\n"
+        "def POST():\n"
+        "    return Response.json({'a': 1}, {'status': 201})\n"
+    )}, debug=True)
+    with caplog.at_level(logging.ERROR, logger="minirouter"):
+        r = client(app).post("/p")
+    assert r.status == 500 and "write status=201" in r.json()["detail"]
+    assert "unhashable" not in caplog.text and "Traceback" not in caplog.text
+
+
 def test_exception_is_generic_500_with_traceback_logged(tmp_path, caplog):
     app = make_app(tmp_path, {"boom/route.py": "def GET():\n    raise RuntimeError('secret-token-xyz')\n"})
     with caplog.at_level(logging.ERROR, logger="minirouter"):

@@ -494,6 +494,27 @@ def test_matcher_patterns(pattern: str, path: str, expected: bool) -> None:
     assert compile_matcher(pattern).match(segments) is expected
 
 
+@pytest.mark.parametrize("misplaced", ["../middleware.py", "proxy.py", "middleware.ts", "../proxy.ts"])
+def test_a_middleware_where_nextjs_keeps_it_warns_that_it_never_runs(tmp_path: Path, caplog, misplaced: str) -> None:
+    folder = make_app_dir(tmp_path, {"dashboard/route.py": "def GET():\n    return {}\n"})
+    guard = "from minirouter import Response\ndef middleware():\n    return Response.json({}, status=401)\n"
+    (folder / misplaced).resolve().write_text(guard)
+    with caplog.at_level(logging.WARNING, logger="minirouter"):
+        app = App(str(folder))
+    assert any("is not run" in r.getMessage() and misplaced.lstrip("./") in r.getMessage()
+               for r in caplog.records), caplog.text
+    assert client(app).get("/dashboard").status == 200  # open: hence the warning
+
+
+def test_a_middleware_defining_proxy_says_the_name_to_use(tmp_path: Path) -> None:
+    folder = make_app_dir(tmp_path, {
+        "x/route.py": "def GET():\n    return {}\n",
+        "middleware.py": "def proxy(request):\n    return None\n",
+    })
+    with pytest.raises(StartupError, match="Next.js 16 calls it proxy"):
+        App(str(folder))
+
+
 def test_matcher_compares_unicode_in_one_form(tmp_path: Path) -> None:
     # macOS serves public/café.txt for the decomposed spelling too: a matcher
     # written composed must cover both, or the file is reachable past it.
