@@ -279,6 +279,13 @@ class Headers(MutableMapping):  # type: ignore[type-arg]
                 self.delete(name)
             self._items.extend(items)
             other = ()
+        elif not isinstance(other, Mapping):  # pairs, as Headers() takes them: each value kept
+            pairs = list(other)
+            for name, _ in pairs:
+                self.delete(name)
+            for name, value in pairs:
+                self.append(name, value)
+            other = ()
         super().update(other, **more)
 
     def raw(self) -> list[tuple[str, str]]:
@@ -779,6 +786,7 @@ _BOUNDARY_CHARS = frozenset(
 _REFUSED_CHARSETS = frozenset({
     "punycode", "idna", "unicode-escape", "raw-unicode-escape", "undefined", "utf-7",
     "cp037", "cp273", "cp424", "cp500", "cp875", "cp1026", "cp1140",
+    "mac-arabic", "mac-farsi",  # '<', '>', '"' and '&' at bytes 0xA0-0xBF too
 })
 # Codecs (by their codecs.lookup() name) that remove a leading byte order mark themselves.
 _CODECS_THAT_DROP_THE_BOM = frozenset({"utf-16", "utf-32", "utf-8-sig"})
@@ -1314,6 +1322,20 @@ def _split_target(target: str) -> Optional[tuple[str, str]]:
     return authority, (slash + path) or "/"
 
 
+def _server_authority(environ: dict[str, Any], scheme: str) -> str:
+    """``host[:port]`` from SERVER_NAME and SERVER_PORT, for a request without
+    Host (and under force-static). An IPv6 address gets its brackets; a name
+    that is no host (waitress's Unix socket path, or a client's Host that
+    gunicorn on a Unix socket copied there) is ``localhost``."""
+    host = environ.get("SERVER_NAME") or "localhost"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    port = environ.get("SERVER_PORT", "")
+    if port.isascii() and port.isdigit() and port != ("443" if scheme == "https" else "80"):
+        host = f"{host}:{port}"
+    return host if _VALID_HOST.match(host) else "localhost"
+
+
 def _target_authority(environ: dict[str, Any]) -> Optional[str]:
     """The host of a request target in absolute form (``http://host/path``), or None."""
     target = environ.get("REQUEST_URI") or environ.get("RAW_URI")
@@ -1531,8 +1553,8 @@ class Request:
     _uploads: Optional[list[UploadFile]] = None  # a multipart form's files, closed when the request ends
     _jar: Optional[CookieJar] = None  # cookies(), made on first use
     # Set when the handler reads headers, cookies, the body or the URL (its Host):
-    # the route cache keys on the URL's path and query (and the scheme and
-    # mount point), not on these, so such an answer is not cached (as Next.js bails out of caching on dynamic data).
+    # the route cache keys on the URL's path and query (and the scheme, server
+    # name and mount point), not on these, so such an answer is not cached (as Next.js bails out of caching on dynamic data).
     read_client_data = False
 
     def __init__(
@@ -1580,12 +1602,7 @@ class Request:
             if host[-1] == ":":
                 host = host[:-1]  # an empty port is left out of a URL (RFC 3986 6.2.3)
         else:
-            host = environ.get("SERVER_NAME", "localhost")
-            port = environ.get("SERVER_PORT", "")
-            if port and port != ("443" if scheme == "https" else "80"):
-                host = f"{host}:{port}"
-            if not _VALID_HOST.match(host):  # gunicorn on a Unix socket takes it from the client's Host
-                raise HTTPError(400, "invalid Host header")
+            host = _server_authority(environ, scheme)
         script = _url_from_environ(_script_name(environ))
         query = _url_from_environ(environ.get("QUERY_STRING", ""))
         url = f"{scheme}://{host}{script}{_url_from_environ(self._raw_path)}"
@@ -2176,9 +2193,9 @@ class Response:
     # Set only by Response.next()/rewrite(): (action, rewrite path, request
     # header changes). Kept out of the headers so nothing of it is ever sent.
     _middleware: Optional[tuple[str, Optional[str], dict[str, Optional[str]]]] = None
-    # Headers the framework set as a default (a file's Cache-Control), by
-    # lower-case name: the middleware's own value replaces them.
-    _default_headers: frozenset[str] = frozenset()
+    # Headers the framework set as a default (a file's Cache-Control), lower-case
+    # name to value: while the value is still that, the middleware's replaces it.
+    _default_headers: Mapping[str, str] = types.MappingProxyType({})
 
     def __init__(self, body: Any = None, status: int = 200, headers: HeaderInput = None) -> None:
         self.status = status
@@ -2323,6 +2340,22 @@ def _location(url: str) -> str:
 # ---------------------------------------------------------------------------
 
 
+def _error_message(message: Any, status: int) -> Any:
+    """What ``{"error": ...}`` holds: the reason phrase for no message, a
+    string as its text (a StrEnum member too), a value JSON holds as given,
+    and anything else (an exception, a Path) as its text: checked here, not
+    when the answer is written, where it would be a 500."""
+    if message is None or message == "":
+        return _reason(status).lower()
+    if isinstance(message, str):
+        return _exact_str(message)
+    try:
+        _json_text(message)
+    except (TypeError, ValueError, RecursionError):
+        return str(message)
+    return message
+
+
 class HTTPError(Exception):
     """Raise it from a handler to answer ``status`` with ``{"error": message}``."""
 
@@ -2330,8 +2363,7 @@ class HTTPError(Exception):
         if not _valid_status(status):
             raise ValueError(f"HTTP status must be an int from 200 to 599, not {status!r}")
         self.status = status
-        # A str subclass (a StrEnum member) as its text; anything else JSON can hold as given.
-        self.message = _exact_str(message) if message else _reason(status).lower()
+        self.message = _error_message(message, status)
         # Checked now, so a bad header fails where it is raised, as a response's would.
         self.headers = Headers(headers) if headers else None
         super().__init__(status, self.message)
@@ -2776,7 +2808,8 @@ def _with_middleware_headers(response: Response, extra: Headers) -> Response:
     merged = _copy_of(response)
     merged._middleware = None
     own_cookies = {_set_cookie_name(line) for line in response.headers.get_all("set-cookie")}
-    defaults = response._default_headers
+    # A default the route has since replaced with its own value is the route's.
+    defaults = {key for key, value in response._default_headers.items() if response.headers.get(key) == value}
     own_names = {name.lower() for name, _ in response._header_items} - defaults
     for name, value in extra.raw():
         key = name.lower()
@@ -3055,10 +3088,12 @@ class _ModuleLoader:
         paths = [os.path.realpath(p) for p in getattr(existing, "__path__", None) or []]
         ours = getattr(existing, "__minirouter_app__", False)
         if not ours and os.path.realpath(self.app_dir) not in paths:
+            script = getattr(existing, "__file__", None) or ""
+            hint = "" if _is_standard_module(self.package) or not script.endswith(f"{self.package}.py") else (
+                f", or that module (a server script named {self.package}.py: call it run.py)")
             raise StartupError(
                 f"{self.app_dir}: the folder name {self.package!r} is already the name of "
-                f"an imported module ({existing!r}); rename the app folder, or that module "
-                f"(an {self.package}.py server script: call it run.py)"
+                f"an imported module ({existing!r}); rename the app folder{hint}"
             )
         prefix = self.package + "."
         for name in [n for n in sys.modules if n == self.package or n.startswith(prefix)]:
@@ -3647,7 +3682,8 @@ def _byte_range(header: str, size: int) -> Union[None, str, tuple[int, int]]:
 
 
 # The header of a file's answer that middleware may replace (see _file_response).
-_FILE_DEFAULT_HEADERS = frozenset({"cache-control"})
+_FILE_CACHE_CONTROL = "public, max-age=0"
+_FILE_DEFAULT_HEADERS: Mapping[str, str] = types.MappingProxyType({"cache-control": _FILE_CACHE_CONTROL})
 
 
 def serve_file(environ: dict[str, Any], path: str, content_type: Optional[str] = None) -> Response:
@@ -3677,7 +3713,7 @@ def _file_answer(environ: dict[str, Any], path: str, content_type: Optional[str]
     file_headers = {
         "ETag": etag,
         "Last-Modified": http_date(modified),
-        "Cache-Control": "public, max-age=0",
+        "Cache-Control": _FILE_CACHE_CONTROL,
     }
     # RFC 9110 13.2.2: If-Match, else If-Unmodified-Since, then If-None-Match, else If-Modified-Since.
     if_match = environ.get("HTTP_IF_MATCH")
@@ -3721,7 +3757,8 @@ def _file_answer(environ: dict[str, Any], path: str, content_type: Optional[str]
 def _file_response(status: int, headers: HeaderInput) -> Response:
     """A file's answer, or its 304. Its ``Cache-Control: public, max-age=0``
     (what Next.js sends for public/) is only a default: middleware that guards
-    the file may say ``private`` instead, and its value replaces this one."""
+    the file may say ``private`` instead, and its value replaces this one
+    (unless a route sending the file through serve_file() set its own)."""
     response = Response(None, status, headers)
     response._default_headers = _FILE_DEFAULT_HEADERS
     return response

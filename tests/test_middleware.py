@@ -515,6 +515,30 @@ def test_a_middleware_defining_proxy_says_the_name_to_use(tmp_path: Path) -> Non
         App(str(folder))
 
 
+def test_a_routes_own_cache_control_on_serve_file_wins_over_the_middlewares(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("only yours")
+    folder = make_app_dir(tmp_path, {
+        "middleware.py": (
+            "from minirouter import Response\n"
+            "def middleware():\n"
+            "    return Response.next(headers={'Cache-Control': 'public, max-age=31536000'})\n"
+        ),
+        "doc/route.py": (
+            "from minirouter import serve_file\n"
+            f"def GET(request):\n    answer = serve_file(request.environ, {str(secret)!r})\n"
+            "    answer.headers['Cache-Control'] = 'private, no-store'\n    return answer\n"
+        ),
+        "plain/route.py": (
+            "from minirouter import serve_file\n"
+            f"def GET(request):\n    return serve_file(request.environ, {str(secret)!r})\n"
+        ),
+    })
+    app = App(str(folder))
+    assert client(app).get("/doc").headers.get_all("cache-control") == ["private, no-store"]
+    assert client(app).get("/plain").headers.get_all("cache-control") == ["public, max-age=31536000"]
+
+
 def test_matcher_compares_unicode_in_one_form(tmp_path: Path) -> None:
     # macOS serves public/café.txt for the decomposed spelling too: a matcher
     # written composed must cover both, or the file is reachable past it.

@@ -52,6 +52,22 @@ def test_url_uses_host_header_and_scheme(hook):
     assert seen["value"] == "https://shop.example/hook?a=1"
 
 
+@pytest.mark.parametrize("server_name, port, expected", [
+    ("::1", "8000", "http://[::1]:8000/hook"),  # gunicorn bound to [::1] passes the bare address
+    ("/run/app.sock", "", "http://localhost/hook"),  # waitress on a Unix socket: no host to name
+    ('x"><script>', "80", "http://localhost/hook"),  # gunicorn on a Unix socket copies the client's Host
+    ("waitress.invalid", "/run/app.sock", "http://waitress.invalid/hook"),
+    ("srv.example", "8080", "http://srv.example:8080/hook"),
+])
+def test_url_without_host_names_the_server_as_a_url_can(hook, server_name, port, expected):
+    seen = capture(hook, lambda rq, cx: rq.url)
+    environ = make_environ("GET", "/hook")
+    environ.pop("HTTP_HOST", None)
+    environ.update(SERVER_NAME=server_name, SERVER_PORT=port)
+    assert call(hook.app, environ, validate=False).status == 200
+    assert seen["value"] == expected
+
+
 def test_url_without_query(hook):
     seen = capture(hook, lambda rq, cx: rq.url)
     call(hook.app, make_environ("GET", "/hook", host="h.example"))
@@ -508,6 +524,7 @@ def test_form_limits_each_have_their_own_413(tmp_path):
     ("utf-7", b"+ADw-script+AD4-", 200, ""),  # '<script>' past a filter of the raw bytes
     ("UTF7", b"+ADw-", 200, ""),
     ("cp500", b"LL", 200, ""),  # EBCDIC: '<<' from bytes that hold no '<'
+    ("mac-arabic", b"\xbcscript\xbe", 400, "not valid utf-8"),  # '<script>' from 0xBC and 0xBE: read as UTF-8
     ("ebcdic-cp-us", b"LL", 200, ""),
     # Real text encodings: bad bytes.
     ("utf-16", b"\xff\xfe\x00\xd8", 400, "not valid utf-16"),

@@ -577,6 +577,9 @@ def test_headers_update_from_headers_keeps_each_set_cookie_line():
     assert target.headers["x-other"] == "o"
     target.headers.update({"X-Tag": "m"}, more="k")
     assert target.headers.get_all("x-tag") == ["m"] and target.headers["more"] == "k"
+    pairs = Response("z")
+    pairs.headers.update([("Set-Cookie", "c=3"), ("Set-Cookie", "d=4")])  # pairs, as Headers() takes them
+    assert pairs.headers.get_all("set-cookie") == ["c=3", "d=4"]
     target.headers.update(target.headers)  # another view of the same list: nothing changes
     assert target.headers.get_all("set-cookie") == ["a=1; Path=/", "b=2; Path=/"]
     assert target.headers["more"] == "k"
@@ -594,3 +597,8 @@ def test_http_error_message_is_its_text_or_any_json_value(hook):
     assert type(HTTPError(400, Problem.NO_TEXT).message) is str
     assert HTTPError(422, {"field": "email"}).to_response().body == b'{"error":{"field":"email"}}'
     assert HTTPError(404).message == "not found"
+    # Anything JSON cannot hold is sent as its text (a 500 when written, before).
+    error = ValueError("invalid literal for int() with base 10: 'x'")
+    assert HTTPError(400, error).to_response().body == b'{"error":"invalid literal for int() with base 10: \'x\'"}'
+    assert HTTPError(400, b"raw").message == "b'raw'" and HTTPError(400, {1, 2}).message == "{1, 2}"
+    assert HTTPError(400, 0).message == 0 and HTTPError(400, {}).message == {}  # as given

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import queue
 import sqlite3
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +54,7 @@ class CommentStore:
         # close() starts a new one, and older connections are closed, not reused.
         self._idle: queue.SimpleQueue[tuple[sqlite3.Connection, int]] = queue.SimpleQueue()
         self._generation = 0
+        self._lock = threading.Lock()  # close() and a give-back never interleave
 
     @property
     def path(self) -> Path:
@@ -121,13 +123,14 @@ class CommentStore:
     def close(self) -> None:
         """Close the idle connections (a busy one is closed when given back);
         the next call opens one again."""
-        self._generation += 1
-        while True:
-            try:
-                db, _ = self._idle.get_nowait()
-            except queue.Empty:
-                return
-            db.close()
+        with self._lock:
+            self._generation += 1
+            while True:
+                try:
+                    db, _ = self._idle.get_nowait()
+                except queue.Empty:
+                    return
+                db.close()
 
     # -- plumbing ---------------------------------------------------------
 
@@ -137,17 +140,20 @@ class CommentStore:
         try:
             return _retry_when_locked(lambda: operation(db))
         finally:
-            if generation == self._generation:
-                self._idle.put((db, generation))
-            else:
-                db.close()
+            with self._lock:
+                kept = generation == self._generation
+                if kept:
+                    self._idle.put((db, generation))
+            if not kept:
+                db.close()  # opened before close(): perhaps on another file
 
     def _borrow(self) -> tuple[sqlite3.Connection, int]:
         while True:
             try:
                 db, generation = self._idle.get_nowait()
             except queue.Empty:
-                return _retry_when_locked(self._open), self._generation
+                generation = self._generation  # before the open: a close() meanwhile makes it stale
+                return _retry_when_locked(self._open), generation
             if generation == self._generation:
                 return db, generation
             db.close()  # opened before close(): perhaps on another file
