@@ -279,12 +279,13 @@ class Headers(MutableMapping):  # type: ignore[type-arg]
                 self.delete(name)
             self._items.extend(items)
             other = ()
-        elif not isinstance(other, Mapping):  # pairs, as Headers() takes them: each value kept
-            pairs = list(other)
+        elif not isinstance(other, Mapping) and not hasattr(other, "keys"):
+            # Pairs, as Headers() takes them: each value kept. All checked
+            # first, so a bad one changes nothing.
+            pairs = [_check_header(name, value) for name, value in other]
             for name, _ in pairs:
                 self.delete(name)
-            for name, value in pairs:
-                self.append(name, value)
+            self._items.extend(pairs)
             other = ()
         super().update(other, **more)
 
@@ -1330,7 +1331,7 @@ def _server_authority(environ: dict[str, Any], scheme: str) -> str:
     host = environ.get("SERVER_NAME") or "localhost"
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
-    port = environ.get("SERVER_PORT", "")
+    port = str(environ.get("SERVER_PORT") or "")
     if port.isascii() and port.isdigit() and port != ("443" if scheme == "https" else "80"):
         host = f"{host}:{port}"
     return host if _VALID_HOST.match(host) else "localhost"
@@ -2352,7 +2353,7 @@ def _error_message(message: Any, status: int) -> Any:
     try:
         _json_text(message)
     except (TypeError, ValueError, RecursionError):
-        return str(message)
+        return str(message) or _reason(status).lower()  # ValueError() has no text
     return message
 
 
@@ -2716,7 +2717,11 @@ def _warn_of_misplaced_middleware(app_dir: str) -> None:
     """A middleware where Next.js keeps it (beside app/, or as Next.js 16's
     proxy) never runs here: the routes it was to guard would be open, silently."""
     parent = os.path.dirname(os.path.abspath(app_dir))
-    candidates = [os.path.join(parent, "middleware.py"), os.path.join(app_dir, "proxy.py")]
+    python_files = [os.path.join(parent, "middleware.py"), os.path.join(parent, "proxy.py"),
+                    os.path.join(app_dir, "proxy.py")]
+    # A .py file there is a middleware only if it defines one (a project may keep
+    # WSGI middleware classes in a middleware.py of its own); a .ts or .js always is.
+    candidates = [file for file in python_files if _defines_a_middleware_function(file)]
     candidates += [os.path.join(folder, f"{name}.{ext}") for folder in (app_dir, parent)
                    for name in ("middleware", "proxy") for ext in ("ts", "js")]
     for candidate in candidates:
@@ -2724,6 +2729,19 @@ def _warn_of_misplaced_middleware(app_dir: str) -> None:
             logger.warning("%s is not run: minirouter runs only %s (the app folder's middleware.py, with a "
                            "function middleware(request)), so the paths it guards are open",
                            candidate, os.path.join(app_dir, "middleware.py"))
+
+
+def _defines_a_middleware_function(file: str) -> bool:
+    """Whether a Python file defines ``middleware`` or ``proxy`` at top level, read without importing it."""
+    import ast
+
+    try:
+        with open(file, "rb") as source:
+            tree = ast.parse(source.read())
+    except (OSError, SyntaxError, ValueError):
+        return False
+    return any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in ("middleware", "proxy")
+               for node in tree.body)
 
 
 def _middleware_takes_request(function: Callable[..., Any], file: str) -> bool:
@@ -4646,7 +4664,10 @@ class App:
                 return f"returned Response.{result._middleware[0]}(), which only middleware may return"
             if not _valid_status(result.status):
                 _close_body(result)  # never sent: a file or stream is let go now
-                hint = " (write status=201, not Next.js's init object)" if isinstance(result.status, dict) else ""
+                hint = ""
+                if isinstance(result.status, dict):  # Next.js's init object, { status: 201, headers: {...} }
+                    keywords = ", ".join(f"{key}=" for key in ("status", "headers") if key in result.status)
+                    hint = f" (write the keyword{'s' if ', ' in keywords else ''} {keywords or 'status='}, not an init object)"
                 return f"returned a Response with status {result.status!r} (must be an int from 200 to 599){hint}"
             return result
         return f"returned {type(result).__name__}; return a Response, a dict or a list"
@@ -5438,7 +5459,10 @@ class TestClient:
         query = quote(query, safe=_URL_SAFE)
         if params:
             query = f"{query}&{_form_query(params, 'params')}" if query else _form_query(params, "params")
-        host, _, port = self.host.partition(":")
+        # Split after an IPv6 address's brackets: [::1]:8000 is [::1] and 8000.
+        bracket_end = self.host.rfind("]")
+        host, _, port = (self.host[: bracket_end + 1], "", self.host[bracket_end + 2 :]) if bracket_end > 0 else (
+            self.host.partition(":"))
         environ: dict[str, Any] = {
             "REQUEST_METHOD": method,
             "SCRIPT_NAME": unquote_to_bytes(self.mount).decode("latin-1"),

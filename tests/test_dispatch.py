@@ -125,7 +125,7 @@ def test_nextjs_init_object_as_status_says_what_to_write(tmp_path, caplog):
     )}, debug=True)
     with caplog.at_level(logging.ERROR, logger="minirouter"):
         r = client(app).post("/p")
-    assert r.status == 500 and "write status=201" in r.json()["detail"]
+    assert r.status == 500 and "write the keyword status=" in r.json()["detail"]
     assert "unhashable" not in caplog.text and "Traceback" not in caplog.text
 
 

@@ -494,7 +494,7 @@ def test_matcher_patterns(pattern: str, path: str, expected: bool) -> None:
     assert compile_matcher(pattern).match(segments) is expected
 
 
-@pytest.mark.parametrize("misplaced", ["../middleware.py", "proxy.py", "middleware.ts", "../proxy.ts"])
+@pytest.mark.parametrize("misplaced", ["../middleware.py", "proxy.py", "../proxy.py", "middleware.ts", "../proxy.ts"])
 def test_a_middleware_where_nextjs_keeps_it_warns_that_it_never_runs(tmp_path: Path, caplog, misplaced: str) -> None:
     folder = make_app_dir(tmp_path, {"dashboard/route.py": "def GET():\n    return {}\n"})
     guard = "from minirouter import Response\ndef middleware():\n    return Response.json({}, status=401)\n"
@@ -504,6 +504,15 @@ def test_a_middleware_where_nextjs_keeps_it_warns_that_it_never_runs(tmp_path: P
     assert any("is not run" in r.getMessage() and misplaced.lstrip("./") in r.getMessage()
                for r in caplog.records), caplog.text
     assert client(app).get("/dashboard").status == 200  # open: hence the warning
+
+
+def test_a_projects_own_middleware_module_beside_app_is_no_warning(tmp_path: Path, caplog) -> None:
+    folder = make_app_dir(tmp_path, {"x/route.py": "def GET():\n    return {}\n"})
+    (folder.parent / "middleware.py").write_text("class GzipMiddleware:\n    pass\n")  # WSGI middleware
+    (folder / "proxy.py").write_text("def forward(url):\n    return url\n")  # a helper module
+    with caplog.at_level(logging.WARNING, logger="minirouter"):
+        App(str(folder))
+    assert "is not run" not in caplog.text
 
 
 def test_a_middleware_defining_proxy_says_the_name_to_use(tmp_path: Path) -> None:

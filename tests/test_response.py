@@ -2,6 +2,7 @@
 "The public API"; RFC 6265 for Set-Cookie; RFC 9110 for header values)."""
 from __future__ import annotations
 
+import io
 import time
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -580,6 +581,14 @@ def test_headers_update_from_headers_keeps_each_set_cookie_line():
     pairs = Response("z")
     pairs.headers.update([("Set-Cookie", "c=3"), ("Set-Cookie", "d=4")])  # pairs, as Headers() takes them
     assert pairs.headers.get_all("set-cookie") == ["c=3", "d=4"]
+    with pytest.raises(ValueError):
+        pairs.headers.update([("Set-Cookie", "e=5"), ("X-Bad", "a\nb")])
+    assert pairs.headers.get_all("set-cookie") == ["c=3", "d=4"]  # checked first: nothing changed
+    import http.client
+
+    upstream = http.client.parse_headers(io.BytesIO(b'ETag: "a"\r\nX-Up: 1\r\n\r\n'))  # has keys(), no Mapping
+    pairs.headers.update(upstream)
+    assert pairs.headers["etag"] == '"a"' and pairs.headers["x-up"] == "1"
     target.headers.update(target.headers)  # another view of the same list: nothing changes
     assert target.headers.get_all("set-cookie") == ["a=1; Path=/", "b=2; Path=/"]
     assert target.headers["more"] == "k"
@@ -602,3 +611,4 @@ def test_http_error_message_is_its_text_or_any_json_value(hook):
     assert HTTPError(400, error).to_response().body == b'{"error":"invalid literal for int() with base 10: \'x\'"}'
     assert HTTPError(400, b"raw").message == "b'raw'" and HTTPError(400, {1, 2}).message == "{1, 2}"
     assert HTTPError(400, 0).message == 0 and HTTPError(400, {}).message == {}  # as given
+    assert HTTPError(400, ValueError()).message == "bad request"  # no text: the reason phrase

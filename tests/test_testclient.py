@@ -420,3 +420,13 @@ def test_a_path_in_base_url_mounts_the_app_there(tmp_path):
     assert mounted.get("/info?q=1").json() == {"url": "https://example.com:8443/my%20api/info?q=1", "path": "/info"}
     assert mounted.get("/info/").headers["location"] == "/my%20api/info"
     assert TestClient(app).get("/info").json() == {"url": "http://testserver/info", "path": "/info"}
+
+
+def test_an_ipv6_base_url_is_split_after_its_brackets():
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [f"{environ['SERVER_NAME']}|{environ['SERVER_PORT']}|{environ['HTTP_HOST']}".encode()]
+
+    assert TestClient(app, base_url="http://[::1]:8000").get("/").text == "[::1]|8000|[::1]:8000"
+    assert TestClient(app, base_url="http://[::1]").get("/").text == "[::1]|80|[::1]"
+    assert TestClient(app, base_url="http://ex.com:81/api").get("/").text == "ex.com|81|ex.com:81"
