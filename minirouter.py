@@ -4299,7 +4299,8 @@ class App:
         self.openapi_url = _openapi_url(openapi_url)
         # Compared with the decoded segments of the path being routed, as the
         # middleware's matcher sees them: /a%2Fopenapi.json is one segment.
-        self._openapi_segments = (self.openapi_url[1:].split("/") if self.openapi_url not in (None, "/") else [])
+        url = self.openapi_url
+        self._openapi_segments = url[1:].split("/") if url is not None and url != "/" else []
         if self.openapi_url is not None:
             # Its segments as they are: it is written decoded (a raw path would be percent-decoded).
             shadowed = self.tree.match(self.openapi_url[1:].split("/") if self.openapi_url != "/" else [])

@@ -136,7 +136,8 @@ def test_a_malformed_pair_never_hides_the_others(pairs, junk):
 @fuzz
 @given(tokens.filter(lambda n: "=" not in n), st.text(max_size=40).filter(lambda v: not set(v) & set("\r\n\0")))
 def test_format_set_cookie_round_trips_through_parse_cookie_header(name, value):
-    line = format_set_cookie(name, value, max_age=60, http_only=True, same_site="lax")
+    # secure=True: a __Secure- or __Host- name (any case) needs it.
+    line = format_set_cookie(name, value, max_age=60, secure=True, http_only=True, same_site="lax")
     pair = line.split(";", 1)[0]
     assert parse_cookie_header(pair) == {name: value}
     # And the whole line is a header value that can be sent.
