@@ -201,12 +201,7 @@ class Headers(MutableMapping):  # type: ignore[type-arg]
         self._items: list[tuple[str, str]] = []
         if not init:
             return
-        if isinstance(init, Headers):
-            self._items = list(init._items)
-            return
-        pairs: Iterable[tuple[str, str]] = init.items() if isinstance(init, Mapping) else init
-        for name, value in pairs:
-            self.append(name, value)
+        self._items = _header_pairs(init)
 
     # Mapping protocol (one entry per distinct name).
     def __getitem__(self, name: str) -> str:
@@ -270,24 +265,16 @@ class Headers(MutableMapping):  # type: ignore[type-arg]
         return [v for n, v in self._items if n.lower() == key]
 
     def update(self, other: Any = (), /, **more: str) -> None:
-        """``set`` each name given; from another ``Headers``, every value of it.
-        The mapping view joins several values into one, which would make
-        two ``Set-Cookie`` lines one that browsers misread."""
-        if isinstance(other, Headers):
-            items = list(other._items)  # first: other may view this very list
-            for name, _ in items:
-                self.delete(name)
-            self._items.extend(items)
-            other = ()
-        elif not isinstance(other, Mapping) and not hasattr(other, "keys"):
-            # Pairs, as Headers() takes them: each value kept. All checked
-            # first, so a bad one changes nothing.
-            pairs = [_check_header(name, value) for name, value in other]
-            for name, _ in pairs:
-                self.delete(name)
-            self._items.extend(pairs)
-            other = ()
-        super().update(other, **more)
+        """Replace each name given with every value given for it: from another
+        ``Headers``, a list of pairs or urllib's headers, each value is kept
+        (the mapping view would join two ``Set-Cookie`` lines into one that
+        browsers misread). Everything is checked before anything changes."""
+        given = _header_pairs(other)
+        extra = [_check_header(name, value) for name, value in more.items()]
+        for batch in (given, extra):
+            for key in {name.lower() for name, _ in batch}:
+                self.delete(key)
+            self._items.extend(batch)
 
     def raw(self) -> list[tuple[str, str]]:
         """Every (name, value) pair, in order, as it will be sent."""
@@ -299,6 +286,21 @@ class Headers(MutableMapping):  # type: ignore[type-arg]
         headers = cls.__new__(cls)
         headers._items = items
         return headers
+
+
+def _header_pairs(source: Any) -> list[tuple[str, str]]:
+    """Checked (name, value) pairs from another ``Headers``, urllib's or the
+    email package's headers (every value of a repeated name), a mapping, or
+    an iterable of pairs."""
+    if isinstance(source, Headers):
+        return list(source._items)  # checked already; a copy, as source may view the list it goes into
+    if hasattr(source, "get_all") and hasattr(source, "items"):  # email.message.Message: items() has every value
+        pairs: Iterable[tuple[str, str]] = source.items()
+    elif isinstance(source, Mapping) or hasattr(source, "keys"):
+        pairs = [(name, source[name]) for name in source.keys()]
+    else:
+        pairs = source
+    return [_check_header(name, value) for name, value in pairs]
 
 
 class RequestHeaders(Mapping):  # type: ignore[type-arg]
@@ -2735,13 +2737,23 @@ def _defines_a_middleware_function(file: str) -> bool:
     """Whether a Python file defines ``middleware`` or ``proxy`` at top level, read without importing it."""
     import ast
 
+    # Only a regular file of a sensible size (a FIFO would block, a huge file stall the start).
+    if not os.path.isfile(file) or os.path.getsize(file) > 1024 * 1024:
+        return False
     try:
         with open(file, "rb") as source:
             tree = ast.parse(source.read())
-    except (OSError, SyntaxError, ValueError):
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
         return False
-    return any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in ("middleware", "proxy")
-               for node in tree.body)
+    names = set()
+    for node in tree.body:  # def middleware, middleware = ..., from .auth import middleware
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(target.id for target in node.targets if isinstance(target, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update(alias.asname or alias.name for alias in node.names)
+    return bool(names & {"middleware", "proxy"})
 
 
 def _middleware_takes_request(function: Callable[..., Any], file: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import os
 from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
@@ -513,6 +514,16 @@ def test_a_projects_own_middleware_module_beside_app_is_no_warning(tmp_path: Pat
     with caplog.at_level(logging.WARNING, logger="minirouter"):
         App(str(folder))
     assert "is not run" not in caplog.text
+
+
+def test_a_misplaced_middleware_bound_by_name_warns_and_a_fifo_never_blocks(tmp_path: Path, caplog) -> None:
+    folder = make_app_dir(tmp_path, {"x/route.py": "def GET():\n    return {}\n"})
+    (folder.parent / "middleware.py").write_text("from auth import guard\nmiddleware = guard(['/admin'])\n")
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(folder / "proxy.py")  # would block an open() for ever
+    with caplog.at_level(logging.WARNING, logger="minirouter"):
+        App(str(folder))
+    assert "middleware.py is not run" in caplog.text
 
 
 def test_a_middleware_defining_proxy_says_the_name_to_use(tmp_path: Path) -> None:

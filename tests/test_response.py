@@ -586,9 +586,18 @@ def test_headers_update_from_headers_keeps_each_set_cookie_line():
     assert pairs.headers.get_all("set-cookie") == ["c=3", "d=4"]  # checked first: nothing changed
     import http.client
 
-    upstream = http.client.parse_headers(io.BytesIO(b'ETag: "a"\r\nX-Up: 1\r\n\r\n'))  # has keys(), no Mapping
+    upstream = http.client.parse_headers(
+        io.BytesIO(b'ETag: "a"\r\nX-Up: 1\r\nSet-Cookie: u=1\r\nSet-Cookie: v=2\r\n\r\n'))  # urllib's headers
     pairs.headers.update(upstream)
     assert pairs.headers["etag"] == '"a"' and pairs.headers["x-up"] == "1"
+    assert pairs.headers.get_all("set-cookie") == ["u=1", "v=2"]  # every value, as a proxy route passes them on
+    assert Response("p", headers=upstream).headers.get_all("set-cookie") == ["u=1", "v=2"]
+    before = pairs.headers.raw()
+    with pytest.raises(ValueError):
+        pairs.headers.update({"x-ok": "1", "bad name": "2"})
+    with pytest.raises(ValueError):
+        pairs.headers.update({"x-ok": "1"}, **{"x-up": "a\nb"})
+    assert pairs.headers.raw() == before  # nothing half-applied
     target.headers.update(target.headers)  # another view of the same list: nothing changes
     assert target.headers.get_all("set-cookie") == ["a=1; Path=/", "b=2; Path=/"]
     assert target.headers["more"] == "k"
