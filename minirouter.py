@@ -1557,7 +1557,8 @@ class Request:
     _jar: Optional[CookieJar] = None  # cookies(), made on first use
     # Set when the handler reads headers, cookies, the body or the URL (its Host):
     # the route cache keys on the URL's path and query (and the scheme, server
-    # name and mount point), not on these, so such an answer is not cached (as Next.js bails out of caching on dynamic data).
+    # name and mount point), not on these, so such an answer is not cached
+    # (as Next.js bails out of caching on dynamic data).
     read_client_data = False
 
     def __init__(
@@ -2004,7 +2005,8 @@ def format_set_cookie(
 ) -> str:
     """One ``Set-Cookie`` value, in the attribute order Next.js writes. A
     cookie that browsers would drop on arrival is a ``ValueError`` here."""
-    name, value, path, domain, same_site = _exact_str(name), _exact_str(value), _exact_str(path), _exact_str(domain), _exact_str(same_site)
+    name, value = _exact_str(name), _exact_str(value)
+    path, domain, same_site = _exact_str(path), _exact_str(domain), _exact_str(same_site)
     _cookie_name(name)
     if not isinstance(value, str):
         raise TypeError(f"cookie {name} value must be a str, not {type(value).__name__}")
@@ -4680,7 +4682,8 @@ class App:
                 hint = ""
                 if isinstance(result.status, dict):  # Next.js's init object, { status: 201, headers: {...} }
                     keywords = ", ".join(f"{key}=" for key in ("status", "headers") if key in result.status)
-                    hint = f" (write the keyword{'s' if ', ' in keywords else ''} {keywords or 'status='}, not an init object)"
+                    plural = "s" if ", " in keywords else ""
+                    hint = f" (write the keyword{plural} {keywords or 'status='}, not an init object)"
                 return f"returned a Response with status {result.status!r} (must be an int from 200 to 599){hint}"
             return result
         return f"returned {type(result).__name__}; return a Response, a dict or a list"
