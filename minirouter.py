@@ -2005,29 +2005,12 @@ def format_set_cookie(
 ) -> str:
     """One ``Set-Cookie`` value, in the attribute order Next.js writes. A
     cookie that browsers would drop on arrival is a ``ValueError`` here."""
-    name, value = _exact_str(name), _exact_str(value)
-    path, domain, same_site = _exact_str(path), _exact_str(domain), _exact_str(same_site)
-    _cookie_name(name)
-    if not isinstance(value, str):
-        raise TypeError(f"cookie {name} value must be a str, not {type(value).__name__}")
-    if any(c in value for c in "\r\n\0"):
-        raise ValueError(f"cookie {name} value contains CR, LF or NUL")
-    pair = f"{name}={quote(value, safe=_COOKIE_SAFE)}"
-    if len(pair) - 1 > _COOKIE_MAX_PAIR_BYTES:
-        raise ValueError(f"cookie {name} is {len(pair) - 1} bytes percent-encoded: browsers keep at most "
-                         f"{_COOKIE_MAX_PAIR_BYTES} (name and value)")
+    name, path, domain = _exact_str(name), _exact_str(path), _exact_str(domain)
+    parts = [_cookie_pair(name, _exact_str(value))]
     _check_cookie_rules(name, path, domain, secure)
-    parts = [pair]
     if path is not None:
         parts.append(f"Path={path}")
-    expiry = None if expires is None else _expiry_timestamp(expires)  # checked even when max_age wins
-    if max_age is not None:
-        if isinstance(max_age, bool) or not isinstance(max_age, int):
-            raise TypeError("max_age takes whole seconds")
-        if max_age or expiry is None:  # as Next.js: a non-zero max_age sets Expires to match
-            # Clamped first: a float overflows on a huge int.
-            seconds = min(max(max_age, -_LAST_HTTP_DATE), _LAST_HTTP_DATE)
-            expiry = min(max(time.time() + seconds, 0.0), _LAST_HTTP_DATE)
+    expiry = _cookie_expiry(max_age, expires)
     if expiry is not None:
         parts.append(f"Expires={http_date(expiry)}")
     if max_age is not None:
@@ -2039,18 +2022,49 @@ def format_set_cookie(
     if http_only:
         parts.append("HttpOnly")
     if same_site is not None:
-        spelled = _SAME_SITE.get(str(same_site).lower())
-        if spelled is None:
-            raise ValueError(f"same_site must be 'lax', 'strict' or 'none', not {same_site!r}")
-        parts.append(f"SameSite={spelled}")
+        parts.append(f"SameSite={_spelled(same_site, _SAME_SITE, 'same_site')}")
     if partitioned:
         parts.append("Partitioned")
     if priority is not None:
-        spelled = _PRIORITY.get(str(priority).lower())
-        if spelled is None:
-            raise ValueError(f"priority must be 'low', 'medium' or 'high', not {priority!r}")
-        parts.append(f"Priority={spelled}")
+        parts.append(f"Priority={_spelled(priority, _PRIORITY, 'priority')}")
     return "; ".join(parts)
+
+
+def _cookie_pair(name: str, value: str) -> str:
+    """``name=value``, the value percent-encoded where a cookie may not hold it."""
+    _cookie_name(name)
+    if not isinstance(value, str):
+        raise TypeError(f"cookie {name} value must be a str, not {type(value).__name__}")
+    if _has_cr_lf_or_nul(value):
+        raise ValueError(f"cookie {name} value contains CR, LF or NUL")
+    pair = f"{name}={quote(value, safe=_COOKIE_SAFE)}"
+    if len(pair) - 1 > _COOKIE_MAX_PAIR_BYTES:
+        raise ValueError(f"cookie {name} is {len(pair) - 1} bytes percent-encoded: browsers keep at most "
+                         f"{_COOKIE_MAX_PAIR_BYTES} (name and value)")
+    return pair
+
+
+def _cookie_expiry(max_age: Optional[int], expires: Union[datetime.datetime, float, int, None]) -> Optional[float]:
+    """The ``Expires`` time: ``expires``, or now plus a non-zero ``max_age``
+    (which wins, as in Next.js); ``expires`` is checked either way."""
+    expiry = None if expires is None else _expiry_timestamp(expires)
+    if max_age is None:
+        return expiry
+    if isinstance(max_age, bool) or not isinstance(max_age, int):
+        raise TypeError("max_age takes whole seconds")
+    if max_age or expiry is None:
+        # Clamped first: a float overflows on a huge int.
+        seconds = min(max(max_age, -_LAST_HTTP_DATE), _LAST_HTTP_DATE)
+        expiry = min(max(time.time() + seconds, 0.0), _LAST_HTTP_DATE)
+    return expiry
+
+
+def _spelled(given: Any, spellings: dict[str, str], option: str) -> str:
+    """``same_site="LAX"`` as ``Lax``: the spelling browsers expect, or ValueError."""
+    spelled = spellings.get(str(_exact_str(given)).lower())  # a (str, Enum) member as its text
+    if spelled is None:
+        raise ValueError(f"{option} must be one of {', '.join(map(repr, spellings))}, not {given!r}")
+    return spelled
 
 
 def _check_cookie_rules(name: str, path: Optional[str], domain: Optional[str], secure: bool) -> None:
