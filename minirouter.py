@@ -1049,7 +1049,8 @@ class _MultipartReader:
             # Transport padding, skipped a run at a time (not a byte per step), up to its limit.
             start = self._pos + offset
             run = _PADDING_RUN.match(self._data, start, min(len(self._data), self._pos + padding_end))
-            end = run.end() if run is not None else start  # (a run of none always matches)
+            assert run is not None  # a run of none matches too
+            end = run.end()
             if end > start:
                 offset = end - self._pos
                 continue
@@ -3580,7 +3581,7 @@ def _answer_to_a_page_method(method: str) -> Optional[Response]:
     return None
 
 
-def _public_path(public_dir: str, segments: list[str], exact_names: bool = False) -> Optional[str]:
+def _public_path(public_dir: str, segments: list[str], exact_names: bool) -> Optional[str]:
     """The file in ``public_dir`` for these decoded segments, or None.
 
     Refused: empty, '.' and '..' segments and dotfiles, backslashes, NUL,
@@ -4331,7 +4332,7 @@ class App:
         self._openapi_segments = url[1:].split("/") if url is not None and url != "/" else []
         if self.openapi_url is not None:
             # Its segments as they are: it is written decoded (a raw path would be percent-decoded).
-            shadowed = self.tree.match(self.openapi_url[1:].split("/") if self.openapi_url != "/" else [])
+            shadowed = self.tree.match(self._openapi_segments)
             if shadowed is not None:
                 raise StartupError(f"openapi_url {self.openapi_url} is also the URL of {shadowed[0].file}")
         # Built once: the tree cannot change while the app runs, so neither can the document.
@@ -4543,6 +4544,8 @@ class App:
 
     def _is_openapi_url(self, raw_path: str, segments: Optional[list[str]]) -> bool:
         """Whether the path routed (the client's, or the middleware's rewrite) is openapi_url."""
+        if segments is None and "%" not in raw_path:
+            return raw_path == self.openapi_url  # nothing to decode: no work for every request
         return (segments if segments is not None else _path_segments(raw_path)) == self._openapi_segments
 
     def _serves(self, raw_path: str) -> bool:
@@ -4593,9 +4596,9 @@ class App:
         if request.base_path and document is not None:
             # Mounted: without "servers" a client calls the paths from "/" (OpenAPI 3.1 4.8.1).
             # Made per request, never kept: gunicorn takes SCRIPT_NAME from a request header.
-            mounted = jsonlib.loads(document)
-            mounted["servers"] = [{"url": request.base_path}]
-            document = jsonlib.dumps(mounted, ensure_ascii=False).encode("utf-8")
+            # Spliced in front, not parsed and written again: the document is a JSON object.
+            servers = jsonlib.dumps([{"url": request.base_path}]).encode("ascii")
+            document = b'{"servers":' + servers + b"," + document[1:]
         return Response(document, 200, {"Content-Type": "application/json"})
 
     @staticmethod

@@ -83,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app = create_app()
     except StartupError as error:  # a route that fails to import, two folders for one URL...
-        if error.__cause__ is not None:  # where in the route it failed
-            traceback.print_exception(type(error.__cause__), error.__cause__, error.__cause__.__traceback__)
+        cause = error.__cause__  # where in the route it failed (a syntax error is whole in the message)
+        if cause is not None and not isinstance(cause, SyntaxError):
+            traceback.print_exception(type(cause), cause, cause.__traceback__)
         print(f"cannot start: {error}", file=sys.stderr)
         return 1
 
