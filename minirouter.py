@@ -417,6 +417,14 @@ def _script_name(environ: dict[str, Any]) -> str:
     return script.rstrip("/")
 
 
+def _base_path(environ: dict[str, Any]) -> str:
+    """Where the app is mounted, written as in a URL; "" at the root. Never
+    ``//host``, which a Location would read as another site (gunicorn takes
+    SCRIPT_NAME from a request header sent from 127.0.0.1)."""
+    script = _script_name(environ)
+    return _url_from_environ("/" + script.lstrip("/")) if script else ""
+
+
 def _decode_component(text: str) -> str:
     """Decode one query or form component: '+' is a space, %XX are UTF-8 bytes."""
     if "+" in text:
@@ -1618,10 +1626,8 @@ class Request:
         """Where the app is mounted (``SCRIPT_NAME``, written as in a URL), ""
         at the root, as Next.js's ``nextUrl.basePath``: ``redirect()`` sends a
         path as given, so put this in front of a site-absolute one. Never
-        ``//host``, which a Location would read as another site (gunicorn
-        takes SCRIPT_NAME from a request header)."""
-        script = _script_name(self.environ)
-        return _url_from_environ("/" + script.lstrip("/")) if script else ""
+        ``//host``: see ``_base_path``."""
+        return _base_path(self.environ)
 
     @property
     def headers(self) -> RequestHeaders:
@@ -4414,11 +4420,9 @@ class App:
         """``/comments/`` answers 308 to ``/comments``, and ``/comments//4``
         to ``/comments/4`` (as Next.js and Flask do), keeping the query."""
         # Never //host (nor /\host, which browsers read as //host): that Location would leave the site.
+        # Nor through SCRIPT_NAME: _base_path sees to that.
         path = "/" + _without_empty_segments(raw_path).lstrip("/\\")
-        location = _url_from_environ(_script_name(environ)) + _url_from_environ(path)
-        # Not through SCRIPT_NAME either (gunicorn takes it from a request
-        # header sent from 127.0.0.1).
-        location = "/" + location.lstrip("/")  # (a backslash is percent-encoded by now)
+        location = _base_path(environ) + _url_from_environ(path)
         query = _url_from_environ(environ.get("QUERY_STRING", ""))
         return Response.redirect(f"{location}?{query}" if query else location, 308)
 
