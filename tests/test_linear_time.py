@@ -128,6 +128,12 @@ def check_linear(
         fn, [ord_input, quarter_input, full_input], lambda t: t[2] > 3 * factor * min(t[0], t_ord)
     )
     t_ord, t_quarter = min(t_ord, t_ord2), min(t_quarter, t_quarter2)
+    if t_full > factor * t_ord or t_full > SCALE**2 * t_quarter:
+        # Over a limit: measured once more before failing. Noise only ever adds time
+        # (a busy spell on the other core slowed one case 2.5x in a full run), and a
+        # parser that is truly slow is as slow the second time.
+        t_ord3, t_quarter3, t_full3 = _best(fn, [ord_input, quarter_input, full_input])
+        t_ord, t_quarter, t_full = min(t_ord, t_ord3), min(t_quarter, t_quarter3), min(t_full, t_full3)
     ratio = t_full / t_ord
     scaling = t_full / t_quarter
     detail = (
