@@ -1328,8 +1328,8 @@ def _split_target(target: str) -> Optional[tuple[str, str]]:
     if raw[:1] == "/":
         return "", raw
     scheme_end = raw.find("://")
-    if scheme_end == -1:
-        return None
+    if scheme_end == -1 or raw[:scheme_end].lower() not in ("http", "https"):
+        return None  # no URL of this server (RFC 9110 4.2: its resources are http or https)
     authority, slash, path = raw[scheme_end + 3 :].partition("/")
     return authority, (slash + path) or "/"
 
@@ -1423,6 +1423,10 @@ def _request_path(environ: dict[str, Any]) -> tuple[str, str]:
             return raw, raw  # the usual target: a path at the root with nothing to decode
     if target == "*" or (not target and environ.get("PATH_INFO") == "*"):
         _asterisk_target(environ.get("REQUEST_METHOD", "GET"))
+    if target and target[0] != "/" and _split_target(target) is None:
+        # waitress passes on `GET info/a` or `GET host:443` (RFC 9112 3.2 allows neither):
+        # routing its PATH_INFO would answer a request the client did not make.
+        raise HTTPError(400, "the request target must be a path starting with /, an http(s) URL, or * for OPTIONS")
     raw_path = _raw_target_path(target, _script_name(environ)) if target else None
     if raw_path is not None:
         return "/" + "/".join(_path_segments(raw_path)), raw_path
@@ -1708,10 +1712,16 @@ class Request:
         if stream is None:
             return
         if length is None:
+            coding = self.environ.get("HTTP_TRANSFER_ENCODING")
+            if coding and _compressed_coding(coding):
+                # gunicorn undoes the chunking of `gzip, chunked` and passes the
+                # gzip bytes on: read as the body, they would be taken for it.
+                raise self._body_failed(HTTPError(
+                    501, f"Transfer-Encoding {coding} is not supported: send the body without it"))
             # Without Content-Length the body is empty, unless the server says
             # the input ends by itself (chunked requests); then read to the limit.
             if not self.environ.get("wsgi.input_terminated"):
-                if self.environ.get("HTTP_TRANSFER_ENCODING"):
+                if coding:
                     # A body is coming, but the server hands it on undecoded
                     # (wsgiref): read as empty, an upload would vanish with a 200.
                     raise self._body_failed(HTTPError(
@@ -1909,6 +1919,12 @@ class Request:
                 upload.close()
             except Exception:  # noqa: BLE001 - cleanup must not mask the response
                 logger.exception("could not close an uploaded file")
+
+
+def _compressed_coding(transfer_encoding: str) -> bool:
+    """Whether a Transfer-Encoding lists a coding besides chunked (gzip,
+    deflate...), which no server here decodes (RFC 9112 6.1: 501)."""
+    return any(part.strip(" \t").lower() not in ("chunked", "") for part in transfer_encoding.split(","))
 
 
 def _read_input(stream: Any, size: int) -> bytes:
@@ -2456,10 +2472,11 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
     """``cookies()``: the request's cookies, plus ``set``/``delete`` that land
     on the response, visible to ``get`` for the rest of the request."""
 
-    __slots__ = ("_request_cookies", "_changes", "outgoing")
+    __slots__ = ("_request_cookies", "_changes", "outgoing", "_sealed")
 
     def __init__(self, request_cookies: Mapping[str, str]) -> None:
         self._request_cookies = request_cookies
+        self._sealed = False  # True once merged into the answer: a later set() would be lost
         self._changes: dict[str, Optional[str]] = {}  # None: deleted
         # Written exactly as response.cookies writes them, merged later.
         self.outgoing = ResponseCookies(Headers())
@@ -2503,6 +2520,7 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
         """Set a cookie on the response; the attributes are those of
         ``response.cookies.set``. ``get(name)`` sees it from now on, unless
         it is set already expired (``max_age=0``), which removes it."""
+        self._check_open("set")
         self.outgoing.set(name, value, **attributes)
         line = self.pending.get(_exact_str(name), "")
         self._changes[name] = None if _set_cookie_expired(line.partition(";")[2]) else value
@@ -2510,8 +2528,14 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
     def delete(self, name: str, **attributes: Any) -> None:
         """Remove a cookie (the attributes are those of ``response.cookies.delete``):
         ``get(name)`` is ``None`` from now on."""
+        self._check_open("delete")
         self.outgoing.delete(name, **attributes)
         self._changes[name] = None
+
+    def _check_open(self, what: str) -> None:
+        if self._sealed:
+            raise RuntimeError(f"cookies().{what}() after the answer's headers were made: the cookie would be "
+                               "lost (set it in the handler, or in a streamed body before its first piece)")
 
 
 # The one piece of global state: which request this thread/task is serving.
@@ -4183,14 +4207,16 @@ def _thread_loop() -> asyncio.AbstractEventLoop:
     return holder.loop
 
 
-def _run_awaitable(awaitable: Any) -> Any:
-    """Run an ``async def`` handler to completion on this thread's event loop.
+def _run_awaitable(awaitable: Any, loop: Optional[asyncio.AbstractEventLoop] = None) -> Any:
+    """Run an ``async def`` handler to completion on this thread's event loop
+    (or on ``loop``, the one an async body's task belongs to).
 
     One loop per server thread, reused, because creating a loop per request
     costs more than most handlers. The task copies the current context, so
     ``headers()`` and ``cookies()`` work inside it.
     """
-    loop = _thread_loop()
+    if loop is None:
+        loop = _thread_loop()
     try:
         if _loop_running_here():
             return _run_beside_running_loop(loop, awaitable)
@@ -4491,8 +4517,10 @@ class App:
             # runs after the middleware has returned, where headers() and cookies() raise.
             result, raised = self._start_stream(result, request, f"{middleware.file}: middleware")
         jar, request._jar = request._jar, None  # the route starts with its own
-        if jar is not None and jar.pending and not raised:
-            result = _with_cookies(result, jar.pending)
+        if jar is not None:
+            if jar.pending and not raised:
+                result = _with_cookies(result, jar.pending)
+            jar._sealed = True
         return result
 
     # -- the route ------------------------------------------------------------
@@ -4663,8 +4691,10 @@ class App:
             # A body that fails before its first piece counts as an error the handler raised.
             response, raised = self._start_stream(response, request, f"{endpoint.file}: {method} handler")
         jar = request._jar
-        if jar is not None and jar.pending and not raised:
-            response = _with_cookies(response, jar.pending)
+        if jar is not None:
+            if jar.pending and not raised:
+                response = _with_cookies(response, jar.pending)
+            jar._sealed = True
         return response
 
     def _start_stream(self, response: Response, request: Request, source: str) -> tuple[Response, bool]:
@@ -4942,6 +4972,10 @@ class _StreamedBody:
                 _run_awaitable(source.aclose())
             elif hasattr(source, "close"):
                 source.close()
+        except Exception:
+            # Whatever was sent stands: raised to waitress, a complete body would
+            # reach the client cut short (no last chunk). Logged with its route.
+            logger.exception("%s: its streamed body failed when it was closed", self.label)
         finally:
             if self._request is not None:
                 self._request.close()
@@ -4967,6 +5001,9 @@ class _AsyncPieces:
         self._piece: Optional[asyncio.Future[Any]] = None  # the next piece, once the task has it
         self._asked: Optional[asyncio.Future[None]] = None  # done when the server wants another
         self._closing = False
+        self._loop: Optional[asyncio.AbstractEventLoop] = None  # the task's, from the first piece on
+        self._own_loop = False
+        self._ended = False  # the last piece was handed over: a later failure is its aclose()'s
 
     def __iter__(self) -> Iterator[Any]:
         return self
@@ -4977,24 +5014,31 @@ class _AsyncPieces:
             if task.cancelled():  # by the body itself, between pieces (a timeout around a yield)
                 raise RuntimeError(_CANCELLED_BETWEEN_PIECES)
             raise StopIteration  # it ended, or failed and said so
-        loop = _thread_loop()
+        loop = self._loop
+        if loop is None:
+            loop = _thread_loop()
+            if loop.is_running():  # the app called in-process from an async handler on this loop
+                loop, self._own_loop = asyncio.new_event_loop(), True
+            self._loop = loop
         self._piece = loop.create_future()
         if task is None:
             self._task = loop.create_task(self._hand_over())
         elif self._asked is not None and not self._asked.done():  # cancelled: the task is ending
             self._asked.set_result(None)
-        piece = _run_awaitable(self._piece)
+        piece = _run_awaitable(self._piece, loop)
         if piece is _END_OF_PIECES:
             raise StopIteration
         return piece
 
     async def _hand_over(self) -> None:
-        iterator = self._source.__aiter__()
+        iterator: Any = None
         escaping = False
         try:
             while True:
                 assert self._piece is not None
                 try:
+                    if iterator is None:  # in here: a failing __aiter__ must reach the server, not hang it
+                        iterator = self._source.__aiter__()
                     piece = await iterator.__anext__()
                 except StopAsyncIteration:
                     piece = _END_OF_PIECES
@@ -5007,6 +5051,7 @@ class _AsyncPieces:
                 self._asked = asyncio.get_running_loop().create_future()
                 self._piece.set_result(piece)
                 if piece is _END_OF_PIECES:
+                    self._ended = True
                     return
                 await self._asked
         finally:
@@ -5019,20 +5064,33 @@ class _AsyncPieces:
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
                 await aclose()  # a no-op at the end; stopped early, the body's finally runs here
+            else:
+                close = getattr(self._source, "close", None)  # as _StreamedBody.close does unstarted
+                if close is not None:
+                    close()
 
     def close(self) -> None:
         """Stop the body where it is: its ``finally`` runs, in its own task."""
+        try:
+            self._close()
+        finally:
+            if self._own_loop and self._loop is not None and not self._loop.is_closed():
+                self._loop.close()
+
+    def _close(self) -> None:
         task = self._task
         if task is None:
             return
         if task.done():
             if not task.cancelled():
-                task.exception()  # already raised to the server (SystemExit, say): marked as seen
+                error = task.exception()  # already raised to the server (SystemExit, say): marked as seen
+                if error is not None and self._ended:  # its aclose() failed after the last piece
+                    raise error
             return
         self._closing = True
         task.cancel()
         try:
-            _run_awaitable(task)
+            _run_awaitable(task, self._loop)
         except RuntimeError:
             if not task.cancelled():  # its finally failed
                 raise

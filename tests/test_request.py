@@ -438,6 +438,28 @@ def test_a_chunked_body_the_server_leaves_undecoded_is_a_411_not_an_empty_body(h
     assert call(hook.app, make_environ("POST", "/hook", headers={"Transfer-Encoding": "chunked"})).status == 200
 
 
+@pytest.mark.parametrize("coding", ["gzip, chunked", "deflate,chunked", "x-custom , chunked", "GZIP"])
+@pytest.mark.parametrize("terminated", [True, False], ids=["gunicorn", "wsgiref"])
+def test_a_body_in_a_transfer_coding_besides_chunked_is_a_501(hook, coding, terminated):
+    # gunicorn decodes the chunking of `gzip, chunked` and passes the gzip bytes on
+    # as the body, Transfer-Encoding still set: they must not be read as the content.
+    import gzip
+
+    hook.set(lambda rq, cx: {"got": rq.body().decode("latin-1")})
+    inp = RecordingInput(gzip.compress(b"hello"))
+    environ = make_environ("POST", "/hook", wsgi_input=inp, headers={"Transfer-Encoding": coding})
+    if terminated:
+        environ["wsgi.input_terminated"] = True
+    r = call(hook.app, environ)
+    assert r.status == 501 and r.json() == {"error": f"Transfer-Encoding {coding} is not supported: "
+                                                     "send the body without it"}
+    assert inp.bytes_read == 0
+    environ = make_environ("POST", "/hook", wsgi_input=RecordingInput(b"hello"),
+                           headers={"Transfer-Encoding": "chunked"})
+    environ["wsgi.input_terminated"] = True  # plain chunked, decoded by the server, is read
+    assert call(hook.app, environ).json() == {"got": "hello"}
+
+
 def test_no_content_length_with_input_terminated_reads_body(hook):
     seen = capture(hook, lambda rq, cx: rq.body())
     inp = RecordingInput(b"hello world")

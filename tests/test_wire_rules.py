@@ -486,6 +486,19 @@ def test_request_url_takes_the_host_of_an_absolute_form_target(app: App, target:
     assert call(app, env).json()["url"] == url
 
 
+@pytest.mark.parametrize("target", ["comments", "info/a", "127.0.0.1:443", "*x", "%2A", "ftp://h/comments",
+                                    "file:///etc/passwd", "h/comments?x=1"])
+def test_a_request_target_that_is_no_path_no_http_url_and_no_asterisk_is_a_400(app: App, target: str) -> None:
+    # waitress passes these on with PATH_INFO made from them (RFC 9112 3.2 allows none):
+    # routing it would answer a request the client did not make.
+    env = make_environ("GET", "/comments", request_uri=target)
+    result = call(app, env)
+    assert result.status == 400
+    assert result.json() == {
+        "error": "the request target must be a path starting with /, an http(s) URL, or * for OPTIONS"}
+    assert call(app, make_environ("GET", "/comments", request_uri="HTTPS://h/comments")).status == 200
+
+
 # design.md: "Content-Length is ASCII digits only; anything else is 400" -- for
 # every answer, not only a handler's (waitress and gunicorn refuse most of these
 # themselves; a more lenient server passes them on).
