@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import contextvars
 import dataclasses
 import datetime
@@ -5648,6 +5649,8 @@ def serve(app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], host:
         waitress.serve(app, host=host, port=port, **waitress_options(app))
         return
     print("minirouter: waitress is not installed; serving with wsgiref (for development only)", file=sys.stderr)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # "[::1]", as waitress and the reloader's probe take it
     with _wsgiref_server(app, host, port) as server:
         shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
         print(f"minirouter: serving on http://{shown}:{server.server_port}", file=sys.stderr)
@@ -5688,7 +5691,8 @@ def _wsgiref_server(app: Callable[[dict[str, Any], StartResponse], Iterable[byte
 
     class ThreadingServer(socketserver.ThreadingMixIn, simple.WSGIServer):
         daemon_threads = True  # a slow client must not keep Ctrl-C from stopping the server
-        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # The family of the address the name stands for: a name may stand for an IPv6 address only.
+        address_family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
         # Without a bound, every half-open connection would hold a thread for ever.
         slots = threading.BoundedSemaphore(WSGIREF_MAX_CONNECTIONS)
 
@@ -5696,7 +5700,10 @@ def _wsgiref_server(app: Callable[[dict[str, Any], StartResponse], Iterable[byte
             self.slots.acquire()
             try:
                 super().process_request(request, client_address)
-            except BaseException:
+            except RuntimeError:
+                # No thread could be started ("can't start new thread"): its slot is free again.
+                # Not on Ctrl-C: a thread that started releases its own slot, and a second
+                # release would raise ValueError, which socketserver logs, swallowing the Ctrl-C.
                 self.slots.release()
                 raise
 
@@ -5725,7 +5732,7 @@ def _wsgiref_server(app: Callable[[dict[str, Any], StartResponse], Iterable[byte
     return simple.make_server(host, port, app, ThreadingServer, QuietHandler)
 
 
-def exit_with_reloader() -> None:
+def exit_with_reloader() -> bool:
     """In a server that ``run_with_reloader`` started, exit when the reloader
     is gone: killed outright (SIGKILL), it cannot stop its child, which would
     hold the port with the old code for ever. Anywhere else, nothing.
@@ -5734,12 +5741,30 @@ def exit_with_reloader() -> None:
     parent = os.environ.pop(_RELOADER_PARENT_ENV, "")
     if parent.isdigit():
         _exit_when_orphaned(int(parent))
+        return True
+    return False
 
 
 def _exit_when_orphaned(parent_pid: int) -> None:
+    # The reloader may be a grandparent (a wrapper such as `sh -c` or `uv run` between):
+    # watch this process's own parent, and, on POSIX, the reloader itself.
+    first_parent = os.getppid()
+
+    def reloader_alive() -> bool:
+        if os.name != "posix":
+            return True  # os.kill(pid, 0) would terminate it on Windows
+        try:
+            os.kill(parent_pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            pass
+        return True
+
     def watch() -> None:
-        while os.getppid() == parent_pid:
+        while os.getppid() == first_parent and reloader_alive():
             time.sleep(1.0)
+        print("minirouter: the reloader has gone; stopping", file=sys.stderr, flush=True)
         os._exit(1)
 
     threading.Thread(target=watch, name="minirouter-orphan-watch", daemon=True).start()
@@ -5845,7 +5870,7 @@ def _stop_child(child: subprocess.Popen[bytes]) -> None:
         child.terminate()
         try:
             child.wait(timeout=5)
-        except subprocess.TimeoutExpired:
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):  # slow to stop, or a second Ctrl-C
             child.kill()
             child.wait()
 
@@ -5941,9 +5966,11 @@ def _argument_parser() -> argparse.ArgumentParser:
     )
     _add_app_dir(serve_parser)
     serve_parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    serve_parser.add_argument("--port", type=_port, default=8000, help="port to listen on (default: %(default)s)")
+    serve_parser.add_argument("--port", type=_port, default=8000,
+                              help="port to listen on, 0 for any free port (default: %(default)s)")
     serve_parser.add_argument(
-        "--reload", action="store_true", help="restart when a .py, .html or public/ file under the app changes"
+        "--reload", action="store_true",
+        help="restart when a .py or .html file in the app folder, or a file in public/ beside it, changes"
     )
     serve_parser.add_argument("--debug", action="store_true", help="App(debug=True): tracebacks in 500 answers")
     serve_parser.add_argument("--openapi-url", metavar="PATH", help="also serve the OpenAPI document at PATH")
@@ -5998,21 +6025,38 @@ def _load_app(app_dir: str, **options: Any) -> Optional[App]:
         return None
 
 
+def _load_app_quietly(app_dir: str) -> Optional[App]:
+    # What a route prints while it is imported goes to stderr: `openapi > openapi.json`
+    # must hold the document alone.
+    with contextlib.redirect_stdout(sys.stderr):
+        return _load_app(app_dir)
+
+
 def _serve_command(args: argparse.Namespace) -> int:
     # A --host that names no address is a bad argument (2) whichever server
     # would have found out, and with --reload too; a taken port is not (1).
     problem = _listen_problem(args.host, 0)  # port 0: only the host is tried here
     if problem is not None and problem[0] == 2:
         args.subparser.error(f"cannot listen on {args.host}:{args.port}: {problem[1]}")
+    try:
+        _openapi_url(args.openapi_url)  # a bad one is a bad argument, before --reload starts a child
+    except ValueError as error:
+        args.subparser.error(str(error))
     if args.reload and not os.environ.get(_RELOADER_PARENT_ENV):
         # Port 0 is chosen once, here: each restarted child would otherwise listen somewhere new.
         port = args.port or free_port(args.host)
         command = [sys.executable, "-m", "minirouter", "serve", args.app_dir, "--host", args.host,
                    "--port", str(port)]
         command += ["--debug"] if args.debug else []
-        command += ["--openapi-url", args.openapi_url] if args.openapi_url else []
+        command += ["--openapi-url", args.openapi_url] if args.openapi_url is not None else []
         return run_with_reloader(command, _reload_folders(args.app_dir), listen=(args.host, port))
     _log_to_stderr()
+    try:
+        # Imported first: an app folder named "waitress" would take its place, and
+        # the App's check for a package name already in use then says so.
+        importlib.import_module("waitress")
+    except ImportError:
+        pass  # serve() falls back to wsgiref
     try:
         app = _load_app(args.app_dir, debug=args.debug, openapi_url=args.openapi_url)
     except ValueError as error:  # a bad --openapi-url
@@ -6041,8 +6085,8 @@ def free_port(host: str) -> int:
 
 
 def _reload_folders(app_dir: str) -> list[str]:
-    public = os.path.join(os.path.dirname(os.path.abspath(app_dir)), "public")
-    return [app_dir] + ([public] if os.path.isdir(public) else [])
+    # Watched even before it exists: the App looks for it only when it starts.
+    return [app_dir, os.path.join(os.path.dirname(os.path.abspath(app_dir)), "public")]
 
 
 def _log_to_stderr() -> None:
@@ -6053,7 +6097,7 @@ def _log_to_stderr() -> None:
 
 
 def _routes_command(args: argparse.Namespace) -> int:
-    app = _load_app(args.app_dir)
+    app = _load_app_quietly(args.app_dir)
     if app is None:
         return 1
     for line in format_route_table(app.route_table()):
@@ -6062,7 +6106,7 @@ def _routes_command(args: argparse.Namespace) -> int:
 
 
 def _openapi_command(args: argparse.Namespace) -> int:
-    app = _load_app(args.app_dir)
+    app = _load_app_quietly(args.app_dir)
     if app is None:
         return 1
     print(jsonlib.dumps(openapi_document(app, title=args.title, version=args.api_version), indent=2,

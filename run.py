@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import signal
@@ -73,13 +74,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="restart when a .py, .html or public/ file changes")
     args = parser.parse_args(argv)
     if args.reload:
+        try:
+            import waitress  # noqa: F401  (the server could never start, and no save would help)
+        except ImportError:
+            print("waitress is not installed: pip install -r requirements.txt", file=sys.stderr)
+            return 1
         # This process only watches; it runs the server, without --reload, as a child it restarts.
         # Port 0 is chosen once, here: each restarted server would otherwise listen somewhere new.
         port = args.port or free_port(args.host)
         command = [sys.executable, str(HERE / "run.py"), "--host", args.host, "--port", str(port)]
         return run_with_reloader(command, [str(HERE / "app"), str(HERE / "public")],
                                  listen=(args.host, port))
-    exit_with_reloader()  # when run.py --reload started this server: stop if it is killed
+    # When run.py --reload started this server: stop if it is killed, and at once on
+    # SIGTERM (a restart), not after waitress's 5 s wait for requests in flight.
+    reloaded = exit_with_reloader()
     try:
         app = create_app()
     except StartupError as error:  # a route that fails to import, two folders for one URL...
@@ -102,15 +110,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:  # a --host that is not an address
         parser.error(f"cannot listen on {args.host}:{args.port}: {error}")
     except OSError as error:  # most often: the port is taken
-        print(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}; "
-              "try another --port", file=sys.stderr)
+        hint = "; try another --port" if error.errno == errno.EADDRINUSE else ""
+        print(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}{hint}", file=sys.stderr)
         return 1
     print(f"minirouter serving {HERE / 'app'} at http://{_host_for_url(args.host)}:{server.effective_port}")
     print(route_table(app))
     print("Press Ctrl-C to stop.", flush=True)
 
     # SIGTERM (docker stop, systemd) stops as cleanly as Ctrl-C does.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    if not reloaded:
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         server.run()  # returns when interrupted
     except KeyboardInterrupt:
@@ -122,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _host_for_url(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

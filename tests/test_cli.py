@@ -10,6 +10,7 @@ import logging
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -410,12 +411,33 @@ def test_serve_reload_where_it_cannot_listen_exits_1_at_once(tmp_path: Path, hos
     assert "waiting for a file to change" not in result.stderr and "Traceback" not in result.stderr
 
 
-def test_serve_bad_openapi_url_exits_2(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reload", [[], ["--reload"]])
+def test_serve_bad_openapi_url_exits_2(tmp_path: Path, reload: list) -> None:
+    # With --reload too: the watcher waited for ever for a save that could not fix an argument.
     app_dir = write_app(tmp_path, TREE)
-    result = run_cli("serve", app_dir.name, "--openapi-url", "openapi.json", "--port", str(free_port()),
-                     cwd=tmp_path)
+    result = run_cli("serve", app_dir.name, "--openapi-url", "openapi.json", "--port", str(free_port()), *reload,
+                     cwd=tmp_path, timeout=30)
     assert result.returncode == 2
     assert "openapi_url must be a path" in result.stderr
+
+
+def test_openapi_and_routes_print_only_their_output_when_a_route_prints(tmp_path: Path) -> None:
+    # `minirouter openapi > openapi.json` held "loading" before the document.
+    app_dir = write_app(tmp_path, {"a/route.py": "print('loading a')\ndef GET():\n    return {}\n"})
+    result = run_cli("openapi", app_dir.name, cwd=tmp_path)
+    assert result.returncode == 0 and "/a" in json.loads(result.stdout)["paths"]
+    assert "loading a" in result.stderr
+    result = run_cli("routes", app_dir.name, cwd=tmp_path)
+    assert result.returncode == 0 and "loading a" not in result.stdout and "/a" in result.stdout
+
+
+def test_serve_an_app_folder_named_like_the_server_is_a_clear_start_up_error(tmp_path: Path) -> None:
+    # The folder took waitress's place: an AttributeError traceback from serve().
+    write_app(tmp_path, {"hello/route.py": HELLO}, name="waitress")
+    result = run_cli("serve", "waitress", "--port", str(free_port()), cwd=tmp_path, timeout=30)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "AttributeError" not in result.stderr
+    assert "waitress" in result.stderr and "minirouter: error:" in result.stderr
 
 
 def test_reload_restarts_on_edit_and_survives_a_syntax_error(tmp_path: Path, start_server) -> None:
@@ -492,6 +514,94 @@ def test_reloader_child_exits_when_the_reloader_is_killed(tmp_path: Path, start_
     while not port_is_free(server.port) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert port_is_free(server.port), "the orphaned server kept the port"
+
+
+def test_a_server_started_through_a_wrapper_keeps_serving_while_the_reloader_lives(tmp_path: Path) -> None:
+    # `sh -c`, `uv run` or `poetry run` between the reloader and the server: its parent
+    # is not the reloader, which exit_with_reloader() took for the reloader gone (exit 1).
+    script = tmp_path / "server.py"
+    script.write_text(
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "import minirouter\n"
+        "print(minirouter.exit_with_reloader(), flush=True)\n"
+        "time.sleep(2.5)\n"
+        "print('still serving', flush=True)\n"
+    )
+    env = dict(cli_env(), MINIROUTER_RELOADER_PARENT=str(os.getpid()))  # this test is the reloader
+    result = subprocess.run(["/bin/sh", "-c", f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}; echo $?"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["True", "still", "serving", "0"], result.stderr
+
+
+def test_exit_with_reloader_says_whether_a_reloader_started_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MINIROUTER_RELOADER_PARENT", raising=False)
+    assert minirouter.exit_with_reloader() is False
+
+
+def test_the_wsgiref_server_never_turns_ctrl_c_into_a_semaphore_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ctrl-C landing after the request's thread had started (and had released its
+    # slot) released the slot a second time: a ValueError, which socketserver logs
+    # and serves on, so the server ignored the Ctrl-C.
+    import socketserver
+
+    app = minirouter.App(str(write_app(tmp_path, TREE)))
+    server = minirouter._wsgiref_server(app, "127.0.0.1", 0)  # type: ignore[attr-defined]
+    try:
+        def thread_started_then_interrupted(self: object, request: object, client_address: object) -> None:
+            server.slots.release()  # the request's thread, already done
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(socketserver.ThreadingMixIn, "process_request", thread_started_then_interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            server.process_request(None, ("127.0.0.1", 1))
+    finally:
+        server.server_close()
+
+
+def test_serve_reload_watches_a_public_folder_made_after_it_started(tmp_path: Path) -> None:
+    app_dir = tmp_path / "app"
+    assert minirouter._reload_folders(str(app_dir)) == [  # type: ignore[attr-defined]
+        str(app_dir), str(tmp_path / "public")]
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+def test_serve_without_waitress_takes_a_bracketed_ipv6_host(tmp_path: Path) -> None:
+    # waitress and the reloader's check take "[::1]"; wsgiref tried to resolve it as a name.
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "waitress.py").write_text("raise ImportError('waitress hidden by the test')\n")
+    app_dir = write_app(tmp_path, TREE)
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "minirouter", "serve", app_dir.name, "--host", "[::1]",
+                                "--port", str(port)], cwd=tmp_path, env=cli_env(extra_path=blocker),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                connection = http.client.HTTPConnection("::1", port, timeout=5)
+                connection.request("GET", "/hello")
+                assert connection.getresponse().status == 200
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"never served on [::1]: {process.poll()}")
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=10)
+    assert f"serving on http://[::1]:{port}" in err
 
 
 # --- access log and debug start-up (in-process) ---------------------------------
@@ -648,6 +758,29 @@ def test_run_py_refuses_a_port_that_is_not_one(args: list, env: dict) -> None:
                             env={**os.environ, **env}, timeout=60)
     assert result.returncode == 2
     assert "is not a port number from 0 to 65535" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_run_py_reload_without_waitress_exits_1_at_once(tmp_path: Path) -> None:
+    # The watcher waited for ever for a save, though the server could never start.
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "waitress.py").write_text("raise ImportError('waitress hidden by the test')\n")
+    env = {**os.environ, "PYTHONPATH": str(blocker)}
+    env.pop("MINIROUTER_RELOADER_PARENT", None)
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), "--reload", "--port", "0"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 1
+    assert "waitress is not installed" in result.stderr and "waiting for a file" not in result.stderr
+
+
+def test_run_py_shows_a_bracketed_ipv6_host_once() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("example_run", ROOT / "run.py")
+    assert spec is not None and spec.loader is not None
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    assert [run._host_for_url(host) for host in ("[::1]", "::1", "127.0.0.1")] == ["[::1]", "[::1]", "127.0.0.1"]
 
 
 @pytest.mark.parametrize("reload", [[], ["--reload"]])
