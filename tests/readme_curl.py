@@ -162,8 +162,10 @@ class Result:
         return f"HTTP/1.1 {self.status} {self.reason}\n{head}\n\n{self.body[:2000]!r}"
 
 
-def check(step: Step, result: Result, include: bool) -> None:
-    """Assert that `result` is what the README shows under `step`."""
+def check(step: Step, result: Result, include: bool, exact_names: bool = False) -> None:
+    """Assert that `result` is what the README shows under `step`; with
+    `exact_names` (real curl, which prints names as the server sent them) a
+    header's name must be spelled as the README shows it, case included."""
     expected = parse_expected(step, include)
     where = f"README line {step.line}: {step.source}\ngot:\n{result.describe()}"
     if not step.expected:
@@ -173,7 +175,7 @@ def check(step: Step, result: Result, include: bool) -> None:
         if expected.reason:
             assert result.reason.lower() == expected.reason.lower(), f"reason {expected.reason!r}\n{where}"
     for name, value in expected.headers:
-        values = result.header_values(name)
+        values = [v for k, v in result.headers if k == name] if exact_names else result.header_values(name)
         assert any(wildcard_match(value, v) for v in values), f"header {name}: {value} expected\n{where}"
     if expected.body is None:
         return

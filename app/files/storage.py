@@ -25,7 +25,10 @@ def uploads_dir() -> Path:
 def content_type(name: str) -> str:
     # The type comes from the name we chose, never from what the client
     # claimed: a file uploaded as "image/png" cannot come back as text/html.
-    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+    # A compressed file (.tar.gz, .svgz) is guessed as what it holds, with an
+    # encoding: its own bytes are none of those types, so send them as bytes.
+    guessed, encoding = mimetypes.guess_type(name)
+    return guessed if guessed and not encoding else "application/octet-stream"
 
 
 def describe(path: Path) -> dict:
