@@ -1617,8 +1617,11 @@ class Request:
         if host:
             if not _VALID_HOST.match(host):
                 raise HTTPError(400, "invalid Host header")
+            default_port = ":443" if scheme == "https" else ":80"
             if host[-1] == ":":
                 host = host[:-1]  # an empty port is left out of a URL (RFC 3986 6.2.3)
+            elif host.endswith(default_port):
+                host = host[: -len(default_port)]  # and so is the scheme's own, as Next.js's URL leaves it out
         else:
             host = _server_authority(environ, scheme)
         script = _url_from_environ(_script_name(environ))

@@ -486,6 +486,20 @@ def test_request_url_takes_the_host_of_an_absolute_form_target(app: App, target:
     assert call(app, env).json()["url"] == url
 
 
+@pytest.mark.parametrize("scheme, host, url", [
+    ("http", "example.com:80", "http://example.com/comments"),
+    ("https", "example.com:443", "https://example.com/comments"),
+    ("https", "example.com:80", "https://example.com:80/comments"),
+    ("http", "example.com:443", "http://example.com:443/comments"),
+    ("http", "[::1]:80", "http://[::1]/comments"),
+    ("http", "example.com:8080", "http://example.com:8080/comments"),
+    ("http", "example.com:", "http://example.com/comments"),
+])
+def test_request_url_leaves_out_the_default_port_as_nextjs_does(app: App, scheme: str, host: str, url: str) -> None:
+    # A WHATWG URL (Next.js's request.url) drops the scheme's own port (RFC 3986 6.2.3).
+    assert get(app, "/comments", HTTP_HOST=host, **{"wsgi.url_scheme": scheme}).json()["url"] == url
+
+
 @pytest.mark.parametrize("target", ["comments", "info/a", "127.0.0.1:443", "*x", "%2A", "ftp://h/comments",
                                     "file:///etc/passwd", "h/comments?x=1"])
 def test_a_request_target_that_is_no_path_no_http_url_and_no_asterisk_is_a_400(app: App, target: str) -> None:
