@@ -3291,6 +3291,16 @@ def _warn_of_unused_segment_options(module: types.ModuleType, file: str) -> None
                            "(only dynamic and revalidate do)", file, option)
 
 
+def _warn_of_cached_reads_beside_writes(file: str, handlers: Mapping[str, Any]) -> None:
+    # Next.js makes a route that exports a writing method dynamic, whatever it sets;
+    # here its GET stays cached, so a read right after the route's own POST is stale.
+    writes = [method for method in ("POST", "PUT", "PATCH", "DELETE") if method in handlers]
+    if writes and "GET" in handlers:
+        logger.warning("%s caches its GET answers and also exports %s: a GET after a change is served the "
+                       "cached answer until it expires (Next.js would not cache this route; put the writes "
+                       "in a route of their own, or set dynamic = \"force-dynamic\")", file, ", ".join(writes))
+
+
 # What a route or page file gets named by mistake (or kept from a Next.js
 # project): never routed, so a warning says which name is.
 _ROUTE_FILE_LOOKALIKES = {
@@ -3390,6 +3400,8 @@ class RouteTree:
         # object fewer per route for a request to bring into the CPU cache.
         arity = self._arity_tables.setdefault(tuple(arity.items()), arity)
         dynamic, revalidate = _cache_policy(module, file)
+        if dynamic != "force-dynamic":
+            _warn_of_cached_reads_beside_writes(file, handlers)
         endpoint = Endpoint(
             url=_url_pattern(segments),
             file=file,
@@ -3527,8 +3539,11 @@ class RouteTree:
         ``[[...optional]]`` at each level, backtracking on a dead end; each
         trie node is visited at most once, so the cost is bounded by the tree.
         """
-        if "" in segments:
-            return None  # an empty segment (a//b) is never a parameter value
+        if "" in segments or "." in segments or ".." in segments:
+            # An empty segment (a//b) is never a parameter value, nor is a dot segment,
+            # raw or encoded: Next.js answers 404 there too, and a handler that opened
+            # params["name"] as a file would have been handed "..".
+            return None
         # First, without recursion, the path the search below tries first: at
         # each level the static child, else the [param]. It usually succeeds.
         node = self.root
@@ -4541,7 +4556,8 @@ class App:
         level = tree.levels.get(prefix)
         if level is not None:
             endpoint = level.static.get(last)
-            if endpoint is None and level.param is not None and last and "%" not in last and last.isascii():
+            if (endpoint is None and level.param is not None and last and "%" not in last and last.isascii()
+                    and last != "." and last != ".."):
                 endpoint = level.param  # a final segment with nothing to decode
                 params = {endpoint.last_param: last}
         if endpoint is None:

@@ -693,3 +693,28 @@ def test_cache_max_bytes_set_before_the_app_is_built_applies(monkeypatch, tmp_pa
     monkeypatch.setattr(minirouter, "CACHE_MAX_BYTES", 64 * 1024)
     app = App(str(make_app_dir(tmp_path, {"r/route.py": "revalidate = 60\ndef GET():\n    return {}\n"})))
     assert app.cache.max_bytes == 64 * 1024
+
+
+@pytest.mark.parametrize("config, writes, warned", [
+    ("revalidate = 60", "POST", True),
+    ('dynamic = "force-static"', "DELETE", True),
+    ("revalidate = 60", "PUT", True),
+    ('dynamic = "force-dynamic"\nrevalidate = 60', "POST", False),  # not cached: nothing goes stale
+    ("", "POST", False),
+    ("revalidate = 60", "OPTIONS", False),  # answers about the route, changes nothing
+])
+def test_a_cached_get_beside_a_writing_method_gets_a_start_up_warning(tmp_path, caplog, config, writes, warned):
+    # Next.js makes such a route dynamic; here the GET after the route's own POST is
+    # the cached one, which a ported route.ts would not have shown.
+    source = f"{config}\nstore = ['first']\ndef GET():\n    return {{'items': store}}\n" \
+             f"def {writes}(request):\n    store.append('more')\n    return {{'ok': True}}\n"
+    caplog.set_level("WARNING", logger="minirouter")
+    app = App(str(make_app_dir(tmp_path, {"items/route.py": source})))
+    messages = [r.getMessage() for r in caplog.records if r.name == "minirouter"]
+    expected = f"items/route.py caches its GET answers and also exports {writes}: a GET after a change is served"
+    assert any(expected in m for m in messages) is warned, messages
+    if warned:  # and the warning tells the truth
+        test_client = TestClient(app)
+        first = test_client.get("/items").json()
+        test_client.request(writes, "/items")
+        assert test_client.get("/items").json() == first == {"items": ["first"]}

@@ -76,7 +76,8 @@ def test_example_app_helpers_are_not_reachable(client, target):
         ("/seg/a%2Fb", "a/b"),
         ("/seg/%2F..%2F", "/../"),
         ("/seg/%252F", "%2F"),
-        ("/seg/..", ".."),
+        ("/seg/...", "..."),
+        ("/seg/.env", ".env"),
         ("/seg/caf%C3%A9", "caf\u00e9"),
         ("/seg/%00", "\x00"),
         ("/seg/a%20b", "a b"),
@@ -105,6 +106,18 @@ def test_invalid_utf8_in_path_info_alone_is_400(probe):
     assert_error(probe.decoded("/seg/\xff\xfe"), 400)
     result = probe.decoded(latin1("/seg/caf\u00e9"))
     assert result.status == 200 and result.json()["params"] == {"id": "caf\u00e9"}
+
+
+@pytest.mark.parametrize("target", [
+    "/seg/..", "/seg/.", "/seg/%2e%2e", "/seg/.%2E", "/seg/%2e", "/rest/..", "/rest/a/../b", "/rest/a/%2e%2e/b",
+    "/rest/a/.", "/seg/../x", "/seg/x/..",
+])
+def test_a_dot_segment_is_never_a_parameter_value(probe, target):
+    # Next.js answers 404 (a real next start, compared side by side): a handler that
+    # opens params["id"] as a file name must never be handed "..".
+    result = probe.raw(target)
+    assert_error(result, 404)
+    assert result.json()["error"].startswith("no route matches /")
 
 
 def test_empty_segments_are_never_parameter_values(probe):
