@@ -497,10 +497,10 @@ def parse_cookie_header(header: str) -> dict[str, str]:
         name, sep, value = pair.partition("=")
         if not sep:
             continue
-        name = name.strip()
+        name = name.strip(" \t")  # RFC 6265 WSP only: str.strip() also drops \xa0, \x85, \x1c-\x1f
         if not name or name in cookies or _CONTROL_CHAR.search(name):
             continue
-        decoded = _decode_cookie_value(value.strip())
+        decoded = _decode_cookie_value(value.strip(" \t"))
         if decoded is not None:  # a value that does not decode is a malformed pair
             cookies[name] = decoded
     return cookies
@@ -569,20 +569,20 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
         if equals == -1:
             i = stop + 1
             continue  # a parameter without a value: ignored
-        name = rest[i:equals].strip().lower()
+        name = rest[i:equals].strip(" \t").lower()
         i = _run_end(_SPACE_RUN, rest, equals + 1)
         if i < end and rest[i] == '"':
             param_value, i = _read_http_quoted_string(rest, i + 1)
             semicolon = rest.find(";", i)
             i = end if semicolon == -1 else semicolon + 1
         else:
-            param_value = rest[i:stop].strip()
+            param_value = rest[i:stop].strip(" \t")
             i = stop + 1
         if name in params and params[name] != param_value:
             raise HTTPError(400, f"header parameter {name[:64]!r} is given twice, with two values")
         if name:
             params[name] = param_value
-    return main.strip().lower(), params
+    return main.strip(" \t").lower(), params
 
 
 def http_date(timestamp: float) -> str:
@@ -1208,7 +1208,7 @@ def _decode_extended_value(text: str) -> str:
     """Decode an RFC 5987 value: charset'language'percent-encoded-bytes."""
     charset, quote1, rest = text.partition("'")
     _language, quote2, encoded = rest.partition("'")
-    charset = charset.strip().lower()
+    charset = charset.strip(" \t").lower()
     if (
         not (quote1 and quote2)
         or charset not in ("utf-8", "iso-8859-1")
@@ -1663,9 +1663,9 @@ class Request:
         self.read_client_data = True  # a header: an answer built from it is this client's
         value: str = self.environ.get("CONTENT_TYPE", "")
         if ";" not in value and value.islower():
-            return value.strip()  # nothing to parse (application/json, say)
+            return value.strip(" \t")  # nothing to parse (application/json, say)
         # The parameters are not read here: a malformed one is the 400 of whatever reads it.
-        return value.partition(";")[0].strip().lower()
+        return value.partition(";")[0].strip(" \t").lower()
 
     # -- the body ---------------------------------------------------------
 
@@ -2848,9 +2848,9 @@ def _cookie_header_after(cookie_header: str, set_cookies: list[str]) -> str:
     ``Set-Cookie`` lines: set cookies replaced or added, expired ones gone."""
     pairs: dict[str, str] = {}
     for pair in cookie_header.split(";"):
-        name = pair.partition("=")[0].strip()
+        name = pair.partition("=")[0].strip(" \t")
         if name and name not in pairs:  # the first of two same names is the one read
-            pairs[name] = pair.strip()
+            pairs[name] = pair.strip(" \t")
     for line in set_cookies:
         name, value = _set_cookie_pair(line)
         pairs.pop(name, None)
@@ -3725,10 +3725,10 @@ def _etag_matches(header: str, etag: str, strong: bool = False) -> bool:
     """Whether ``etag`` (a file's, always strong) is in an If-None-Match list
     (weak comparison) or, with ``strong``, an If-Match list (strong comparison:
     a W/ tag never matches); ``*`` matches any (RFC 9110 8.8.3.2, 13.1.1-2)."""
-    if header.strip() == "*":
+    if header.strip(" \t") == "*":
         return True
     for candidate in header.split(","):
-        candidate = candidate.strip()
+        candidate = candidate.strip(" \t")
         if strong and candidate.startswith("W/"):
             continue
         if candidate.removeprefix("W/") == etag:
@@ -3743,7 +3743,7 @@ def _byte_range(header: str, size: int) -> Union[None, str, tuple[int, int]]:
     # A list may hold empty elements, which do not count (RFC 9110 5.6.1.2):
     # "0-4," is one range. A comma left means several, which are never walked.
     spec = spec.strip(" \t,")
-    if unit.strip().lower() != "bytes" or "," in spec:
+    if unit.strip(" \t").lower() != "bytes" or "," in spec:
         return None
     first_text, dash, last_text = spec.partition("-")
     if not dash:
@@ -3836,7 +3836,7 @@ def _file_answer(environ: dict[str, Any], path: str, content_type: Optional[str]
     # RFC 9110 14.2: Range is defined for GET only; a HEAD answers as the full GET would.
     range_header = environ.get("HTTP_RANGE") if environ.get("REQUEST_METHOD") == "GET" else None
     if_range = environ.get("HTTP_IF_RANGE")
-    if range_header and (if_range is None or if_range.strip() in (etag, file_headers["Last-Modified"])):
+    if range_header and (if_range is None or if_range.strip(" \t") in (etag, file_headers["Last-Modified"])):
         wanted = _byte_range(range_header, size)
         if wanted == "unsatisfiable":
             return _error_response(416, "range not satisfiable", {"Content-Range": f"bytes */{size}"})
