@@ -1349,6 +1349,28 @@ def _server_authority(environ: dict[str, Any], scheme: str) -> str:
     return host if _VALID_HOST.match(host) else "localhost"
 
 
+def _named_host(environ: dict[str, Any], trust_forwarded: bool) -> Optional[str]:
+    """The ``host[:port]`` the request names, unchecked: the authority of a
+    target in absolute form (RFC 9112 3.2.2: Host is then ignored), else
+    ``Host``; behind a trusted proxy, ``X-Forwarded-Host`` when it is set.
+    None without any (an HTTP/1.0 client)."""
+    host = _target_authority(environ) or environ.get("HTTP_HOST")
+    if trust_forwarded:
+        forwarded_host = _last_list_element(environ.get("HTTP_X_FORWARDED_HOST", ""))
+        if forwarded_host:
+            host = forwarded_host
+    return host
+
+
+def _host_name(authority: str) -> str:
+    """The name in ``host[:port]``, lower-case, without its port or a final
+    dot: ``Example.COM.:8000`` is ``example.com``, ``[::1]:80`` is ``[::1]``."""
+    if authority.startswith("["):  # an IPv6 address, whose own colons are no port
+        end = authority.find("]")
+        return (authority[: end + 1] if end != -1 else authority).lower()
+    return authority.partition(":")[0].lower().rstrip(".")
+
+
 def _target_authority(environ: dict[str, Any]) -> Optional[str]:
     """The host of a request target in absolute form (``http://host/path``), or None."""
     target = environ.get("REQUEST_URI") or environ.get("RAW_URI")
@@ -1605,15 +1627,11 @@ class Request:
         self.read_client_data = True
         environ = self.environ
         scheme = environ.get("wsgi.url_scheme", "http")
-        # RFC 9112 3.2.2: a request target in absolute form names the host, and Host is ignored.
-        host = _target_authority(environ) or environ.get("HTTP_HOST")
+        host = _named_host(environ, self._trust_forwarded)
         if self._trust_forwarded:
             forwarded_proto = _last_list_element(environ.get("HTTP_X_FORWARDED_PROTO", "")).lower()
-            forwarded_host = _last_list_element(environ.get("HTTP_X_FORWARDED_HOST", ""))
             if forwarded_proto in ("http", "https"):  # a scheme is case-insensitive (RFC 3986 3.1)
                 scheme = forwarded_proto
-            if forwarded_host:
-                host = forwarded_host
         if host:
             if not _VALID_HOST.match(host):
                 raise HTTPError(400, "invalid Host header")
@@ -4311,6 +4329,37 @@ def _bool_option(name: str, value: Any) -> bool:
     return value
 
 
+class _AllowedHosts:
+    """``App(allowed_hosts=[...])``: names as given (``example.com``,
+    ``[::1]``), and ``.example.com`` for that name and every name under it."""
+
+    def __init__(self, hosts: Iterable[str]) -> None:
+        if isinstance(hosts, (str, bytes)):
+            raise ValueError(f"allowed_hosts must be a list of host names, not one string: [{hosts!r}]")
+        self.names: set[str] = set()
+        suffixes = []
+        for host in hosts:
+            name = host.lower().rstrip(".") if isinstance(host, str) else ""
+            bare = name[1:] if name.startswith(".") else name
+            if not _VALID_HOST.match(bare) or _host_name(bare) != bare:  # empty, a port, not a host
+                raise ValueError(f"allowed_hosts holds {host!r}: give host names without a port "
+                                 "('example.com', '.example.com' for it and its subdomains, '[::1]')")
+            self.names.add(bare)
+            if name.startswith("."):
+                suffixes.append(name)
+        self.suffixes = tuple(suffixes)
+
+    def check(self, environ: dict[str, Any], trust_forwarded: bool) -> None:
+        """400 unless the request names one of these hosts (or none: an HTTP/1.0
+        client, whose answer names the server's own SERVER_NAME)."""
+        host = _named_host(environ, trust_forwarded)
+        if not host:
+            return
+        name = _host_name(host)
+        if name not in self.names and not (self.suffixes and name.endswith(self.suffixes)):
+            raise HTTPError(400, f"the host {name[:100]} is not one this app serves (allowed_hosts)")
+
+
 def _openapi_url(url: Optional[str]) -> Optional[str]:
     # Compared with the decoded request path, which never ends in "/" (that is a 308 first).
     if url is not None and (
@@ -4339,7 +4388,9 @@ class App:
     ``trust_forwarded`` makes ``request.url`` use ``X-Forwarded-Proto`` and
     ``X-Forwarded-Host``: turn it on only behind a proxy that sets them.
     ``openapi_url`` (e.g. ``"/openapi.json"``) serves the OpenAPI document
-    of the routes at that path; off by default.
+    of the routes at that path; off by default. ``allowed_hosts`` (e.g.
+    ``["example.com", ".example.com"]``) answers 400 to a request for any
+    other host: a DNS-rebinding page, a forged ``Host`` in ``request.url``.
     """
 
     def __init__(
@@ -4355,12 +4406,14 @@ class App:
         cache_size: int = DEFAULT_CACHE_SIZE,
         trust_forwarded: bool = False,
         openapi_url: Optional[str] = None,
+        allowed_hosts: Optional[Iterable[str]] = None,
     ) -> None:
         self.app_dir = os.path.abspath(os.fspath(app_dir))
         if not os.path.isdir(self.app_dir):
             raise StartupError(f"{self.app_dir}: the app folder does not exist")
         self.debug = _bool_option("debug", debug)
         self.trust_forwarded = _bool_option("trust_forwarded", trust_forwarded)
+        self.allowed_hosts = None if allowed_hosts is None else _AllowedHosts(allowed_hosts)
         self.limits = Limits(
             max_body_size=_positive_int("max_body_size", max_body_size),
             max_form_parts=_positive_int("max_form_parts", max_form_parts),
@@ -4445,6 +4498,8 @@ class App:
                 raise HTTPError(501, f"method {method} is not implemented")
             path, raw_path = _request_path(environ)
             request = Request(environ, path, raw_path, self.limits, self.trust_forwarded)
+            if self.allowed_hosts is not None:
+                self.allowed_hosts.check(environ, self.trust_forwarded)
             if environ.get("CONTENT_LENGTH"):  # before any answer: a redirect, the middleware's, a 404
                 request.check_body_size()
             if raw_path[-1] == "/" and raw_path != "/":
@@ -6076,8 +6131,12 @@ def _serve_command(args: argparse.Namespace) -> int:
         importlib.import_module("waitress")
     except ImportError:
         pass  # serve() falls back to wsgiref
+    # On a loopback address only this machine's own names are served: a page whose
+    # domain is made to resolve to 127.0.0.1 (DNS rebinding) gets a 400.
+    local = args.host in ("127.0.0.1", "localhost", "::1", "[::1]")
     try:
-        app = _load_app(args.app_dir, debug=args.debug, openapi_url=args.openapi_url)
+        app = _load_app(args.app_dir, debug=args.debug, openapi_url=args.openapi_url,
+                        allowed_hosts=["localhost", ".localhost", "127.0.0.1", "[::1]"] if local else None)
     except ValueError as error:  # a bad --openapi-url
         args.subparser.error(str(error))
     if app is None:

@@ -32,9 +32,14 @@ logging.getLogger("minirouter.access").setLevel(logging.INFO)
 
 
 
-def create_app() -> App:
+# Served on this machine only, the app answers to this machine's own names: a web
+# page whose domain is made to resolve to 127.0.0.1 (DNS rebinding) is refused.
+LOCAL_NAMES = ["localhost", ".localhost", "127.0.0.1", "[::1]"]
+
+
+def create_app(allowed_hosts: list[str] | None = None) -> App:
     """The example app: the routes in app/, the files in public/ beside it."""
-    return App(str(HERE / "app"))
+    return App(str(HERE / "app"), allowed_hosts=allowed_hosts)
 
 
 if __name__ != "__main__":
@@ -88,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     # When run.py --reload started this server: stop if it is killed, and at once on
     # SIGTERM (a restart), not after waitress's 5 s wait for requests in flight.
     reloaded = exit_with_reloader()
+    local = args.host in ("127.0.0.1", "localhost", "::1", "[::1]")
     try:
-        app = create_app()
+        app = create_app(allowed_hosts=LOCAL_NAMES if local else None)
     except StartupError as error:  # a route that fails to import, two folders for one URL...
         cause = error.__cause__  # where in the route it failed (a syntax error is whole in the message)
         if cause is not None and not isinstance(cause, SyntaxError):

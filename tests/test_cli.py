@@ -320,6 +320,36 @@ def test_serve_answers_and_logs_each_request(tmp_path: Path, start_server) -> No
     assert line.rstrip().endswith("ms")
 
 
+def _status_for_host(port: int, host: str) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/hello", headers={"Host": host})
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("program", ["serve", "run.py"])
+def test_a_server_on_loopback_answers_only_to_this_machines_names(tmp_path: Path, start_server, example_site,
+                                                                    program: str) -> None:
+    # A page whose domain is made to resolve to 127.0.0.1 (DNS rebinding) is same-origin
+    # to the browser: it could read and delete the comments of a local dev server.
+    if program == "serve":
+        server = start_server(write_app(tmp_path, TREE).name, "--host", "127.0.0.1")
+        server.wait_for("/hello", b'"version":1')
+    else:
+        site, env = example_site
+        server = start_server(env=env, program=[sys.executable, str(site / "run.py")])
+        server.wait_for("/hello", b"Hello World!")
+    port = server.port
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"app.localhost:{port}"):
+        assert _status_for_host(port, host) == 200, host
+    for host in (f"rebind.attacker.example:{port}", "evil.example"):
+        assert _status_for_host(port, host) == 400, host
+
+
 def test_serve_without_waitress_uses_wsgiref(tmp_path: Path, start_server) -> None:
     blocker = tmp_path / "blocker"
     blocker.mkdir()
