@@ -301,6 +301,15 @@ def test_a_dot_name_field_is_refused(client, example_env, name):
     assert not (example_env / "uploads").exists() or list((example_env / "uploads").iterdir()) == []
 
 
+@pytest.mark.parametrize("name", ["CON", "con.txt", "NUL", "Com1.log", "lpt9.tar.gz", "aux"])
+def test_a_windows_device_name_is_refused(client, example_env, name):
+    # On Windows, opening CON.txt opens the console: an upload there would fail or vanish.
+    response = client.post("/files", files={"file": (name, b"a", "text/plain")})
+    assert response.status == 400 and "device" in response.json()["error"]
+    assert client.get(f"/files/{name}").status == 404
+    assert client.post("/files", files={"file": ("console.txt", b"a", "text/plain")}).status == 201
+
+
 def test_a_name_sent_as_a_file_is_refused(client):
     response = client.post("/files", files={"file": ("a.txt", b"a", "text/plain"),
                                             "name": ("b.txt", b"b", "text/plain")})

@@ -20,6 +20,8 @@ MAX_FILENAME_LENGTH = 120
 _FILENAME_CHARACTERS = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 )
+# Names Windows keeps for devices, whatever the extension: "CON.txt" opens the console.
+_DEVICE_NAMES = frozenset(["CON", "PRN", "AUX", "NUL"] + [f"{port}{n}" for port in ("COM", "LPT") for n in range(1, 10)])
 
 
 def integer_id(text: str) -> int:
@@ -53,6 +55,8 @@ def safe_filename(name: str | None) -> str:
     if base.startswith("."):
         raise HTTPError(400, "a file name may not start with a dot")
     cleaned = "".join(c if c in _FILENAME_CHARACTERS else "_" for c in base)
+    if _is_device_name(cleaned):
+        raise HTTPError(400, f"{cleaned.split('.')[0]} is the name of a device on Windows: pick another name")
     if len(cleaned) <= MAX_FILENAME_LENGTH:
         return cleaned
     # Cut the stem, not the extension (".pdf", ".tar.gz"): the type is guessed from it.
@@ -70,7 +74,12 @@ def is_safe_filename(name: str) -> bool:
         0 < len(name) <= MAX_FILENAME_LENGTH
         and not name.startswith(".")
         and all(c in _FILENAME_CHARACTERS for c in name)
+        and not _is_device_name(name)
     )
+
+
+def _is_device_name(name: str) -> bool:
+    return name.split(".")[0].upper() in _DEVICE_NAMES
 
 
 def comment_text(request) -> str:
