@@ -23,6 +23,7 @@ serving with a reloader, and the command line.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import codecs
 import contextlib
 import contextvars
@@ -494,16 +495,22 @@ def parse_cookie_header(header: str) -> dict[str, str]:
     """
     cookies: dict[str, str] = {}
     for pair in header.split(";"):
-        name, sep, value = pair.partition("=")
-        if not sep:
-            continue
-        name = name.strip(" \t")  # RFC 6265 WSP only: str.strip() also drops \xa0, \x85, \x1c-\x1f
-        if not name or name in cookies or _CONTROL_CHAR.search(name):
-            continue
-        decoded = _decode_cookie_value(value.strip(" \t"))
-        if decoded is not None:  # a value that does not decode is a malformed pair
-            cookies[name] = decoded
+        read = _read_cookie_pair(pair)
+        if read is not None and read[0] not in cookies:
+            cookies[read[0]] = read[1]
     return cookies
+
+
+def _read_cookie_pair(pair: str) -> Optional[tuple[str, str]]:
+    """(name, decoded value) of one ``name=value`` pair, or None for a pair
+    that is skipped: no '=', no name, a control character in the name, a
+    value that does not decode."""
+    name, sep, value = pair.partition("=")
+    name = name.strip(" \t")  # RFC 6265 WSP only: str.strip() also drops \xa0, \x85, \x1c-\x1f
+    if not sep or not name or _CONTROL_CHAR.search(name):
+        return None
+    decoded = _decode_cookie_value(value.strip(" \t"))
+    return None if decoded is None else (name, decoded)
 
 
 _QUOTE_OR_BACKSLASH = re.compile(r'["\\]')
@@ -1218,9 +1225,12 @@ def _decode_extended_value(text: str) -> str:
     if len(encoded) > EXTENDED_VALUE_LIMIT:  # each escape costs a Python step
         raise HTTPError(400, f"RFC 5987 header parameter longer than {EXTENDED_VALUE_LIMIT} characters")
     try:
-        return unquote_to_bytes(encoded).decode(charset)
+        decoded = unquote_to_bytes(encoded).decode(charset)
     except UnicodeDecodeError:
         raise HTTPError(400, _BAD_EXTENDED) from None
+    if "\0" in decoded:  # as a raw NUL in a part header is: no file name holds one (open() raises)
+        raise HTTPError(400, _BAD_EXTENDED)
+    return decoded
 
 
 def _read_field(reader: _MultipartReader, max_memory: int) -> tuple[bytes, bool]:
@@ -2466,7 +2476,9 @@ def not_found(message: str = "not found") -> NoReturn:
 
 
 # RFC 9110's reason phrases, the same on every Python (3.13 renamed these).
-_RFC_9110_PHRASES = {413: "Content Too Large", 416: "Range Not Satisfiable", 422: "Unprocessable Content"}
+_RFC_9110_PHRASES = {
+    413: "Content Too Large", 414: "URI Too Long", 416: "Range Not Satisfiable", 422: "Unprocessable Content",
+}
 
 
 def _reason(status: int) -> str:
@@ -2865,16 +2877,21 @@ def _cookie_header_after(cookie_header: str, set_cookies: list[str]) -> str:
     """The ``Cookie`` header a browser would send once it had these
     ``Set-Cookie`` lines: set cookies replaced or added, expired ones gone."""
     pairs: dict[str, str] = {}
+    unread: list[str] = []  # pairs parse_cookie_header skips: kept as sent, claiming no name
     for pair in cookie_header.split(";"):
-        name = pair.partition("=")[0].strip(" \t")
-        if name and name not in pairs:  # the first of two same names is the one read
-            pairs[name] = pair.strip(" \t")
+        text = pair.strip(" \t")
+        read = _read_cookie_pair(pair)
+        if read is None:
+            if text:
+                unread.append(text)
+        elif read[0] not in pairs:  # the first of two same names is the one read
+            pairs[read[0]] = text
     for line in set_cookies:
         name, value = _set_cookie_pair(line)
         pairs.pop(name, None)
         if not _set_cookie_expired(line.partition(";")[2]):
             pairs[name] = f"{name}={value}"
-    return "; ".join(pairs.values())
+    return "; ".join([*unread, *pairs.values()])
 
 
 def _set_cookie_expired(attributes: str) -> bool:
@@ -3779,7 +3796,9 @@ def _byte_range(header: str, size: int) -> Union[None, str, tuple[int, int]]:
         return max(0, size - suffix), size - 1
     first = _ascii_int(first_text)
     if first is None:
-        return None if first_text.strip("0123456789") else "unsatisfiable"
+        if first_text.strip("0123456789") or last_text.strip("0123456789") or _ascii_int(last_text) is not None:
+            return None  # malformed, or a last-pos below this first-pos: invalid (RFC 9110 14.1.1)
+        return "unsatisfiable"
     last = size - 1
     if last_text:
         parsed = _ascii_int(last_text)
@@ -3839,10 +3858,15 @@ def _file_answer(environ: dict[str, Any], path: str, content_type: Optional[str]
         if unmodified_since is not None and int(modified) > unmodified_since:
             return _error_response(412, "If-Unmodified-Since: the file has changed since that date")
     if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+    # RFC 9110 13.1.2-3: a 304 answers GET and HEAD only; another method gets
+    # 412 for a matching If-None-Match, and If-Modified-Since is ignored.
+    read_only = environ.get("REQUEST_METHOD", "GET") in ("GET", "HEAD")
     if if_none_match is not None:
         if _etag_matches(if_none_match, etag):
+            if not read_only:
+                return _error_response(412, "If-None-Match: the file's ETag is among those given")
             return _file_response(304, file_headers)
-    else:
+    elif read_only:
         since = _parse_http_date(environ.get("HTTP_IF_MODIFIED_SINCE", "") or "")
         if since is not None and int(modified) <= since:
             return _file_response(304, file_headers)
@@ -4235,6 +4259,18 @@ class _ThreadLoop:
 
 
 _event_loops = threading.local()
+
+
+def _close_main_thread_loop() -> None:
+    # The main thread's loop (TestClient, a script) would otherwise be closed by
+    # _ThreadLoop.__del__ during interpreter finalization, where 3.13's asyncio
+    # debug mode (python -X dev) fails with "sys.meta_path is None".
+    holder = getattr(_event_loops, "holder", None)
+    if holder is not None and not holder.loop.is_closed():
+        holder.loop.close()
+
+
+atexit.register(_close_main_thread_loop)
 
 
 def _thread_loop() -> asyncio.AbstractEventLoop:

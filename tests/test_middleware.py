@@ -268,6 +268,18 @@ def test_cookie_header_after_set_cookie_lines() -> None:
     assert header == "keep=1; a=new; c=3; g=7"
 
 
+@pytest.mark.parametrize("header", ["sid=%ZZ; sid=abc", "sid; sid=abc", "sid=%0A; sid=abc", " ; sid=abc"])
+def test_a_pair_the_route_cannot_read_never_hides_a_readable_one_after_a_middleware_cookie(header: str) -> None:
+    # The unreadable first pair claimed the name, and the readable sid=abc that
+    # followed was dropped from the rewritten header: gone for the route whenever
+    # the middleware set any cookie (a sibling subdomain could send sid=%ZZ on purpose).
+    from minirouter import _cookie_header_after, format_set_cookie, parse_cookie_header
+
+    assert parse_cookie_header(header) == {"sid": "abc"}
+    after = _cookie_header_after(header, [format_set_cookie("theme", "dark")])
+    assert parse_cookie_header(after) == {"sid": "abc", "theme": "dark"}
+
+
 def test_cookies_set_before_a_raised_error_are_not_sent(probe_app: ProbeApp) -> None:
     def impl(request):
         cookies().set("half", "done")

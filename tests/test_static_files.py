@@ -430,3 +430,26 @@ def test_web_types_do_not_depend_on_the_hosts_mime_files(tmp_path, monkeypatch, 
     (tmp_path / "public" / name).write_bytes(b"x")
     r = client(App(str(app_dir))).get("/" + name)
     assert r.status == 200 and r.headers["content-type"] == content_type
+
+
+def test_a_file_sent_for_a_post_is_no_304(tmp_path):
+    # RFC 9110 13.1.2-3: a 304 answers GET and HEAD; for another method a matching
+    # If-None-Match is a 412 and If-Modified-Since is ignored.
+    (tmp_path / "report.csv").write_bytes(b"a,b\n")
+    app_dir = make_app_dir(tmp_path, {"export/route.py": (
+        "import os\n"
+        "from minirouter import serve_file\n"
+        f"FILE = {str(tmp_path / 'report.csv')!r}\n"
+        "def GET(request):\n    return serve_file(request.environ, FILE)\n"
+        "def POST(request):\n    return serve_file(request.environ, FILE)\n"
+    )})
+    web = client(App(str(app_dir)))
+    got = web.get("/export")
+    etag, modified = got.headers["etag"], got.headers["last-modified"]
+    assert web.get("/export", headers={"If-None-Match": etag}).status == 304
+    assert web.get("/export", headers={"If-Modified-Since": modified}).status == 304
+    refused = web.post("/export", headers={"If-None-Match": etag})
+    assert refused.status == 412 and refused.json() == {"error": "If-None-Match: the file's ETag is among those given"}
+    assert web.post("/export", headers={"If-None-Match": "*"}).status == 412
+    sent = web.post("/export", headers={"If-Modified-Since": modified})
+    assert (sent.status, sent.content) == (200, b"a,b\n")

@@ -195,6 +195,15 @@ def test_an_unlisted_int_status_is_sent_as_it_is(app: App) -> None:
     assert result.status_line.startswith("299 ") and result.body == b"some content"
 
 
+@pytest.mark.parametrize("status, line", [
+    (413, "413 Content Too Large"), (414, "414 URI Too Long"), (416, "416 Range Not Satisfiable"),
+    (422, "422 Unprocessable Content"), (404, "404 Not Found"),
+])
+def test_status_lines_carry_rfc_9110_reason_phrases_on_every_python(app: App, status: int, line: str) -> None:
+    # Python 3.9-3.12 name 414 "Request-URI Too Long" and 413 "Request Entity Too Large".
+    assert get(app, f"/status/{status}").status_line == line
+
+
 # --- hop-by-hop headers -----------------------------------------------------------
 
 
