@@ -23,6 +23,7 @@ serving with a reloader, and the command line.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import atexit
 import codecs
 import contextlib
@@ -4299,6 +4300,24 @@ def _run_awaitable(awaitable: Any, loop: Optional[asyncio.AbstractEventLoop] = N
         # errors and leave the client without an answer: as a RuntimeError it
         # is the logged 500 that any other failure of a handler is.
         raise RuntimeError("the awaited task was cancelled") from exc
+    except Exception as exc:
+        only = _only_http_error(exc)
+        if only is None:
+            raise
+        raise only from exc
+
+
+def _only_http_error(error: BaseException) -> Optional[HTTPError]:
+    """The one HTTPError inside an exception group (Python 3.11's TaskGroup wraps
+    a not_found() or redirect() raised in a child task), else None."""
+    while isinstance(error, _EXCEPTION_GROUP) and len(error.exceptions) == 1:  # type: ignore[attr-defined]
+        error = error.exceptions[0]  # type: ignore[attr-defined]
+    return error if isinstance(error, HTTPError) else None
+
+
+# BaseExceptionGroup is Python 3.11+; before it there is no group to look into.
+_EXCEPTION_GROUP: tuple[type, ...] = tuple(
+    group for group in (getattr(builtins, "BaseExceptionGroup", None),) if group is not None)
 
 
 def _loop_running_here() -> bool:

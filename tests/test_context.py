@@ -398,3 +398,49 @@ def test_await_cookies_and_headers_as_nextjs_15_writes_them(tmp_path):
     response = client(app).get("/r", headers={"User-Agent": "probe"}, cookies={"theme": "dark"})
     assert response.json() == {"theme": "dark", "seen": "1", "ua": "probe", "same": True}
     assert "seen=1; Path=/" in response.headers.get_all("set-cookie")
+
+
+TASK_GROUP_ROUTES = {
+    "missing/route.py": (
+        "import asyncio\nfrom minirouter import cookies, not_found\n"
+        "async def GET():\n"
+        "    async def child():\n        not_found('no such thing')\n"
+        "    async with asyncio.TaskGroup() as group:\n        group.create_task(child())\n"
+    ),
+    "moved/route.py": (
+        "import asyncio\nfrom minirouter import cookies, redirect\n"
+        "async def GET():\n"
+        "    cookies().set('seen', '1')\n"
+        "    async def child():\n        redirect('/elsewhere')\n"
+        "    async with asyncio.TaskGroup() as group:\n        group.create_task(child())\n"
+    ),
+    "two/route.py": (
+        "import asyncio\nfrom minirouter import not_found\n"
+        "async def GET():\n"
+        "    async def child():\n        not_found()\n"
+        "    async def other():\n        raise ValueError('and this')\n"
+        "    async with asyncio.TaskGroup() as group:\n"
+        "        group.create_task(child())\n        group.create_task(other())\n"
+    ),
+    "middleware.py": (
+        "import asyncio\nfrom minirouter import HTTPError\n"
+        "config = {'matcher': ['/guarded']}\n"
+        "async def middleware(request):\n"
+        "    async def check():\n        raise HTTPError(401, 'sign in first')\n"
+        "    async with asyncio.TaskGroup() as group:\n        group.create_task(check())\n"
+    ),
+}
+
+
+@pytest.mark.skipif(not hasattr(__import__("asyncio"), "TaskGroup"), reason="asyncio.TaskGroup is Python 3.11+")
+def test_an_http_error_raised_in_a_task_group_child_is_that_answer(tmp_path):
+    # The TaskGroup wraps it in an ExceptionGroup, which was a 500.
+    web = client(App(str(make_app_dir(tmp_path, TASK_GROUP_ROUTES))))
+    missing = web.get("/missing")
+    assert (missing.status, missing.json()) == (404, {"error": "no such thing"})
+    moved = web.get("/moved")
+    assert (moved.status, moved.headers["location"]) == (307, "/elsewhere")
+    assert moved.headers.get_all("set-cookie") == ["seen=1; Path=/"]  # a redirect keeps its cookies
+    guarded = web.get("/guarded")
+    assert (guarded.status, guarded.json()) == (401, {"error": "sign in first"})
+    assert web.get("/two").status == 500  # with another error beside it, it is a failure
