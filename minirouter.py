@@ -23,8 +23,8 @@ serving with a reloader, and the command line.
 from __future__ import annotations
 
 import asyncio
-import builtins
 import atexit
+import builtins
 import codecs
 import contextlib
 import contextvars
@@ -1746,11 +1746,11 @@ class Request:
             return
         if length is None:
             coding = self.environ.get("HTTP_TRANSFER_ENCODING")
-            if coding and _compressed_coding(coding):
+            if coding and _unsupported_coding(coding):
                 # gunicorn undoes the chunking of `gzip, chunked` and passes the
                 # gzip bytes on: read as the body, they would be taken for it.
                 raise self._body_failed(HTTPError(
-                    501, f"Transfer-Encoding {coding} is not supported: send the body without it"))
+                    501, f"Transfer-Encoding {coding[:64]} is not supported: send the body without it"))
             # Without Content-Length the body is empty, unless the server says
             # the input ends by itself (chunked requests); then read to the limit.
             if not self.environ.get("wsgi.input_terminated"):
@@ -1954,7 +1954,7 @@ class Request:
                 logger.exception("could not close an uploaded file")
 
 
-def _compressed_coding(transfer_encoding: str) -> bool:
+def _unsupported_coding(transfer_encoding: str) -> bool:
     """Whether a Transfer-Encoding lists a coding besides chunked (gzip,
     deflate...), which no server here decodes (RFC 9112 6.1: 501)."""
     return any(part.strip(" \t").lower() not in ("chunked", "") for part in transfer_encoding.split(","))
@@ -2167,7 +2167,7 @@ def format_delete_cookie(
 def _set_cookie_pair(line: str) -> tuple[str, str]:
     """The (name, raw value) a ``Set-Cookie`` line sets, attributes left out."""
     name, _, value = line.partition(";")[0].partition("=")
-    return name.strip(), value.strip()
+    return name.strip(" \t"), value.strip(" \t")
 
 
 def _set_cookie_name(line: str) -> str:
@@ -2566,6 +2566,10 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
         self._check_open("delete")
         self.outgoing.delete(name, **attributes)
         self._changes[name] = None
+
+    def seal(self) -> None:
+        """Called once the jar's cookies are merged into the answer's headers."""
+        self._sealed = True
 
     def _check_open(self, what: str) -> None:
         if self._sealed:
@@ -3333,7 +3337,7 @@ def _warn_of_cached_reads_beside_writes(file: str, handlers: Mapping[str, Any]) 
     writes = [method for method in ("POST", "PUT", "PATCH", "DELETE") if method in handlers]
     if writes and "GET" in handlers:
         logger.warning("%s caches its GET answers and also exports %s: a GET after a change is served the "
-                       "cached answer until it expires (Next.js would not cache this route; put the writes "
+                       "cached answer until it expires or the server restarts (Next.js would not cache this route; put the writes "
                        "in a route of their own, or set dynamic = \"force-dynamic\")", file, ", ".join(writes))
 
 
@@ -3797,8 +3801,11 @@ def _byte_range(header: str, size: int) -> Union[None, str, tuple[int, int]]:
         return max(0, size - suffix), size - 1
     first = _ascii_int(first_text)
     if first is None:
-        if first_text.strip("0123456789") or last_text.strip("0123456789") or _ascii_int(last_text) is not None:
-            return None  # malformed, or a last-pos below this first-pos: invalid (RFC 9110 14.1.1)
+        if first_text.strip("0123456789") or last_text.strip("0123456789"):
+            return None  # malformed
+        if last_text and (len(last_text.lstrip("0")), last_text.lstrip("0")) < (
+                len(first_text.lstrip("0")), first_text.lstrip("0")):
+            return None  # a last-pos below this first-pos: invalid (RFC 9110 14.1.1), as digits compare
         return "unsatisfiable"
     last = size - 1
     if last_text:
@@ -4307,17 +4314,18 @@ def _run_awaitable(awaitable: Any, loop: Optional[asyncio.AbstractEventLoop] = N
         raise only from exc
 
 
+# BaseExceptionGroup is Python 3.11+; before it there is no group to look into
+# (isinstance(x, ()) is False).
+_EXCEPTION_GROUP: Any = getattr(builtins, "BaseExceptionGroup", ())
+
+
 def _only_http_error(error: BaseException) -> Optional[HTTPError]:
     """The one HTTPError inside an exception group (Python 3.11's TaskGroup wraps
     a not_found() or redirect() raised in a child task), else None."""
-    while isinstance(error, _EXCEPTION_GROUP) and len(error.exceptions) == 1:  # type: ignore[attr-defined]
-        error = error.exceptions[0]  # type: ignore[attr-defined]
+    while isinstance(error, _EXCEPTION_GROUP) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
     return error if isinstance(error, HTTPError) else None
 
-
-# BaseExceptionGroup is Python 3.11+; before it there is no group to look into.
-_EXCEPTION_GROUP: tuple[type, ...] = tuple(
-    group for group in (getattr(builtins, "BaseExceptionGroup", None),) if group is not None)
 
 
 def _loop_running_here() -> bool:
@@ -4410,6 +4418,8 @@ class _AllowedHosts:
         host = _named_host(environ, trust_forwarded)
         if not host:
             return
+        if not _VALID_HOST.match(host):  # "localhost:@evil.com" would pass as localhost
+            raise HTTPError(400, "invalid Host header")
         name = _host_name(host)
         if name not in self.names and not (self.suffixes and name.endswith(self.suffixes)):
             raise HTTPError(400, f"the host {name[:100]} is not one this app serves (allowed_hosts)")
@@ -4647,9 +4657,7 @@ class App:
             result, raised = self._start_stream(result, request, f"{middleware.file}: middleware")
         jar, request._jar = request._jar, None  # the route starts with its own
         if jar is not None:
-            if jar.pending and not raised:
-                result = _with_cookies(result, jar.pending)
-            jar._sealed = True
+            result = _with_jar_cookies(result, jar, raised)
         return result
 
     # -- the route ------------------------------------------------------------
@@ -4822,9 +4830,7 @@ class App:
             response, raised = self._start_stream(response, request, f"{endpoint.file}: {method} handler")
         jar = request._jar
         if jar is not None:
-            if jar.pending and not raised:
-                response = _with_cookies(response, jar.pending)
-            jar._sealed = True
+            response = _with_jar_cookies(response, jar, raised)
         return response
 
     def _start_stream(self, response: Response, request: Request, source: str) -> tuple[Response, bool]:
@@ -5031,6 +5037,14 @@ def _copy_of(response: Response) -> Response:
     return copy
 
 
+def _with_jar_cookies(response: Response, jar: CookieJar, raised: bool) -> Response:
+    """The answer with what ``cookies().set`` wrote (not for an error the code
+    raised: as a crash, it gets none); the jar is sealed, since a later ``set()``
+    (in a stream, after its headers) would be lost."""
+    jar.seal()
+    return _with_cookies(response, jar.pending) if jar.pending and not raised else response
+
+
 def _with_cookies(response: Response, pending: Mapping[str, str]) -> Response:
     """Merge ``cookies().set`` into the response; the response's own wins.
 
@@ -5101,7 +5115,9 @@ class _StreamedBody:
             elif hasattr(source, "aclose"):
                 _run_awaitable(source.aclose())
             elif hasattr(source, "close"):
-                source.close()
+                closing = source.close()
+                if inspect.isawaitable(closing):  # aiofiles and others: async def close()
+                    _run_awaitable(closing)
         except Exception:
             # Whatever was sent stands: raised to waitress, a complete body would
             # reach the client cut short (no last chunk). Logged with its route.
@@ -5118,7 +5134,8 @@ _CANCELLED_BETWEEN_PIECES = "the async body's task was cancelled between two pie
 class _AsyncPieces:
     """The pieces of an async iterable, for a server that iterates (PEP 3333).
 
-    One task on the thread's event loop runs it from the first piece to the
+    One task on the thread's event loop (or on a loop of its own, where the app
+    is called in-process from a running loop) runs it from the first piece to the
     last, as ``async for`` would, so context variables hold across its yields
     (a timeout around a yield cancels that task: the body ends with an error).
     The task hands each piece over, then waits to be asked for the next; the
@@ -5197,7 +5214,9 @@ class _AsyncPieces:
             else:
                 close = getattr(self._source, "close", None)  # as _StreamedBody.close does unstarted
                 if close is not None:
-                    close()
+                    closing = close()
+                    if inspect.isawaitable(closing):  # aiofiles and others: async def close()
+                        await closing
 
     def close(self) -> None:
         """Stop the body where it is: its ``finally`` runs, in its own task."""
@@ -5820,8 +5839,11 @@ def _wsgiref_server(app: Callable[[dict[str, Any], StartResponse], Iterable[byte
 
     class ThreadingServer(socketserver.ThreadingMixIn, simple.WSGIServer):
         daemon_threads = True  # a slow client must not keep Ctrl-C from stopping the server
-        # The family of the address the name stands for: a name may stand for an IPv6 address only.
-        address_family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        # The family of the addresses the name stands for: IPv4 when it has one (as
+        # before, where localhost lists ::1 first), else IPv6 (a name with no other).
+        families = {info[0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                           flags=socket.AI_PASSIVE)}
+        address_family = socket.AF_INET if socket.AF_INET in families else socket.AF_INET6
         # Without a bound, every half-open connection would hold a thread for ever.
         slots = threading.BoundedSemaphore(WSGIREF_MAX_CONNECTIONS)
 
@@ -5864,8 +5886,10 @@ def _wsgiref_server(app: Callable[[dict[str, Any], StartResponse], Iterable[byte
 def exit_with_reloader() -> bool:
     """In a server that ``run_with_reloader`` started, exit when the reloader
     is gone: killed outright (SIGKILL), it cannot stop its child, which would
-    hold the port with the old code for ever. Anywhere else, nothing.
-    ``serve`` calls it; a server script of your own calls it before serving."""
+    hold the port with the old code for ever (it says so on stderr). True
+    there, so a server may skip a slow, graceful stop on SIGTERM; anywhere
+    else it does nothing and returns False. ``serve`` calls it; a server
+    script of your own calls it before serving."""
     # Taken out of the environment, so that a process this server starts is not watched too.
     parent = os.environ.pop(_RELOADER_PARENT_ENV, "")
     if parent.isdigit():
@@ -5954,7 +5978,8 @@ def run_with_reloader(
                 more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
                 print(f"minirouter: {_display_path(changed[0], os.getcwd())}{more} changed, restarting",
                       file=sys.stderr)
-                _stop_child(child)
+                if _stop_child(child):
+                    return 0  # Ctrl-C while it stopped: no new child
                 child, reported_exit = _start_child(command), False
             elif child.poll() is not None and not reported_exit:
                 # Typically a route that no longer imports: keep watching, so saving the fix restarts it.
@@ -5992,16 +6017,22 @@ def _is_site_folder(folder: str) -> bool:
     return any(_same_file(folder, other) for other in site_folders if os.path.isdir(other))
 
 
-def _stop_child(child: subprocess.Popen[bytes]) -> None:
+def _stop_child(child: subprocess.Popen[bytes]) -> bool:
+    """Stop the child, killed if it takes over 5 s; True if a Ctrl-C came meanwhile."""
     import subprocess
 
     if child.poll() is None:
         child.terminate()
         try:
             child.wait(timeout=5)
-        except (subprocess.TimeoutExpired, KeyboardInterrupt):  # slow to stop, or a second Ctrl-C
+        except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+        except KeyboardInterrupt:  # a (second) Ctrl-C: kill it now, and say so
+            child.kill()
+            child.wait()
+            return True
+    return False
 
 
 def _listen_problem(host: str, port: int) -> Optional[tuple[int, str]]:
@@ -6103,6 +6134,11 @@ def _argument_parser() -> argparse.ArgumentParser:
     )
     serve_parser.add_argument("--debug", action="store_true", help="App(debug=True): tracebacks in 500 answers")
     serve_parser.add_argument("--openapi-url", metavar="PATH", help="also serve the OpenAPI document at PATH")
+    serve_parser.add_argument(
+        "--allowed-host", action="append", default=[], metavar="NAME",
+        help="answer to this host name too (repeatable); on 127.0.0.1, localhost or ::1 only this machine's "
+        "names and these are served, elsewhere only these when given",
+    )
     serve_parser.set_defaults(command=_serve_command, subparser=serve_parser)
 
     routes_parser = commands.add_parser(
@@ -6168,7 +6204,8 @@ def _serve_command(args: argparse.Namespace) -> int:
     if problem is not None and problem[0] == 2:
         args.subparser.error(f"cannot listen on {args.host}:{args.port}: {problem[1]}")
     try:
-        _openapi_url(args.openapi_url)  # a bad one is a bad argument, before --reload starts a child
+        _openapi_url(args.openapi_url)  # bad ones are bad arguments, before --reload starts a child
+        _AllowedHosts(args.allowed_host)
     except ValueError as error:
         args.subparser.error(str(error))
     if args.reload and not os.environ.get(_RELOADER_PARENT_ENV):
@@ -6178,6 +6215,7 @@ def _serve_command(args: argparse.Namespace) -> int:
                    "--port", str(port)]
         command += ["--debug"] if args.debug else []
         command += ["--openapi-url", args.openapi_url] if args.openapi_url is not None else []
+        command += [f"--allowed-host={name}" for name in args.allowed_host]
         return run_with_reloader(command, _reload_folders(args.app_dir), listen=(args.host, port))
     _log_to_stderr()
     try:
@@ -6186,13 +6224,15 @@ def _serve_command(args: argparse.Namespace) -> int:
         importlib.import_module("waitress")
     except ImportError:
         pass  # serve() falls back to wsgiref
-    # On a loopback address only this machine's own names are served: a page whose
-    # domain is made to resolve to 127.0.0.1 (DNS rebinding) gets a 400.
-    local = args.host in ("127.0.0.1", "localhost", "::1", "[::1]")
+    # On a loopback address only this machine's own names are served (and those
+    # --allowed-host adds): a page whose domain is made to resolve to 127.0.0.1
+    # (DNS rebinding) gets a 400.
+    hosts = list(args.allowed_host)
+    if args.host in ("127.0.0.1", "localhost", "::1", "[::1]"):
+        hosts += ["localhost", ".localhost", "127.0.0.1", "[::1]"]
     try:
-        app = _load_app(args.app_dir, debug=args.debug, openapi_url=args.openapi_url,
-                        allowed_hosts=["localhost", ".localhost", "127.0.0.1", "[::1]"] if local else None)
-    except ValueError as error:  # a bad --openapi-url
+        app = _load_app(args.app_dir, debug=args.debug, openapi_url=args.openapi_url, allowed_hosts=hosts or None)
+    except ValueError as error:  # a bad --openapi-url or --allowed-host
         args.subparser.error(str(error))
     if app is None:
         return 1

@@ -37,6 +37,12 @@ logging.getLogger("minirouter.access").setLevel(logging.INFO)
 LOCAL_NAMES = ["localhost", ".localhost", "127.0.0.1", "[::1]"]
 
 
+def configured_hosts() -> list[str] | None:
+    """ALLOWED_HOSTS=example.com,.example.com: the names a deployed app answers to."""
+    names = [name.strip() for name in os.environ.get("ALLOWED_HOSTS", "").split(",") if name.strip()]
+    return names or None
+
+
 def create_app(allowed_hosts: list[str] | None = None) -> App:
     """The example app: the routes in app/, the files in public/ beside it."""
     return App(str(HERE / "app"), allowed_hosts=allowed_hosts)
@@ -46,7 +52,7 @@ if __name__ != "__main__":
     # Imported by a WSGI server: waitress-serve run:application, gunicorn run:application.
     # Run as a script, main() builds it, and only in the process that serves: the
     # --reload watcher never imports a route, so one that fails cannot stop it.
-    application = create_app()
+    application = create_app(configured_hosts())
 
 
 def route_table(app: App) -> str:
@@ -77,36 +83,36 @@ def main(argv: list[str] | None = None) -> int:
                         help="port to listen on, 0 for any free port (env PORT, default 8000)")
     parser.add_argument("--reload", action="store_true",
                         help="restart when a .py, .html or public/ file changes")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="also answer to this host name (env ALLOWED_HOSTS, comma-separated); "
+                             "on 127.0.0.1 only this machine's names and these are served")
     args = parser.parse_args(argv)
+    try:
+        import waitress
+    except ImportError:  # checked first: with --reload, no save could help
+        print("waitress is not installed: pip install -r requirements.txt", file=sys.stderr)
+        return 1
     if args.reload:
-        try:
-            import waitress  # noqa: F401  (the server could never start, and no save would help)
-        except ImportError:
-            print("waitress is not installed: pip install -r requirements.txt", file=sys.stderr)
-            return 1
         # This process only watches; it runs the server, without --reload, as a child it restarts.
         # Port 0 is chosen once, here: each restarted server would otherwise listen somewhere new.
         port = args.port or free_port(args.host)
         command = [sys.executable, str(HERE / "run.py"), "--host", args.host, "--port", str(port)]
+        command += [f"--allowed-host={name}" for name in args.allowed_host]
         return run_with_reloader(command, [str(HERE / "app"), str(HERE / "public")],
                                  listen=(args.host, port))
     # When run.py --reload started this server: stop if it is killed, and at once on
     # SIGTERM (a restart), not after waitress's 5 s wait for requests in flight.
     reloaded = exit_with_reloader()
-    local = args.host in ("127.0.0.1", "localhost", "::1", "[::1]")
+    hosts = (configured_hosts() or []) + args.allowed_host
+    if args.host in ("127.0.0.1", "localhost", "::1", "[::1]"):
+        hosts += LOCAL_NAMES
     try:
-        app = create_app(allowed_hosts=LOCAL_NAMES if local else None)
+        app = create_app(allowed_hosts=hosts or None)
     except StartupError as error:  # a route that fails to import, two folders for one URL...
         cause = error.__cause__  # where in the route it failed (a syntax error is whole in the message)
         if cause is not None and not isinstance(cause, SyntaxError):
             traceback.print_exception(type(cause), cause, cause.__traceback__)
         print(f"cannot start: {error}", file=sys.stderr)
-        return 1
-
-    try:
-        import waitress
-    except ImportError:
-        print("waitress is not installed: pip install -r requirements.txt", file=sys.stderr)
         return 1
 
     try:

@@ -110,3 +110,12 @@ def test_the_test_client_host_must_be_listed_too(tmp_path: Path) -> None:
 def test_allowed_hosts_that_are_no_host_names_are_refused_at_start_up(tmp_path: Path, hosts) -> None:
     with pytest.raises(ValueError, match="allowed_hosts"):
         make_app(tmp_path, FILES, allowed_hosts=hosts)
+
+
+@pytest.mark.parametrize("host", ["localhost:@evil.example", "[::1]@evil.example", "127.0.0.1:8000/x",
+                                  "example.com:80:80", "example.com@evil.example"])
+def test_a_host_header_that_is_no_host_is_a_400_though_it_starts_with_a_listed_name(app: App, host: str) -> None:
+    # Cut at its first ':' it read as a listed name; a handler building links from
+    # headers().get("host") would have pointed them at evil.example.
+    result = get(app, host)
+    assert (result.status, result.json()) == (400, {"error": "invalid Host header"})

@@ -179,6 +179,14 @@ def start_server(tmp_path: Path) -> Iterator[object]:
         server.stop()
 
 
+def hide_waitress(tmp_path: Path) -> Path:
+    """A folder to put first on PYTHONPATH, where `import waitress` fails."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "waitress.py").write_text("raise ImportError('waitress hidden by the test')\n")
+    return blocker
+
+
 def port_is_free(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) != 0
@@ -337,23 +345,36 @@ def test_a_server_on_loopback_answers_only_to_this_machines_names(tmp_path: Path
     # A page whose domain is made to resolve to 127.0.0.1 (DNS rebinding) is same-origin
     # to the browser: it could read and delete the comments of a local dev server.
     if program == "serve":
-        server = start_server(write_app(tmp_path, TREE).name, "--host", "127.0.0.1")
+        server = start_server(write_app(tmp_path, TREE).name, "--host", "127.0.0.1", "--allowed-host", "myapp.test")
         server.wait_for("/hello", b'"version":1')
     else:
         site, env = example_site
-        server = start_server(env=env, program=[sys.executable, str(site / "run.py")])
+        server = start_server("--allowed-host", "myapp.test", env=env, program=[sys.executable, str(site / "run.py")])
         server.wait_for("/hello", b"Hello World!")
     port = server.port
-    for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"app.localhost:{port}"):
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"app.localhost:{port}", "myapp.test"):
         assert _status_for_host(port, host) == 200, host
-    for host in (f"rebind.attacker.example:{port}", "evil.example"):
+    for host in (f"rebind.attacker.example:{port}", "evil.example", "www.myapp.test"):
         assert _status_for_host(port, host) == 400, host
 
 
+def test_run_py_application_answers_to_the_hosts_allowed_hosts_names(example_site) -> None:
+    # What waitress-serve run:application and gunicorn serve: ALLOWED_HOSTS, else any host.
+    site, env = example_site
+    script = ("import run; hosts = run.application.allowed_hosts; "
+              "print(None if hosts is None else sorted(hosts.names), None if hosts is None else hosts.suffixes)")
+    for value, expected in [(None, "None None"), ("example.com, .example.org", "['example.com', 'example.org'] "
+                                                                             "('.example.org',)")]:
+        run_env = {key: val for key, val in env.items() if key != "ALLOWED_HOSTS"}
+        if value is not None:
+            run_env["ALLOWED_HOSTS"] = value
+        result = subprocess.run([sys.executable, "-c", script], cwd=site, env=run_env, capture_output=True,
+                                text=True, timeout=60)
+        assert result.stdout.strip() == expected, result.stderr
+
+
 def test_serve_without_waitress_uses_wsgiref(tmp_path: Path, start_server) -> None:
-    blocker = tmp_path / "blocker"
-    blocker.mkdir()
-    (blocker / "waitress.py").write_text("raise ImportError('waitress hidden by the test')\n")
+    blocker = hide_waitress(tmp_path)
     app_dir = write_app(tmp_path, TREE)
     server = start_server(app_dir.name, env=cli_env(extra_path=blocker))
     server.wait_for("/hello", b'"version":1')
@@ -590,6 +611,29 @@ def test_the_wsgiref_server_never_turns_ctrl_c_into_a_semaphore_error(
         server.server_close()
 
 
+def test_a_ctrl_c_while_the_reloader_stops_its_child_kills_it_and_says_so() -> None:
+    # It was swallowed: the reloader started a new child and went on watching.
+    class SlowChild:
+        killed = False
+
+        def poll(self) -> None:
+            return None
+
+        def terminate(self) -> None:
+            pass
+
+        def wait(self, timeout: float | None = None) -> int:
+            if timeout is not None:
+                raise KeyboardInterrupt
+            return -9
+
+        def kill(self) -> None:
+            self.killed = True
+
+    child = SlowChild()
+    assert minirouter._stop_child(child) is True and child.killed  # type: ignore[attr-defined, arg-type]
+
+
 def test_serve_reload_watches_a_public_folder_made_after_it_started(tmp_path: Path) -> None:
     app_dir = tmp_path / "app"
     assert minirouter._reload_folders(str(app_dir)) == [  # type: ignore[attr-defined]
@@ -608,9 +652,7 @@ def _ipv6_loopback() -> bool:
 @pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
 def test_serve_without_waitress_takes_a_bracketed_ipv6_host(tmp_path: Path) -> None:
     # waitress and the reloader's check take "[::1]"; wsgiref tried to resolve it as a name.
-    blocker = tmp_path / "blocker"
-    blocker.mkdir()
-    (blocker / "waitress.py").write_text("raise ImportError('waitress hidden by the test')\n")
+    blocker = hide_waitress(tmp_path)
     app_dir = write_app(tmp_path, TREE)
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "minirouter", "serve", app_dir.name, "--host", "[::1]",
@@ -619,18 +661,24 @@ def test_serve_without_waitress_takes_a_bracketed_ipv6_host(tmp_path: Path) -> N
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and process.poll() is None:
+            connection = http.client.HTTPConnection("::1", port, timeout=5)
             try:
-                connection = http.client.HTTPConnection("::1", port, timeout=5)
                 connection.request("GET", "/hello")
                 assert connection.getresponse().status == 200
                 break
             except OSError:
                 time.sleep(0.1)
+            finally:
+                connection.close()
         else:
             pytest.fail(f"never served on [::1]: {process.poll()}")
     finally:
         process.terminate()
-        _, err = process.communicate(timeout=10)
+        try:
+            _, err = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, err = process.communicate()
     assert f"serving on http://[::1]:{port}" in err
 
 
@@ -793,9 +841,7 @@ def test_run_py_refuses_a_port_that_is_not_one(args: list, env: dict) -> None:
 
 def test_run_py_reload_without_waitress_exits_1_at_once(tmp_path: Path) -> None:
     # The watcher waited for ever for a save, though the server could never start.
-    blocker = tmp_path / "blocker"
-    blocker.mkdir()
-    (blocker / "waitress.py").write_text("raise ImportError('waitress hidden by the test')\n")
+    blocker = hide_waitress(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(blocker)}
     env.pop("MINIROUTER_RELOADER_PARENT", None)
     result = subprocess.run([sys.executable, str(ROOT / "run.py"), "--reload", "--port", "0"],

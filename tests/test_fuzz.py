@@ -271,6 +271,8 @@ def test_byte_range_matches_rfc9110_on_single_ranges(first, last, size):
     ("bytes=99999999999999999999999-x", None),  # malformed
     ("bytes=99999999999999999999999-", "unsatisfiable"),
     ("bytes=99999999999999999999999-999999999999999999999999", "unsatisfiable"),
+    ("bytes=99999999999999999999-9999999999999999999", None),  # both too long, last below first
+    ("bytes=0099999999999999999999-99999999999999999999", "unsatisfiable"),  # leading zeros do not count
 ])
 def test_a_first_pos_too_long_for_an_int_is_still_checked_against_its_last_pos(header, expected):
     assert _byte_range(header, 10) == expected

@@ -577,6 +577,19 @@ ODD_SOURCES = {
         "    def close(self):\n        closed.append(self.tag)\n"
         "def GET(request):\n    return Response(Source(request.search_params.get('tag')))\n"
     ),
+    "async-close/route.py": (
+        "from minirouter import Response\n"
+        "closed = []\n"
+        "class File:\n"
+        "    def __init__(self):\n        self.n = 0\n"
+        "    def __aiter__(self):\n        return self\n"
+        "    async def __anext__(self):\n"
+        "        self.n += 1\n"
+        "        if self.n > 2:\n            raise StopAsyncIteration\n"
+        "        return 'x'\n"
+        "    async def close(self):  # as aiofiles' files have\n        closed.append(True)\n"
+        "def GET():\n    return Response(File())\n"
+    ),
     "close-raises/route.py": (
         "from minirouter import Response\n"
         "class Body:\n"
@@ -700,3 +713,23 @@ def test_a_cookie_set_in_a_stream_after_its_first_piece_is_an_error_not_lost(tmp
         b"".join(body)
     body.close()
     assert any("its streamed body failed after it started" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_an_async_body_whose_close_is_async_def_is_closed(tmp_path, method):
+    # close() was called and its coroutine never awaited: the file stayed open.
+    app_dir = make_app_dir(tmp_path, ODD_SOURCES)
+    response = client(App(str(app_dir))).request(method, "/async-close")
+    assert response.status == 200 and response.content == (b"xx" if method == "GET" else b"")
+    assert route_module(app_dir, "async-close/route.py").closed == [True]
+
+
+def test_the_main_threads_event_loop_is_closed_at_exit(tmp_path):
+    # Left to _ThreadLoop.__del__ at interpreter shutdown, Python 3.13's -X dev printed a traceback.
+    import minirouter
+
+    assert client(App(str(make_app_dir(tmp_path, ROUTES)))).get("/async").text == "async chunks"
+    loop = minirouter._thread_loop()
+    minirouter._close_main_thread_loop()
+    assert loop.is_closed()
+    assert minirouter._thread_loop() is not loop  # a later request gets a fresh one

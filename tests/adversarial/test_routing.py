@@ -110,7 +110,7 @@ def test_invalid_utf8_in_path_info_alone_is_400(probe):
 
 @pytest.mark.parametrize("target", [
     "/seg/..", "/seg/.", "/seg/%2e%2e", "/seg/.%2E", "/seg/%2e", "/rest/..", "/rest/a/../b", "/rest/a/%2e%2e/b",
-    "/rest/a/.", "/seg/../x", "/seg/x/..",
+    "/rest/a/.", "/rest/./a", "/rest/a/%2E",
 ])
 def test_a_dot_segment_is_never_a_parameter_value(probe, target):
     # Next.js answers 404 (a real next start, compared side by side): a handler that
