@@ -553,6 +553,16 @@ def _within(seconds: float, work):
     return outcome[0]
 
 
+# The methods of an async iterable of two pieces, "x" and "x" (self.n counts them),
+# which the route sources below give their classes.
+TWO_ASYNC_PIECES = (
+    "    def __aiter__(self):\n        return self\n"
+    "    async def __anext__(self):\n"
+    "        self.n += 1\n"
+    "        if self.n > 2:\n            raise StopAsyncIteration\n"
+    "        return 'x'\n"
+)
+
 ODD_SOURCES = {
     "aiter-raises/route.py": (
         "from minirouter import Response\n"
@@ -569,11 +579,7 @@ ODD_SOURCES = {
         "closed = []\n"
         "class Source:\n"
         "    def __init__(self, tag):\n        self.tag, self.n = tag, 0\n"
-        "    def __aiter__(self):\n        return self\n"
-        "    async def __anext__(self):\n"
-        "        self.n += 1\n"
-        "        if self.n > 2:\n            raise StopAsyncIteration\n"
-        "        return 'x'\n"
+        + TWO_ASYNC_PIECES +
         "    def close(self):\n        closed.append(self.tag)\n"
         "def GET(request):\n    return Response(Source(request.search_params.get('tag')))\n"
     ),
@@ -582,11 +588,7 @@ ODD_SOURCES = {
         "closed = []\n"
         "class File:\n"
         "    def __init__(self):\n        self.n = 0\n"
-        "    def __aiter__(self):\n        return self\n"
-        "    async def __anext__(self):\n"
-        "        self.n += 1\n"
-        "        if self.n > 2:\n            raise StopAsyncIteration\n"
-        "        return 'x'\n"
+        + TWO_ASYNC_PIECES +
         "    async def close(self):  # as aiofiles' files have\n        closed.append(True)\n"
         "def GET():\n    return Response(File())\n"
     ),
@@ -603,11 +605,7 @@ ODD_SOURCES = {
         "from minirouter import Response\n"
         "class Body:\n"
         "    def __init__(self):\n        self.n = 0\n"
-        "    def __aiter__(self):\n        return self\n"
-        "    async def __anext__(self):\n"
-        "        self.n += 1\n"
-        "        if self.n > 2:\n            raise StopAsyncIteration\n"
-        "        return 'x'\n"
+        + TWO_ASYNC_PIECES +
         "    async def aclose(self):\n        raise ValueError('lost in aclose')\n"
         "def GET():\n    return Response(Body())\n"
     ),
