@@ -3337,8 +3337,9 @@ def _warn_of_cached_reads_beside_writes(file: str, handlers: Mapping[str, Any]) 
     writes = [method for method in ("POST", "PUT", "PATCH", "DELETE") if method in handlers]
     if writes and "GET" in handlers:
         logger.warning("%s caches its GET answers and also exports %s: a GET after a change is served the "
-                       "cached answer until it expires or the server restarts (Next.js would not cache this route; put the writes "
-                       "in a route of their own, or set dynamic = \"force-dynamic\")", file, ", ".join(writes))
+                       "cached answer until it expires or the server restarts (Next.js would not cache this "
+                       "route; put the writes in a route of their own, or set dynamic = \"force-dynamic\")",
+                       file, ", ".join(writes))
 
 
 # What a route or page file gets named by mistake (or kept from a Next.js
