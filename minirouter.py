@@ -5812,7 +5812,9 @@ def serve(app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], host:
 def waitress_options(app: Any) -> dict[str, Any]:
     """Settings that make waitress enforce the app's limits itself: it reads a
     whole body before calling the app, so without this a 1 GiB upload would
-    be read (its default limit) before ``max_body_size`` could refuse it."""
+    be read (its default limit) before ``max_body_size`` could refuse it.
+    With ``App(trust_forwarded=True)``, waitress also keeps the proxy's
+    ``X-Forwarded-*`` headers, which it otherwise deletes (waitress 3)."""
     limits = getattr(app, "limits", None)
     if not isinstance(limits, Limits):
         return {}
@@ -5821,7 +5823,12 @@ def waitress_options(app: Any) -> dict[str, Any]:
     # every body within max_body_size through, in chunks of 500 bytes or more;
     # the app answers its own 413 to a body that is over its limit but under this.
     headroom = max(64 * 1024, limits.max_body_size // 64)
-    return {"max_request_body_size": limits.max_body_size + headroom}
+    options: dict[str, Any] = {"max_request_body_size": limits.max_body_size + headroom}
+    if getattr(app, "trust_forwarded", False) is True:
+        # Deleted unless they come from waitress's own trusted_proxy: the app's
+        # trust_forwarded (a proxy in front sets them) would then change nothing.
+        options["clear_untrusted_proxy_headers"] = False
+    return options
 
 
 # The development server (wsgiref, where waitress is not installed): connections
@@ -5948,7 +5955,8 @@ def run_with_reloader(
     command: list[str], folders: list[str], *, interval: float = 0.5, listen: Optional[tuple[str, int]] = None
 ) -> int:
     """Run ``command`` as a child process and restart it whenever a watched
-    file changes; returns 0 on Ctrl-C or SIGTERM, after stopping the child.
+    file changes; returns 0 on Ctrl-C or SIGTERM, after stopping the child,
+    and 2 when the child exits with 2 (argparse's status for a bad argument).
     The child calls ``exit_with_reloader()`` (``serve`` does), so that it
     stops when this process is killed outright too.
 
@@ -5983,6 +5991,9 @@ def run_with_reloader(
                     return 0  # Ctrl-C while it stopped: no new child
                 child, reported_exit = _start_child(command), False
             elif child.poll() is not None and not reported_exit:
+                if child.returncode == 2:  # argparse's status for a bad argument, which no save can fix
+                    print("minirouter: the server exited with status 2 (a bad argument); stopping", file=sys.stderr)
+                    return 2
                 # Typically a route that no longer imports: keep watching, so saving the fix restarts it.
                 print(f"minirouter: the server exited with status {child.returncode}; "
                       "waiting for a file to change", file=sys.stderr)

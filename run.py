@@ -114,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exception(type(cause), cause, cause.__traceback__)
         print(f"cannot start: {error}", file=sys.stderr)
         return 1
+    except ValueError as error:  # a name in --allowed-host or ALLOWED_HOSTS that is no host name
+        parser.error(str(error))
 
     try:
         # waitress reads a whole body before the app sees it: give it the app's

@@ -850,6 +850,17 @@ def test_run_py_reload_without_waitress_exits_1_at_once(tmp_path: Path) -> None:
     assert "waitress is not installed" in result.stderr and "waiting for a file" not in result.stderr
 
 
+@pytest.mark.parametrize("reload", [[], ["--reload"]])
+def test_run_py_with_a_name_that_is_no_host_exits_2(reload: list) -> None:
+    # A traceback before; under --reload the watcher waited for a save that could not help.
+    env = {key: value for key, value in os.environ.items() if key not in ("MINIROUTER_RELOADER_PARENT", "ALLOWED_HOSTS")}
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), "--port", "0", "--allowed-host", "bad:1", *reload],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "allowed_hosts holds 'bad:1'" in result.stderr and "Traceback" not in result.stderr
+    assert "waiting for a file" not in result.stderr
+
+
 def test_run_py_shows_a_bracketed_ipv6_host_once() -> None:
     import importlib.util
 

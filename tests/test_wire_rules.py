@@ -548,6 +548,41 @@ def test_a_malformed_content_length_is_400_whatever_answers(tmp_path, path, meth
         assert result.json() == {"error": "Content-Length must be a whole number of bytes"}
 
 
+@pytest.mark.parametrize("trusted", [True, False])
+def test_under_waitress_trust_forwarded_sees_the_proxys_headers(tmp_path: Path, trusted: bool) -> None:
+    # waitress 3 deletes X-Forwarded-* unless they come from its own trusted_proxy:
+    # App(trust_forwarded=True) behind nginx changed nothing (links said http://).
+    import http.client
+
+    from conftest import LiveServer
+    from minirouter import waitress_options
+
+    url = route_source("def GET(request):", "    return {'url': request.url}")
+    app = App(str(make_app_dir(tmp_path, {"where/route.py": url})), trust_forwarded=trusted,
+              allowed_hosts=["example.com"])
+    server = LiveServer(app, **waitress_options(app))  # as run.py and minirouter serve serve it
+
+    def get(forwarded_host: str):
+        connection = http.client.HTTPConnection("127.0.0.1", int(server.url.rsplit(":", 1)[1]), timeout=10)
+        try:
+            connection.request("GET", "/where", headers={
+                "Host": "example.com", "X-Forwarded-Proto": "https", "X-Forwarded-Host": forwarded_host})
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    try:
+        served, refused = get("example.com"), get("evil.example")
+    finally:
+        server.stop()
+    if trusted:
+        assert served == (200, b'{"url":"https://example.com/where"}')
+        assert refused[0] == 400  # allowed_hosts checks the forwarded name
+    else:
+        assert served == refused == (200, b'{"url":"http://example.com/where"}')
+
+
 def test_the_readme_waitress_serve_line_gives_what_waitress_options_gives() -> None:
     import re
 
