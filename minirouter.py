@@ -2892,6 +2892,8 @@ def _cookie_header_after(cookie_header: str, set_cookies: list[str]) -> str:
         elif read[0] not in pairs:  # the first of two same names is the one read
             pairs[read[0]] = text
     for line in set_cookies:
+        if "=" not in line.partition(";")[0]:
+            continue  # a nameless cookie (RFC 6265bis 5.7): it replaces no named one
         name, value = _set_cookie_pair(line)
         pairs.pop(name, None)
         if not _set_cookie_expired(line.partition(";")[2]):
@@ -4417,11 +4419,18 @@ class _AllowedHosts:
         """400 unless the request names one of these hosts (or none: an HTTP/1.0
         client, whose answer names the server's own SERVER_NAME)."""
         host = _named_host(environ, trust_forwarded)
-        if not host:
-            return
-        if not _VALID_HOST.match(host):  # "localhost:@evil.com" would pass as localhost
-            raise HTTPError(400, "invalid Host header")
+        if host:
+            self._check_host(host)
+        sent = environ.get("HTTP_HOST")
+        if sent and sent != host and not trust_forwarded:
+            # An absolute-form target names the host request.url uses; Host is still
+            # what headers() hands the handler (a reset link built from it, say).
+            self._check_host(sent)
+
+    def _check_host(self, host: str) -> None:
         name = _host_name(host)
+        if not _VALID_HOST.match(host) or name.startswith(".") or ".." in name:
+            raise HTTPError(400, "invalid Host header")  # "localhost:@evil.com" would pass as localhost
         if name not in self.names and not (self.suffixes and name.endswith(self.suffixes)):
             raise HTTPError(400, f"the host {name[:100]} is not one this app serves (allowed_hosts)")
 

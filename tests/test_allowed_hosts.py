@@ -70,12 +70,21 @@ def test_the_middleware_never_sees_a_refused_host(tmp_path: Path) -> None:
     assert import_from_app(app_dir, "middleware").seen == ["/hello"]
 
 
-def test_the_host_of_an_absolute_form_target_is_the_one_checked(app: App) -> None:
-    # RFC 9112 3.2.2: Host is ignored then, as request.url ignores it.
+def test_the_host_of_an_absolute_form_target_and_the_host_header_are_both_checked(app: App) -> None:
+    # RFC 9112 3.2.2: request.url takes the target's host; the Host header is still
+    # what headers() hands the handler (a password-reset link built from it, say).
     refused = get(app, "example.com", REQUEST_URI="http://evil.example/hello")
     assert refused.status == 400 and "evil.example" in refused.json()["error"]
-    served = get(app, "evil.example", REQUEST_URI="http://example.com/hello")
+    forged = get(app, "evil.example", REQUEST_URI="http://example.com/hello")
+    assert forged.status == 400 and "evil.example" in forged.json()["error"]
+    served = get(app, "api.example.org", REQUEST_URI="http://example.com/hello")
     assert served.status == 200 and served.json() == {"url": "http://example.com/hello"}
+
+
+@pytest.mark.parametrize("host", [".example.org", "a..example.org", "..example.org:80"])
+def test_a_host_name_with_an_empty_label_is_no_host(app: App, host: str) -> None:
+    # ".example.org" matched the ".example.org" entry, and request.url became http://.example.org/...
+    assert (get(app, host).status, get(app, host).json()) == (400, {"error": "invalid Host header"})
 
 
 def test_x_forwarded_host_is_checked_only_behind_a_trusted_proxy(tmp_path: Path) -> None:

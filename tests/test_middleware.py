@@ -268,6 +268,15 @@ def test_cookie_header_after_set_cookie_lines() -> None:
     assert header == "keep=1; a=new; c=3; g=7"
 
 
+def test_a_nameless_set_cookie_from_the_middleware_replaces_no_cookie_for_the_route() -> None:
+    # "Set-Cookie: session" sets a cookie with an empty name (RFC 6265bis 5.7): the
+    # browser keeps session=client, and so must the Cookie header the route reads.
+    from minirouter import _cookie_header_after, parse_cookie_header
+
+    assert parse_cookie_header(_cookie_header_after("session=client", ["session"])) == {"session": "client"}
+    assert parse_cookie_header(_cookie_header_after("session=client", ["session; Path=/"])) == {"session": "client"}
+
+
 @pytest.mark.parametrize("header", ["sid=%ZZ; sid=abc", "sid; sid=abc", "sid=%0A; sid=abc", " ; sid=abc"])
 def test_a_pair_the_route_cannot_read_never_hides_a_readable_one_after_a_middleware_cookie(header: str) -> None:
     # The unreadable first pair claimed the name, and the readable sid=abc that
