@@ -4399,7 +4399,8 @@ class _AllowedHosts:
     """``App(allowed_hosts=[...])``: names as given (``example.com``,
     ``[::1]``), and ``.example.com`` for that name and every name under it."""
 
-    def __init__(self, hosts: Iterable[str]) -> None:
+    def __init__(self, hosts: Iterable[str], trust_forwarded: bool = False) -> None:
+        self.trust_forwarded = trust_forwarded  # X-Forwarded-Host is checked, and Host is the proxy's
         if isinstance(hosts, (str, bytes)):
             raise ValueError(f"allowed_hosts must be a list of host names, not one string: [{hosts!r}]")
         self.names: set[str] = set()
@@ -4415,14 +4416,14 @@ class _AllowedHosts:
                 suffixes.append(name)
         self.suffixes = tuple(suffixes)
 
-    def check(self, environ: dict[str, Any], trust_forwarded: bool) -> None:
+    def check(self, environ: dict[str, Any]) -> None:
         """400 unless the request names one of these hosts (or none: an HTTP/1.0
         client, whose answer names the server's own SERVER_NAME)."""
-        host = _named_host(environ, trust_forwarded)
+        host = _named_host(environ, self.trust_forwarded)
         if host:
             self._check_host(host)
         sent = environ.get("HTTP_HOST")
-        if sent and sent != host and not trust_forwarded:
+        if sent and sent != host and not self.trust_forwarded:
             # An absolute-form target names the host request.url uses; Host is still
             # what headers() hands the handler (a reset link built from it, say).
             self._check_host(sent)
@@ -4488,7 +4489,7 @@ class App:
             raise StartupError(f"{self.app_dir}: the app folder does not exist")
         self.debug = _bool_option("debug", debug)
         self.trust_forwarded = _bool_option("trust_forwarded", trust_forwarded)
-        self.allowed_hosts = None if allowed_hosts is None else _AllowedHosts(allowed_hosts)
+        self.allowed_hosts = None if allowed_hosts is None else _AllowedHosts(allowed_hosts, self.trust_forwarded)
         self.limits = Limits(
             max_body_size=_positive_int("max_body_size", max_body_size),
             max_form_parts=_positive_int("max_form_parts", max_form_parts),
@@ -4574,7 +4575,7 @@ class App:
             path, raw_path = _request_path(environ)
             request = Request(environ, path, raw_path, self.limits, self.trust_forwarded)
             if self.allowed_hosts is not None:
-                self.allowed_hosts.check(environ, self.trust_forwarded)
+                self.allowed_hosts.check(environ)
             if environ.get("CONTENT_LENGTH"):  # before any answer: a redirect, the middleware's, a 404
                 request.check_body_size()
             if raw_path[-1] == "/" and raw_path != "/":

@@ -120,10 +120,10 @@ class Server:
     def output(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
-    def get(self, path: str) -> tuple[int, bytes]:
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
-            connection.request("GET", path)
+            connection.request("GET", path, headers=headers or {})
             response = connection.getresponse()
             return response.status, response.read()
         finally:
@@ -328,17 +328,6 @@ def test_serve_answers_and_logs_each_request(tmp_path: Path, start_server) -> No
     assert line.rstrip().endswith("ms")
 
 
-def _status_for_host(port: int, host: str) -> int:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request("GET", "/hello", headers={"Host": host})
-        response = connection.getresponse()
-        response.read()
-        return response.status
-    finally:
-        connection.close()
-
-
 @pytest.mark.parametrize("program", ["serve", "run.py"])
 def test_a_server_on_loopback_answers_only_to_this_machines_names(tmp_path: Path, start_server, example_site,
                                                                     program: str) -> None:
@@ -353,9 +342,9 @@ def test_a_server_on_loopback_answers_only_to_this_machines_names(tmp_path: Path
         server.wait_for("/hello", b"Hello World!")
     port = server.port
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"app.localhost:{port}", "myapp.test"):
-        assert _status_for_host(port, host) == 200, host
+        assert server.get("/hello", {"Host": host})[0] == 200, host
     for host in (f"rebind.attacker.example:{port}", "evil.example", "www.myapp.test"):
-        assert _status_for_host(port, host) == 400, host
+        assert server.get("/hello", {"Host": host})[0] == 400, host
 
 
 def test_run_py_application_answers_to_the_hosts_allowed_hosts_names(example_site) -> None:

@@ -434,8 +434,8 @@ def test_an_async_body_runs_in_one_task_as_async_for_would(tmp_path):
     assert log == [("whole", "set", True), ("early", "set", True)]
 
 
-def _call(app: App, path: str):
-    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "x",
+def _call(app: App, path: str, query: str = ""):
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "x",
                "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
     return app(environ, lambda status, headers, exc_info=None: None)
 
@@ -634,16 +634,7 @@ def test_an_async_body_with_only_a_plain_close_is_closed_once_started(tmp_path, 
     else:
         assert next(pieces) == b"x"
     body.close()
-    assert route_module(app_dir, "plain-close/route.py").closed == [None]
-
-
-def route_module(app_dir: Path, relative: str):
-    """The loaded module of a route file whose folder name is no identifier."""
-    import sys
-
-    wanted = str((app_dir / relative).resolve())
-    return next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) and str(
-        Path(m.__file__).resolve()) == wanted)
+    assert import_from_app(app_dir, "plain-close.route").closed == [None]
 
 
 @pytest.mark.parametrize("path, message", [("/close-raises", "boom on close"), ("/aclose-raises", "lost in aclose")])
@@ -704,9 +695,7 @@ def test_a_cookie_set_in_a_stream_after_its_first_piece_is_an_error_not_lost(tmp
     early = client(app).get("/s")  # before the first piece: merged with the headers
     assert early.text == "ab" and early.headers.get_all("set-cookie") == ["early=1; Path=/"]
     caplog.set_level(logging.ERROR, logger="minirouter")
-    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/s", "QUERY_STRING": "late=1", "SERVER_NAME": "x",
-               "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
-    body = app(environ, lambda status, headers, exc_info=None: None)
+    body = _call(app, "/s", "late=1")
     with pytest.raises(RuntimeError, match=r"cookies\(\)\.set\(\) after the answer's headers were made"):
         b"".join(body)
     body.close()
@@ -719,7 +708,7 @@ def test_an_async_body_whose_close_is_async_def_is_closed(tmp_path, method):
     app_dir = make_app_dir(tmp_path, ODD_SOURCES)
     response = client(App(str(app_dir))).request(method, "/async-close")
     assert response.status == 200 and response.content == (b"xx" if method == "GET" else b"")
-    assert route_module(app_dir, "async-close/route.py").closed == [True]
+    assert import_from_app(app_dir, "async-close.route").closed == [True]
 
 
 def test_the_main_threads_event_loop_is_closed_at_exit(tmp_path):
