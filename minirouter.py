@@ -4043,14 +4043,26 @@ class ResponseCache:
             self._entries[key] = self._entries.pop(key)
             return entry
 
-    def put(self, key: Hashable, response: Response, seconds: Optional[float]) -> None:
+    def now(self) -> float:
+        """The cache's clock: pass its reading from before the handler ran to ``put``."""
+        return self._clock()
+
+    def put(
+        self, key: Hashable, response: Response, seconds: Optional[float], made_at: Optional[float] = None
+    ) -> None:
         """Keep a response (its body must be in memory) for ``seconds``, or
         until evicted when None; the least recently used entry makes room.
         A live entry stays: of requests that missed together, each ran the
         handler, and the first answer to be kept is the one every later
-        request gets (``force-static`` keeps the first answer)."""
+        request gets (``force-static`` keeps the first answer).
+        ``made_at``: when the handler was called. The answer's age counts
+        from then (RFC 9111 4.2.3), so a handler slower than ``seconds``
+        leaves nothing kept, rather than an answer older than it says."""
         assert response._body is not None
         now = self._clock()
+        made_at = now if made_at is None else min(made_at, now)
+        if seconds is not None and now >= made_at + seconds:
+            return  # stale already: it would replace a newer answer, and say Age: 0
         headers = tuple(response.headers.raw())
         size = (len(response._body) + sum(len(name) + len(value) for name, value in headers) + _key_size(key)
                 + _CACHE_ENTRY_OVERHEAD)
@@ -4060,8 +4072,8 @@ class ResponseCache:
             status=response.status,
             headers=headers,
             body=response._body,
-            stored_at=now,
-            expires_at=None if seconds is None else now + seconds,
+            stored_at=made_at,
+            expires_at=None if seconds is None else made_at + seconds,
             size=size,
         )
         with self._lock:
@@ -4561,10 +4573,14 @@ class App:
     # -- the WSGI entry point ---------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        # Each request in a context of its own, as Next.js gives each one its own
+        # AsyncLocalStorage: a context variable that the middleware or a handler
+        # sets (the user it found) is never still set for the server thread's next request.
+        request_context = contextvars.copy_context()
         # Checked per request so logging can be turned on after the app is built; free when off.
         if access_logger.isEnabledFor(logging.INFO):
-            return _call_with_access_log(self._handle, environ, start_response)
-        return self._handle(environ, start_response)
+            return request_context.run(_call_with_access_log, self._handle, environ, start_response)
+        return request_context.run(self._handle, environ, start_response)
 
     def _handle(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -4763,9 +4779,10 @@ class App:
             return self.cache.response(entry)
         seen = _static_request(request) if static else request
         seen.read_client_data = False  # what the middleware read does not count
+        asked_at = self.cache.now()
         response = self._call_handler(endpoint, "GET", handler, seen, params)
         if request.method == "GET" and _is_cacheable(response) and (static or not seen.read_client_data):
-            self.cache.put(key, response, endpoint.revalidate)
+            self.cache.put(key, response, endpoint.revalidate, asked_at)
         return response
 
     def _serve_openapi(self, request: Request) -> Response:
@@ -5081,18 +5098,27 @@ class _StreamedBody:
         self._async_pieces: Optional[_AsyncPieces] = None  # once an async source has started
         self._chunks = self._encoded_chunks()
         self._first = b""
+        # The server reads the body after the app has returned, out of the request's
+        # context: every piece is made in a copy of it, so the body still sees the
+        # context variables its handler set, and nothing it sets outlives it.
+        self._context = contextvars.copy_context()
 
     def start(self) -> None:
         """Make the first piece now, before the status is handed to the
         server: until then an error can still be the answer (a server sends
         nothing before the first piece, PEP 3333)."""
-        self._first = next(self._chunks, b"")
+        self._first = self._context.run(next, self._chunks, b"")
 
     def __iter__(self) -> Iterator[bytes]:
         try:
             if self._first:
                 yield self._first
-            yield from self._chunks
+            run, chunks = self._context.run, self._chunks
+            while True:
+                chunk = run(next, chunks, b"")  # _encoded_chunks never yields b""
+                if not chunk:
+                    return
+                yield chunk
         except SystemExit as exc:
             # Past the first piece an error can only cut the connection, which the
             # server does for an Exception; a SystemExit would escape its thread
@@ -5119,6 +5145,9 @@ class _StreamedBody:
                 yield bytes(chunk)
 
     def close(self) -> None:
+        self._context.run(self._close_source)
+
+    def _close_source(self) -> None:
         source = self._source
         try:
             if self._async_pieces is not None:

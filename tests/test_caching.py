@@ -504,6 +504,53 @@ def test_a_live_entry_is_kept_over_a_later_answer() -> None:
     assert cache.get("/t").body == b"new"
 
 
+def test_an_answer_is_as_old_as_the_request_that_asked_for_it() -> None:
+    # Its age counts from when the handler was called (RFC 9111 4.2.3): a slow
+    # handler's answer expires that much sooner, and one slower than its
+    # revalidate is never kept, where it would replace a newer answer.
+    clock = FakeClock()
+    cache = ResponseCache(10, clock=clock)
+    asked_at = clock.now
+    clock.now += 4  # the handler took 4 of the 10 seconds
+    cache.put("/slow", Response("made at 0"), 10, asked_at)
+    assert cache.response(cache.get("/slow")).headers["age"] == "4"
+    clock.now += 6
+    assert cache.get("/slow") is None
+    asked_at = clock.now
+    clock.now += 12
+    cache.put("/slower", Response("made 12 s ago"), 10, asked_at)
+    assert cache.get("/slower") is None and len(cache) == 0
+
+
+def test_a_handler_slower_than_its_revalidate_leaves_no_answer_kept(tmp_path: Path) -> None:
+    app_dir = make_app_dir(tmp_path, {
+        "_lib/state.py": "clock = None\ndelays = []\n",
+        "slow/route.py": """
+            import itertools
+            from PKG._lib import state
+
+            revalidate = 10
+            runs = itertools.count(1)
+
+            def GET():
+                if state.delays:
+                    state.clock.now += state.delays.pop(0)  # as if it took that long
+                return {"n": next(runs)}
+            """,
+    })
+    app = App(str(app_dir))
+    state = import_from_app(app_dir, "_lib.state")
+    state.clock = app.cache._clock = FakeClock()
+    state.delays[:] = [12, 3]
+    client_ = client(app)
+    assert client_.get("/slow").json() == {"n": 1}  # 12 s to make: stale when made
+    assert client_.get("/slow").json() == {"n": 2}  # 3 s to make: kept 7 s more
+    hit = client_.get("/slow")
+    assert hit.json() == {"n": 2} and hit.headers["age"] == "3"
+    state.clock.now += 7
+    assert client_.get("/slow").json() == {"n": 3}
+
+
 def test_concurrent_first_requests_to_a_force_static_route_keep_the_first_answer(tmp_path: Path) -> None:
     app = App(str(make_app_dir(tmp_path, {"built/route.py": """
         import itertools, time

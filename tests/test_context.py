@@ -444,3 +444,69 @@ def test_an_http_error_raised_in_a_task_group_child_is_that_answer(tmp_path):
     guarded = web.get("/guarded")
     assert (guarded.status, guarded.json()) == (401, {"error": "sign in first"})
     assert web.get("/two").status == 500  # with another error beside it, it is a failure
+
+
+# --- each request in a context of its own ------------------------------------------------
+
+OWN_CONTEXT_FILES = {
+    "_lib/auth.py": """
+        import contextvars
+        user = contextvars.ContextVar("user", default=None)
+        """,
+    "middleware.py": """
+        from myapp._lib.auth import user
+
+        config = {"matcher": ["/login"]}
+
+        def middleware(request):
+            user.set(request.search_params.get("as"))
+        """,
+    "login/route.py": """
+        from myapp._lib.auth import user
+
+        def GET():
+            return {"user": user.get()}
+        """,
+    "me/route.py": """
+        from myapp._lib.auth import user
+
+        def GET():
+            seen = user.get()
+            user.set("set by /me")  # a sync handler's own setting, too, ends with its request
+            return {"user": seen}
+        """,
+    "stream/route.py": """
+        from minirouter import Response
+        from myapp._lib.auth import user
+
+        def pieces():
+            yield "handler set %s; " % user.get()
+            user.set("set in the body")
+            yield "body sees %s" % user.get()
+
+        def GET():
+            user.set("bob")
+            return Response(pieces())
+        """,
+}
+
+
+def test_a_context_variable_set_for_one_request_is_unset_for_the_next(tmp_path) -> None:
+    # A middleware that finds the user on some paths only, and a route on another
+    # path that reads it: on a server thread, the next request must not see the
+    # previous client's user (Next.js gives each request its own AsyncLocalStorage).
+    client_ = client(App(str(make_app_dir(tmp_path, OWN_CONTEXT_FILES, name="myapp"))))
+    assert client_.get("/login?as=alice").json() == {"user": "alice"}  # the same request sees it
+    assert client_.get("/me").json() == {"user": None}
+    assert client_.get("/me").json() == {"user": None}
+
+
+def test_a_streamed_body_sees_its_handlers_context_and_leaves_none_behind(tmp_path) -> None:
+    # The server reads a body after the app has returned, out of the request's context.
+    app = App(str(make_app_dir(tmp_path, OWN_CONTEXT_FILES, name="myapp")))
+    environ = make_environ("GET", "/stream")
+    body = app(environ, lambda status, headers, exc_info=None: None)
+    pieces = list(body)  # read here, where the handler's context is not
+    body.close()
+    assert b"".join(pieces) == b"handler set bob; body sees set in the body"
+    assert client(app).get("/me").json() == {"user": None}
