@@ -78,6 +78,7 @@ __all__ = [
     "Context",
     "FormData",
     "HTTPError",
+    "MissingRequestValue",
     "Headers",
     "Request",
     "RequestCookies",
@@ -335,7 +336,10 @@ class RequestHeaders(Mapping):  # type: ignore[type-arg]
         return headers
 
     def __getitem__(self, name: str) -> str:
-        return self._data[name.lower()]
+        try:
+            return self._data[name.lower()]
+        except KeyError:
+            raise MissingRequestValue("header", name) from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
@@ -667,6 +671,7 @@ class _MultiValueView:
     otherwise scan the pairs once per name, in quadratic time."""
 
     __slots__ = ("_pairs", "_by_name")
+    _what = "value"  # what a name is, for the 400 of a missing one
 
     def __init__(self, pairs: Iterable[tuple[str, Any]] = ()) -> None:
         self._pairs = list(pairs)
@@ -704,7 +709,7 @@ class _MultiValueView:
     def __getitem__(self, name: str) -> Any:
         values = self._values_of(name)
         if not values:
-            raise KeyError(name)
+            raise MissingRequestValue(self._what, name)
         return values[0]
 
     def __iter__(self) -> Iterator[str]:
@@ -733,12 +738,14 @@ class SearchParams(_MultiValueView):
     """The query string: ``get``, ``get_all``, ``has``/``in``, ``items``."""
 
     __slots__ = ()
+    _what = "query parameter"
 
 
 class FormData(_MultiValueView):
     """A parsed form: values are ``str``, or ``UploadFile`` for file parts."""
 
     __slots__ = ()
+    _what = "form field"
 
 
 class RequestCookies(Mapping):  # type: ignore[type-arg]
@@ -750,13 +757,22 @@ class RequestCookies(Mapping):  # type: ignore[type-arg]
         self._data = dict(data)
 
     def __getitem__(self, name: str) -> str:
-        return self._data[name]
+        try:
+            return self._data[name]
+        except KeyError:
+            raise MissingRequestValue("cookie", name) from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
 
     def __len__(self) -> int:
         return len(self._data)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._data
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._data.get(name, default)
 
     def has(self, name: str) -> bool:
         return name in self._data
@@ -2049,7 +2065,7 @@ def format_set_cookie(
     name: str,
     value: str,
     *,
-    max_age: Optional[int] = None,
+    max_age: Union[int, datetime.timedelta, None] = None,
     expires: Union[datetime.datetime, float, int, None] = None,
     path: Optional[str] = "/",
     domain: Optional[str] = None,
@@ -2066,6 +2082,8 @@ def format_set_cookie(
     _check_cookie_rules(name, path, domain, secure)
     if path is not None:
         parts.append(f"Path={path}")
+    if isinstance(max_age, datetime.timedelta):  # as Flask takes it
+        max_age = int(max_age.total_seconds())
     expiry = _cookie_expiry(max_age, expires)
     if expiry is not None:
         parts.append(f"Expires={http_date(expiry)}")
@@ -2107,7 +2125,7 @@ def _cookie_expiry(max_age: Optional[int], expires: Union[datetime.datetime, flo
     if max_age is None:
         return expiry
     if isinstance(max_age, bool) or not isinstance(max_age, int):
-        raise TypeError("max_age takes whole seconds")
+        raise TypeError(f"max_age takes whole seconds (an int) or a timedelta, not {type(max_age).__name__}")
     if max_age or expiry is None:
         # Clamped first: a float overflows on a huge int.
         seconds = min(max(max_age, -_LAST_HTTP_DATE), _LAST_HTTP_DATE)
@@ -2187,7 +2205,7 @@ class ResponseCookies:
         name: str,
         value: str,
         *,
-        max_age: Optional[int] = None,
+        max_age: Union[int, datetime.timedelta, None] = None,
         expires: Union[datetime.datetime, float, int, None] = None,
         path: Optional[str] = "/",
         domain: Optional[str] = None,
@@ -2450,6 +2468,17 @@ class HTTPError(Exception):
         return _error_response(self.status, self.message, self.headers)
 
 
+class MissingRequestValue(HTTPError, KeyError):
+    """A header, query parameter, form field or cookie read with ``[name]``
+    that the request does not have: a ``KeyError``, and a 400 saying what is
+    missing when the handler lets it go, as in Flask: the client left it out,
+    not the handler. ``get(name)`` gives ``None`` instead."""
+
+    def __init__(self, what: str, name: Any) -> None:
+        super().__init__(400, f"missing {what} {name!r}")
+        self.args = (name,)  # as a KeyError's: the name asked for
+
+
 class RedirectError(HTTPError):
     """Raised by ``redirect()`` and ``permanent_redirect()``; becomes a redirect."""
 
@@ -2534,9 +2563,20 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
         if name in self._changes:
             value = self._changes[name]
             if value is None:
-                raise KeyError(name)
+                raise MissingRequestValue("cookie", name)
             return value
         return self._request_cookies[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name in self._changes:
+            value = self._changes[name]
+            return default if value is None else value
+        return self._request_cookies.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        if name in self._changes:
+            return self._changes[name] is not None
+        return name in self._request_cookies
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._current())
@@ -2713,7 +2753,9 @@ def _matcher_tokens(pattern: str, segment: str) -> list[tuple[str, str]]:
     if any(char in _MATCHER_RESERVED for char in segment):
         raise ValueError(
             f"middleware matcher {pattern!r}: segment {segment!r} mixes text with parameter "
-            "or regular-expression syntax; only whole-segment parameters are supported"
+            "or regular-expression syntax; only whole-segment parameters are supported (for a "
+            "negative lookahead such as /((?!api|static).*), leave matcher out and test "
+            "request.path in middleware())"
         )
     try:
         # Paths are matched decoded (and in NFC), so a literal written escaped is decoded too.
@@ -3022,7 +3064,7 @@ class Endpoint:
     # (most requests are GETs): in a large app each object a request touches
     # is likely a trip to main memory.
     __slots__ = ("get_handler", "handlers", "arity", "dynamic", "last_param", "kind", "allow", "file", "url",
-                 "segments", "module", "revalidate")
+                 "segments", "module", "revalidate", "said_answers_depend_on_client")
 
     def __init__(
         self,
@@ -3051,6 +3093,7 @@ class Endpoint:
         self.module = module
         self.dynamic = dynamic
         self.revalidate = revalidate
+        self.said_answers_depend_on_client = False  # logged once: see App._call_cached
 
     def __repr__(self) -> str:
         return f"Endpoint({self.url!r}, {self.file!r})"
@@ -3308,17 +3351,41 @@ def _route_handlers(module: types.ModuleType, file: str) -> tuple[dict[str, Call
             raise StartupError(f"{file}: {method} must be a function")
         handlers[method] = function
         arity[method] = _handler_arity(function, method, file)
-    for method in HTTP_METHODS:
-        lower = getattr(module, method.lower(), None)
-        if inspect.isfunction(lower) and getattr(lower, "__module__", None) == module.__name__:
-            logger.warning(
-                "%s defines %s(); handlers are named in upper case: did you mean %s()?",
-                file, method.lower(), method,
-            )
+    misnamed = [method for method in HTTP_METHODS if _defines_function(module, method.lower())]
+    for method in misnamed:
+        logger.warning(
+            "%s defines %s(); handlers are named in upper case: did you mean %s()?",
+            file, method.lower(), method,
+        )
     if not handlers:
-        raise StartupError(f"{file} defines no handler: define one of {', '.join(HTTP_METHODS)}")
+        hint = f" (it defines {', '.join(m.lower() + '()' for m in misnamed)}: handlers are named in upper case)"
+        raise StartupError(f"{file} defines no handler: define one of {', '.join(HTTP_METHODS)}"
+                           f"{hint if misnamed else ''}")
     _warn_of_unused_segment_options(module, file)
     return handlers, arity
+
+
+def _defines_function(module: types.ModuleType, name: str) -> bool:
+    """Whether the module's own code defines a function of that name (not one it imported)."""
+    function = getattr(module, name, None)
+    return inspect.isfunction(function) and getattr(function, "__module__", None) == module.__name__
+
+
+def _warn_of_params_as_arguments(
+    file: str, handlers: Mapping[str, Callable[..., Any]], segments: tuple[Segment, ...]
+) -> None:
+    # Flask hands a handler its URL values as arguments; here the second
+    # argument is the Context, so `def GET(request, id)` gets no id.
+    names = {segment.value for segment in segments if segment.kind != STATIC}
+    for method, function in handlers.items():
+        try:
+            parameters = list(inspect.signature(function).parameters)
+        except (TypeError, ValueError):
+            continue
+        if len(parameters) >= 2 and parameters[1] in names:
+            logger.warning("%s: %s(request, %s) is handed the context, not the %s: write %s(request, context) "
+                           "and read context.params[%r]", file, method, parameters[1], parameters[1], method,
+                           parameters[1])
 
 
 # Next.js route segment config that minirouter does not act on (it reads
@@ -3439,6 +3506,7 @@ class RouteTree:
         self._check_segments(file, segments)
         module = self._loader.load_route(file)
         handlers, arity = _route_handlers(module, file)
+        _warn_of_params_as_arguments(file, handlers, segments)
         # Routes whose handlers take the same arguments share one table: an
         # object fewer per route for a request to bring into the CPU cache.
         arity = self._arity_tables.setdefault(tuple(arity.items()), arity)
@@ -4445,6 +4513,10 @@ class _AllowedHosts:
         if not _VALID_HOST.match(host) or name.startswith(".") or ".." in name:
             raise HTTPError(400, "invalid Host header")  # "localhost:@evil.com" would pass as localhost
         if name not in self.names and not (self.suffixes and name.endswith(self.suffixes)):
+            # Said in the server's log too: whoever chose the name (an /etc/hosts entry, a
+            # container's, a tunnel's) may never have set allowed_hosts: `serve` did.
+            logger.warning("refused a request for the host %s: to serve it, add it to allowed_hosts "
+                           "(--allowed-host %s on the command line)", name[:100], name[:100])
             raise HTTPError(400, f"the host {name[:100]} is not one this app serves (allowed_hosts)")
 
 
@@ -4781,8 +4853,15 @@ class App:
         seen.read_client_data = False  # what the middleware read does not count
         asked_at = self.cache.now()
         response = self._call_handler(endpoint, "GET", handler, seen, params)
-        if request.method == "GET" and _is_cacheable(response) and (static or not seen.read_client_data):
-            self.cache.put(key, response, endpoint.revalidate, asked_at)
+        if request.method == "GET" and _is_cacheable(response):
+            if static or not seen.read_client_data:
+                self.cache.put(key, response, endpoint.revalidate, asked_at)
+            elif not endpoint.said_answers_depend_on_client:
+                # Otherwise a route's revalidate seems to do nothing, and nothing says why.
+                endpoint.said_answers_depend_on_client = True
+                logger.warning("%s: its GET handler read the request's headers, cookies, body or URL, so its "
+                               "answer is not cached: it may differ from one client to another (as in "
+                               "Next.js; said once)", endpoint.file)
         return response
 
     def _serve_openapi(self, request: Request) -> Response:

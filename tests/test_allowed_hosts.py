@@ -8,6 +8,7 @@ else Host, else (behind a trusted proxy) X-Forwarded-Host.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,17 @@ def test_any_other_host_is_a_400_that_names_it_before_the_middleware_runs(app: A
     result = get(app, host)
     assert result.status == 400
     assert result.json() == {"error": f"the host {name} is not one this app serves (allowed_hosts)"}
+
+
+def test_a_refused_host_is_logged_with_how_to_serve_it(app: App, caplog: pytest.LogCaptureFixture) -> None:
+    # Whoever named it (an /etc/hosts entry, a tunnel) may never have set allowed_hosts: `serve` did.
+    with caplog.at_level(logging.WARNING, logger="minirouter"):
+        assert get(app, "myhost.test:8000").status == 400
+        assert get(app, "example.com").status == 200
+    assert [r.getMessage() for r in caplog.records if r.name == "minirouter"] == [
+        "refused a request for the host myhost.test: to serve it, add it to allowed_hosts "
+        "(--allowed-host myhost.test on the command line)"
+    ]
 
 
 def test_the_middleware_never_sees_a_refused_host(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import textwrap
 import threading
 import time
@@ -433,6 +434,18 @@ def test_a_revalidate_route_that_reads_the_client_is_not_cached(cache_app: Cache
     second = cache_app.get("/timed-reads", headers={"User-Agent": "two"})
     assert (first.json()["ua"], second.json()["ua"]) == ("one", "two")
     assert cache_app.calls["timed-reads"] == 2
+
+
+def test_a_revalidate_route_not_cached_for_reading_the_client_says_so_once(
+    cache_app: CacheApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="minirouter"):
+        for _ in range(3):
+            cache_app.get("/timed-reads")
+        cache_app.get("/timed")
+        cache_app.get("/static")  # force-static: its request has nothing of the client's
+    said = [r.getMessage() for r in caplog.records if r.name == "minirouter"]
+    assert len(said) == 1 and "timed-reads" in said[0] and "is not cached" in said[0], said
 
 
 def test_a_revalidate_route_that_reads_content_type_or_length_is_not_cached(cache_app: CacheApp) -> None:

@@ -510,3 +510,23 @@ def test_a_streamed_body_sees_its_handlers_context_and_leaves_none_behind(tmp_pa
     body.close()
     assert b"".join(pieces) == b"handler set bob; body sees set in the body"
     assert client(app).get("/me").json() == {"user": None}
+
+
+def test_a_cookie_read_from_cookies_with_brackets_that_is_not_there_is_a_400(tmp_path) -> None:
+    app = App(str(make_app_dir(tmp_path, {"r/route.py": """
+        from minirouter import cookies
+
+        def GET(request):
+            jar = cookies()
+            jar.delete("gone")
+            if request.search_params.get("which") == "deleted":
+                return {"value": jar["gone"]}
+            return {"value": jar.get("gone"), "in": "gone" in jar, "sent": jar["kept"],
+                    "missing": jar.get("missing", "default")}
+        """})))
+    sent = {"gone": "1", "kept": "2"}
+    assert client(app).get("/r", cookies=sent).json() == {"value": None, "in": False, "sent": "2",
+                                                          "missing": "default"}
+    deleted = client(app).get("/r?which=deleted", cookies=sent)
+    assert deleted.status == 400 and deleted.json() == {"error": "missing cookie 'gone'"}
+    assert client(app).get("/r").json() == {"error": "missing cookie 'kept'"}

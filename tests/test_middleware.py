@@ -610,6 +610,12 @@ def test_bad_matcher_pattern_names_itself(pattern: Any) -> None:
     assert repr(pattern) in str(info.value)
 
 
+def test_the_nextjs_negative_lookahead_matcher_is_refused_with_what_to_do_instead() -> None:
+    # The matcher of Next.js's own examples, which excludes paths by a regular expression.
+    with pytest.raises(ValueError, match="leave matcher out and test request.path in middleware"):
+        compile_matcher("/((?!api|_next/static|favicon.ico).*)")
+
+
 def test_matcher_config_forms() -> None:
     assert compile_matchers(None) is None
     assert compile_matchers({}) is None

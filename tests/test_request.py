@@ -912,3 +912,45 @@ def test_a_form_of_ampersands_is_walked_without_a_list_of_its_pieces():
         if not already:
             tracemalloc.stop()
     assert peak < len(flood)  # well under one slot per piece (8 bytes each)
+
+
+# --- a value read with [name] that the client did not send -----------------------------------
+
+@pytest.mark.parametrize(
+    "read, expected",
+    [
+        (lambda request: request.headers["Authorization"], "missing header 'Authorization'"),
+        (lambda request: request.search_params["q"], "missing query parameter 'q'"),
+        (lambda request: request.form()["name"], "missing form field 'name'"),
+        (lambda request: request.cookies["sid"], "missing cookie 'sid'"),
+    ],
+)
+def test_a_value_the_client_left_out_read_with_brackets_is_a_400(hook, read, expected):
+    # As in Flask (werkzeug's BadRequestKeyError): the client's mistake, not a 500.
+    hook.set(lambda request, context: read(request))
+    response = hook.client.post("/hook", data={"other": "1"})
+    data = assert_json_error(response.status, response.headers.get, response.content, 400)
+    assert data == {"error": expected}
+
+
+def test_a_missing_value_is_still_a_key_error_to_the_handler(hook):
+    def factory(request, context):
+        seen = {}
+        for what, mapping in (("header", request.headers), ("query", request.search_params),
+                              ("cookie", request.cookies)):
+            try:
+                mapping["absent"]
+            except KeyError as exc:
+                seen[what] = exc.args[0]
+        return {"seen": seen, "get": [request.headers.get("absent"), request.search_params.get("absent"),
+                                      request.cookies.get("absent")],
+                "in": ["absent" in request.cookies, "present" in request.cookies],
+                "present": request.cookies["present"]}
+
+    hook.set(factory)
+    assert hook.client.get("/hook", cookies={"present": "yes"}).json() == {
+        "seen": {"header": "absent", "query": "absent", "cookie": "absent"},
+        "get": [None, None, None],
+        "in": [False, True],
+        "present": "yes",
+    }

@@ -260,6 +260,13 @@ def test_cookie_max_age_sets_expires_over_an_expires_given(hook):
         Response("x").cookies.set("sid", "abc", max_age=60, expires="tomorrow")
 
 
+def test_cookie_max_age_takes_a_timedelta_as_flask_does(hook):
+    lines = set_cookie_lines(hook, lambda r: r.cookies.set("sid", "abc", max_age=timedelta(days=1, seconds=0.9)))
+    assert lines[0].split("; ")[3] == "Max-Age=86400"
+    with pytest.raises(TypeError, match="whole seconds .* or a timedelta, not float"):
+        Response("x").cookies.set("sid", "abc", max_age=1.5)
+
+
 def test_cookie_max_age_zero_is_written(hook):
     lines = set_cookie_lines(hook, lambda r: r.cookies.set("sid", "abc", max_age=0))
     assert "Max-Age=0" in lines[0].split("; ")

@@ -355,6 +355,22 @@ def test_error_route_without_handler(tmp_path):
 def test_error_route_with_only_lowercase_or_unknown_names(tmp_path):
     msg = startup_error(tmp_path, {"lower/route.py": "def get():\n    return {}\ndef FOO():\n    return {}\n"})
     assert "lower/route.py" in msg, msg
+    assert "it defines get(): handlers are named in upper case" in msg, msg
+
+
+def test_a_handler_that_names_a_param_as_its_second_argument_warns(tmp_path, caplog):
+    # Flask's habit, def GET(request, id): the second argument is the Context.
+    with caplog.at_level(logging.WARNING, logger="minirouter"):
+        make_app(tmp_path, {
+            "items/[id]/route.py": "def GET(request, id):\n    return {}\ndef PUT(request, context):\n    return {}\n",
+            "docs/[[...slug]]/route.py": "def GET(request, slug):\n    return {}\n",
+            "users/[user]/route.py": "def GET(request, ctx):\n    return {}\n",
+        })
+    warnings = [r.getMessage() for r in caplog.records if r.name == "minirouter" and r.levelno == logging.WARNING]
+    assert any("items/[id]/route.py: GET(request, id) is handed the context" in m
+               and "context.params['id']" in m for m in warnings), warnings
+    assert any("GET(request, slug)" in m for m in warnings), warnings
+    assert not any("PUT" in m or "users/" in m for m in warnings), warnings
 
 
 def test_lowercase_method_name_warns(tmp_path, caplog):

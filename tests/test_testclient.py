@@ -193,7 +193,8 @@ def test_head_options_and_request(c):
     h = c.head("/h")
     assert h.status == 200
     assert c.options("/o").json()["method"] == "OPTIONS"
-    assert c.request("PROPFIND", "/p").json()["method"] == "PROPFIND"
+    with pytest.warns(Warning, match="PROPFIND"):  # wsgiref's validator knows only RFC 9110's methods
+        assert c.request("PROPFIND", "/p").json()["method"] == "PROPFIND"
 
 
 def test_files_keyword_sends_multipart(c):
