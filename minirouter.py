@@ -121,6 +121,9 @@ READ_CHUNK_SIZE = 64 * 1024
 
 StartResponse = Callable[..., Any]
 HeaderInput = Union["Headers", Mapping[str, str], Iterable[tuple[str, str]], None]
+# What Response() sends: text, bytes, or pieces of either, made as they are sent.
+_Chunk = Union[bytes, bytearray, memoryview, str]
+ResponseBody = Union[str, bytes, bytearray, memoryview, Iterable[_Chunk], AsyncIterable[_Chunk], None]
 
 
 # ---------------------------------------------------------------------------
@@ -495,8 +498,9 @@ def parse_cookie_header(header: str) -> dict[str, str]:
     A pair without '=' or whose value does not percent-decode as UTF-8 is
     skipped, a nameless one dropped, the rest kept; quotes around a value are
     part of it (RFC 6265 5.4, as Next.js reads them); the first of two
-    same-named cookies wins (browsers send the most specific path first). No regular expression: CPython's ``http.cookies`` had a
-    quadratic one on backslash-heavy values.
+    same-named cookies wins (browsers send the most specific path first). No
+    regular expression: CPython's ``http.cookies`` had a quadratic one on
+    backslash-heavy values.
     """
     cookies: dict[str, str] = {}
     for pair in header.split(";"):
@@ -563,7 +567,7 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
     calls it an error): a proxy that read the other ``boundary`` or ``charset``
     would see another body. Named twice with one value, it reads one way only.
     """
-    main, _, rest = value.partition(";")
+    media_type, _, rest = value.partition(";")
     params: dict[str, str] = {}
     if rest.count("\\") > HEADER_BACKSLASH_LIMIT:
         raise HTTPError(400, "header has too many backslashes")
@@ -594,7 +598,7 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
             raise HTTPError(400, f"header parameter {name[:64]!r} is given twice, with two values")
         if name:
             params[name] = param_value
-    return main.strip(" \t").lower(), params
+    return media_type.strip(" \t").lower(), params
 
 
 def http_date(timestamp: float) -> str:
@@ -648,19 +652,6 @@ def _parse_http_date(value: str) -> Optional[float]:
     except ValueError:  # 31 Feb, 25:00 ...
         return None
     return moment.timestamp()
-
-
-def _parse_cookie_date(value: str) -> Optional[float]:
-    """A Set-Cookie Expires, read leniently as RFC 6265 5.1.1 asks."""
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if parsed is None:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return parsed.timestamp()
 
 
 class _MultiValueView:
@@ -824,8 +815,6 @@ _REFUSED_CHARSETS = frozenset({
     "cp037", "cp273", "cp424", "cp500", "cp875", "cp1026", "cp1140",
     "mac-arabic", "mac-farsi",  # '<', '>', '"' and '&' at bytes 0xA0-0xBF too
 })
-# Codecs (by their codecs.lookup() name) that remove a leading byte order mark themselves.
-_CODECS_THAT_DROP_THE_BOM = frozenset({"utf-16", "utf-32", "utf-8-sig"})
 
 # No pattern below repeats more than one character class, and each is matched at a
 # given position: it runs forward over the text and never backtracks, so each use is linear.
@@ -1164,7 +1153,7 @@ def _part_header_params(value: str) -> tuple[str, dict[str, str], frozenset[str]
         raise HTTPError(400, "control character in a header value")
     if value.count("\\") > HEADER_BACKSLASH_LIMIT:
         raise HTTPError(400, "too many backslashes in a header value")
-    main, _, rest = value.partition(";")
+    disposition, _, rest = value.partition(";")
     params: dict[str, str] = {}
     extended: dict[str, str] = {}
     count = 0
@@ -1200,7 +1189,7 @@ def _part_header_params(value: str) -> tuple[str, dict[str, str], frozenset[str]
         target[key] = text
     for key, text in extended.items():
         params[key] = _decode_extended_value(text)
-    return main.strip(" \t").lower(), params, frozenset(extended)
+    return disposition.strip(" \t").lower(), params, frozenset(extended)
 
 
 def _has_control_chars(value: str) -> bool:
@@ -1313,7 +1302,7 @@ def _is_python_codec_name(charset: str) -> bool:
     return name in names or name.replace(".", "_") in names
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=None)  # listed on first use, not at import: pkgutil reads a folder
 def _python_codec_names() -> frozenset[str]:
     """The modules of the encodings package and their aliases (utf_8, latin1...)."""
     import encodings
@@ -1343,8 +1332,8 @@ def _spool_file(spool_size: int) -> IO[bytes]:
 
 
 # ---------------------------------------------------------------------------
-# The request path: split on the raw '/' first, then decode each segment once,
-# as Next.js does, so /files/a%2Fb gives one segment "a/b".
+# The request target: its path split on the raw '/' first, each segment decoded once
+# as Next.js does (/files/a%2Fb is one segment "a/b"), and the host it names.
 # ---------------------------------------------------------------------------
 
 
@@ -1387,15 +1376,6 @@ def _named_host(environ: dict[str, Any], trust_forwarded: bool) -> Optional[str]
         if forwarded_host:
             host = forwarded_host
     return host
-
-
-def _host_name(authority: str) -> str:
-    """The name in ``host[:port]``, lower-case, without its port or a final
-    dot: ``Example.COM.:8000`` is ``example.com``, ``[::1]:80`` is ``[::1]``."""
-    if authority.startswith("["):  # an IPv6 address, whose own colons are no port
-        end = authority.find("]")
-        return (authority[: end + 1] if end != -1 else authority).lower()
-    return authority.partition(":")[0].lower().rstrip(".")
 
 
 def _target_authority(environ: dict[str, Any]) -> Optional[str]:
@@ -1536,6 +1516,11 @@ class Limits:
 _DEFAULT_LIMITS = Limits()
 
 
+# Codecs (by their codecs.lookup() name) that remove a leading byte order mark themselves
+# (request.text() drops the mark the others leave).
+_CODECS_THAT_DROP_THE_BOM = frozenset({"utf-16", "utf-32", "utf-8-sig"})
+
+
 # JSON as RFC 8259 has it: no NaN or Infinity (Python's json reads them), no
 # number too large for a float.
 def _json_constant(name: str) -> Any:
@@ -1577,7 +1562,6 @@ _JSON_ENCODER = jsonlib.JSONEncoder(ensure_ascii=False, separators=(",", ":"), a
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 # application/<subtype>+json, the subtype an RFC 6838 name (Content-Type is lower-cased first).
 _JSON_SUFFIX_TYPE = re.compile(r"application/[a-z0-9][a-z0-9!#$&^_.+-]{0,120}\+json")
-_JSON_ASCII_ENCODER = jsonlib.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 # JSONEncoder.encode() builds a new C encoder on every call, which costs more
 # than encoding a small dict; this one is built once, with the same options.
@@ -1925,8 +1909,8 @@ class Request:
         limit = self._limits.max_form_memory
         for name, value in pairs:
             # The limit counts bytes; a character takes at most 4 in UTF-8.
-            for text in (name, value):
-                if len(text) > limit // 4 and len(text.encode("utf-8", "replace")) > limit:
+            for field_text in (name, value):
+                if len(field_text) > limit // 4 and len(field_text.encode("utf-8", "replace")) > limit:
                     raise HTTPError(413, f"form field {name[:40]!r} is larger than {limit} bytes")
         return FormData(pairs)
 
@@ -2033,10 +2017,9 @@ _COOKIE_MAX_PAIR_BYTES = 4096
 _COOKIE_MAX_ATTRIBUTE_BYTES = 1024
 
 
-def _cookie_name(name: str) -> str:
+def _check_cookie_name(name: str) -> None:
     if not isinstance(name, str) or not _is_token(name):
         raise ValueError(f"invalid cookie name {name!r}: use letters, digits and !#$%&'*+-.^_`|~")
-    return name
 
 
 # The last second an HTTP date can write (9999-12-31 23:59:59 UTC).
@@ -2106,7 +2089,7 @@ def format_set_cookie(
 
 def _cookie_pair(name: str, value: str) -> str:
     """``name=value``, the value percent-encoded where a cookie may not hold it."""
-    _cookie_name(name)
+    _check_cookie_name(name)
     if not isinstance(value, str):
         raise TypeError(f"cookie {name} value must be a str, not {type(value).__name__}")
     if _has_cr_lf_or_nul(value):
@@ -2192,6 +2175,35 @@ def _set_cookie_name(line: str) -> str:
     return _set_cookie_pair(line)[0]
 
 
+def _set_cookie_expired(attributes: str) -> bool:
+    """Whether ``Set-Cookie`` attributes remove the cookie: ``Max-Age`` of 0 or
+    less, else an ``Expires`` in the past (Max-Age wins, RFC 6265 5.3)."""
+    expires = None
+    for attribute in attributes.split(";"):
+        key, _, value = attribute.partition("=")
+        key, value = key.strip().lower(), value.strip()
+        if key == "max-age":
+            seconds = value.lstrip("-")
+            if seconds.isascii() and seconds.isdigit():
+                return value.startswith("-") or not seconds.strip("0")
+        elif key == "expires":
+            expires = _parse_cookie_date(value)
+    return expires is not None and expires <= time.time()
+
+
+def _parse_cookie_date(value: str) -> Optional[float]:
+    """A Set-Cookie Expires, read leniently as RFC 6265 5.1.1 asks."""
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed.timestamp()
+
+
 class ResponseCookies:
     """``response.cookies``: ``set`` and ``delete`` write ``Set-Cookie`` headers."""
 
@@ -2270,6 +2282,9 @@ _LOCATION_AS_IS = re.compile(r"[A-Za-z0-9!#$%&'()*+,\-./:;=?@\[\]_~]*\Z")
 _TEXT_TYPE_HEADER = ("Content-Type", "text/plain; charset=utf-8")
 _BINARY_TYPE_HEADER = ("Content-Type", "application/octet-stream")
 _JSON_TYPE_HEADER = ("Content-Type", "application/json")
+# Response.json()'s fallback for data holding a lone surrogate, which UTF-8 cannot
+# encode: ASCII JSON writes it as a \udXXX escape.
+_JSON_ASCII_ENCODER = jsonlib.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
 class Response:
@@ -2290,7 +2305,7 @@ class Response:
     # name to value: while the value is still that, the middleware's replaces it.
     _default_headers: Mapping[str, str] = types.MappingProxyType({})
 
-    def __init__(self, body: Any = None, status: int = 200, headers: HeaderInput = None) -> None:
+    def __init__(self, body: ResponseBody = None, status: int = 200, headers: HeaderInput = None) -> None:
         self.status = status
         if type(body) is str and not headers:  # the commonest response, built in two steps
             self._body: Optional[bytes] = body.encode("utf-8")
@@ -2452,7 +2467,7 @@ def _error_message(message: Any, status: int) -> Any:
 class HTTPError(Exception):
     """Raise it from a handler to answer ``status`` with ``{"error": message}``."""
 
-    def __init__(self, status: int, message: str = "", headers: HeaderInput = None) -> None:
+    def __init__(self, status: int, message: Any = "", headers: HeaderInput = None) -> None:
         if not _valid_status(status):
             raise ValueError(f"HTTP status must be an int from 200 to 599, not {status!r}")
         self.status = status
@@ -2527,7 +2542,7 @@ def _valid_status(status: Any) -> bool:
     return not isinstance(status, bool) and isinstance(status, int) and 200 <= status <= 599
 
 
-def _error_response(status: int, message: str, headers: HeaderInput = None) -> Response:
+def _error_response(status: int, message: Any, headers: HeaderInput = None) -> Response:
     """Every error the framework writes: JSON ``{"error": reason}``."""
     return Response.json({"error": message}, status, headers)
 
@@ -2617,7 +2632,8 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
                                "lost (set it in the handler, or in a streamed body before its first piece)")
 
 
-# The one piece of global state: which request this thread/task is serving.
+# Which request this thread/task is serving: the global state design.md allows.
+# (The only other is _event_loops, one reused event loop per server thread.)
 _current_request: contextvars.ContextVar[Optional[Request]] = contextvars.ContextVar(
     "minirouter_request", default=None
 )
@@ -2941,22 +2957,6 @@ def _cookie_header_after(cookie_header: str, set_cookies: list[str]) -> str:
         if not _set_cookie_expired(line.partition(";")[2]):
             pairs[name] = f"{name}={value}"
     return "; ".join([*unread, *pairs.values()])
-
-
-def _set_cookie_expired(attributes: str) -> bool:
-    """Whether ``Set-Cookie`` attributes remove the cookie: ``Max-Age`` of 0 or
-    less, else an ``Expires`` in the past (Max-Age wins, RFC 6265 5.3)."""
-    expires = None
-    for attribute in attributes.split(";"):
-        key, _, value = attribute.partition("=")
-        key, value = key.strip().lower(), value.strip()
-        if key == "max-age":
-            seconds = value.lstrip("-")
-            if seconds.isascii() and seconds.isdigit():
-                return value.startswith("-") or not seconds.strip("0")
-        elif key == "expires":
-            expires = _parse_cookie_date(value)
-    return expires is not None and expires <= time.time()
 
 
 def _with_middleware_headers(response: Response, extra: Headers) -> Response:
@@ -4325,14 +4325,6 @@ def _call_with_access_log(
 
 
 _METHOD_SET = frozenset(HTTP_METHODS)
-_NO_BODY_HEADERS = ("content-type", "content-length")
-# Hop-by-hop headers (RFC 9110 7.6.1) belong to the server's connection, and
-# PEP 3333 forbids an application to send them: they are dropped.
-_HOP_BY_HOP_HEADERS = frozenset(
-    # RFC 9110 7.6.1's, plus "trailers", which PEP 3333 (after RFC 2616 13.5.1) also forbids.
-    ("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
-     "transfer-encoding", "upgrade")
-)
 
 
 class _ThreadLoop:
@@ -4349,6 +4341,8 @@ class _ThreadLoop:
             self.loop.close()
 
 
+# Thread-local, so no two threads share a loop; kept between requests, since
+# making a loop per request costs more than most handlers (see _run_awaitable).
 _event_loops = threading.local()
 
 
@@ -4410,7 +4404,6 @@ def _only_http_error(error: BaseException) -> Optional[HTTPError]:
     return error if isinstance(error, HTTPError) else None
 
 
-
 def _loop_running_here() -> bool:
     try:
         asyncio.get_running_loop()
@@ -4454,7 +4447,9 @@ _STATUS_LINES = {
 _FINAL_STATUSES = frozenset(status for status in _STATUS_LINES if status >= 200)
 
 # The statuses whose responses carry a body: the fast path of App._send.
-_BODY_STATUS_LINES = {status: line for status, line in _STATUS_LINES.items() if status >= 200 and status not in (204, 205, 304)}
+_BODY_STATUS_LINES = {
+    status: line for status, line in _STATUS_LINES.items() if status >= 200 and status not in (204, 205, 304)
+}
 
 
 def _status_line(status: int) -> str:
@@ -4473,6 +4468,15 @@ def _bool_option(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be True or False, not {value!r}")
     return value
+
+
+def _host_name(authority: str) -> str:
+    """The name in ``host[:port]``, lower-case, without its port or a final
+    dot: ``Example.COM.:8000`` is ``example.com``, ``[::1]:80`` is ``[::1]``."""
+    if authority.startswith("["):  # an IPv6 address, whose own colons are no port
+        end = authority.find("]")
+        return (authority[: end + 1] if end != -1 else authority).lower()
+    return authority.partition(":")[0].lower().rstrip(".")
 
 
 class _AllowedHosts:
@@ -4672,7 +4676,8 @@ class App:
                 response = self._route(request, raw_path)
             else:
                 response = self._run_middleware(request)
-        except HTTPError as exc:  # a malformed path or Content-Length, an unknown method, a body too large
+        except HTTPError as exc:  # a malformed path or Content-Length, an unknown method, a body too
+            # large, a host not in allowed_hosts, a request target of *
             response = exc.to_response()
         except Exception:
             logger.exception("error while serving %s %s", method, _loggable_path(environ))
@@ -5071,6 +5076,16 @@ class App:
                 logger.exception("%s: its streamed body failed when it was closed", stream.label)
             return []
         return stream
+
+
+_NO_BODY_HEADERS = ("content-type", "content-length")
+# Hop-by-hop headers (RFC 9110 7.6.1) belong to the server's connection, and
+# PEP 3333 forbids an application to send them: they are dropped.
+_HOP_BY_HOP_HEADERS = frozenset(
+    # RFC 9110 7.6.1's, plus "trailers", which PEP 3333 (after RFC 2616 13.5.1) also forbids.
+    ("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
+     "transfer-encoding", "upgrade")
+)
 
 
 def _wire_headers(
@@ -5559,6 +5574,7 @@ def _operation_id(method: str, path: str, used: set[str]) -> str:
 # without sockets. It works with any WSGI callable (e.g. wsgiref's validator).
 # ---------------------------------------------------------------------------
 
+
 class TestResponse:
     """What ``TestClient`` got back: ``status``, ``headers``, ``content``."""
 
@@ -5627,7 +5643,9 @@ def _file_part(name: str, spec: Any) -> Optional[tuple[Optional[str], bytes, Opt
         if rest:
             content_type = rest[0]
         if len(rest) > 1 and rest[1]:  # the type given beside them wins over theirs
-            headers = {key: value for key, value in rest[1].items() if key.lower() != "content-type" or not content_type}
+            headers = {
+                key: value for key, value in rest[1].items() if key.lower() != "content-type" or not content_type
+            }
     else:
         own_name = getattr(spec, "name", None)  # a temporary file's is an int, a stream's "<stdin>"
         filename = name
@@ -5854,7 +5872,9 @@ class TestClient:
         started: list[Any] = []
         written: list[bytes] = []
 
-        def start_response(status: str, header_list: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        def start_response(
+            status: str, header_list: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], None]:
             started[:] = [status, header_list]
             return written.append
 
@@ -5997,6 +6017,7 @@ def _wsgiref_server(app: Callable[[dict[str, Any], StartResponse], Iterable[byte
 
     class QuietHandler(simple.WSGIRequestHandler):
         timeout = WSGIREF_TIMEOUT  # socketserver's: a silent client's read ends with an error
+
         def get_environ(self) -> dict[str, Any]:
             environ = super().get_environ()
             # The target as sent: wsgiref's PATH_INFO is already decoded, so /a%2Fb would be two segments.
@@ -6197,6 +6218,16 @@ def _bind_probe(host: str, port: int) -> int:
         return int(probe.getsockname()[1])
 
 
+def free_port(host: str) -> int:
+    """A port free on ``host`` now, or 0 (any) when ``host`` cannot be bound:
+    the server says why. For a reloaded server on port 0, chosen once by the
+    watcher, so that each restarted server listens on the same one."""
+    try:
+        return _bind_probe(host, 0)
+    except (OSError, ValueError):
+        return 0
+
+
 def _forget_bytecode(paths: Iterable[str]) -> None:
     """Remove the compiled copies of changed .py files. Python trusts one while
     the source has the same size and modification second, so an edit saved
@@ -6375,16 +6406,6 @@ def _serve_command(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     return 0
-
-
-def free_port(host: str) -> int:
-    """A port free on ``host`` now, or 0 (any) when ``host`` cannot be bound:
-    the server says why. For a reloaded server on port 0, chosen once by the
-    watcher, so that each restarted server listens on the same one."""
-    try:
-        return _bind_probe(host, 0)
-    except (OSError, ValueError):
-        return 0
 
 
 def _reload_folders(app_dir: str) -> list[str]:
