@@ -4551,6 +4551,8 @@ class App:
     ``public_dir`` defaults to ``public/`` beside the app folder.
     ``trust_forwarded`` makes ``request.url`` use ``X-Forwarded-Proto`` and
     ``X-Forwarded-Host``: turn it on only behind a proxy that sets them.
+    ``cache_size`` and ``cache_max_bytes`` bound the route cache's answers
+    and the bytes they hold (``CACHE_MAX_BYTES`` by default).
     ``openapi_url`` (e.g. ``"/openapi.json"``) serves the OpenAPI document
     of the routes at that path; off by default. ``allowed_hosts`` (e.g.
     ``["example.com", ".example.com"]``) answers 400 to a request for any
@@ -4568,6 +4570,7 @@ class App:
         max_form_memory: int = DEFAULT_MAX_FORM_MEMORY,
         spool_size: int = DEFAULT_SPOOL_SIZE,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        cache_max_bytes: Optional[int] = None,
         trust_forwarded: bool = False,
         openapi_url: Optional[str] = None,
         allowed_hosts: Optional[Iterable[str]] = None,
@@ -4585,6 +4588,8 @@ class App:
             spool_size=_positive_int("spool_size", spool_size),
         )
         self.cache_size = _positive_int("cache_size", cache_size)
+        if cache_max_bytes is not None:  # None: minirouter.CACHE_MAX_BYTES, read when the cache is made
+            cache_max_bytes = _positive_int("cache_max_bytes", cache_max_bytes)
         self.public_dir = self._find_public_dir(public_dir)
         # Asked once: there, each file's name is checked as written (see _names_on_disk).
         self._public_ignores_case = self.public_dir is not None and _ignores_case(self.public_dir)
@@ -4592,7 +4597,7 @@ class App:
         if not self.tree.endpoints:  # a wrong folder, most likely: say so before every request is a 404
             logger.warning("%s has no route.py or page.html: only public/ files are served", self.app_dir)
         self.middleware = _load_middleware(self.app_dir, self.tree._loader)
-        self.cache = ResponseCache(self.cache_size)
+        self.cache = ResponseCache(self.cache_size, max_bytes=cache_max_bytes)
         self.openapi_url = _openapi_url(openapi_url)
         # Compared with the decoded segments of the path being routed, as the
         # middleware's matcher sees them: /a%2Fopenapi.json is one segment.

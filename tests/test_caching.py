@@ -755,6 +755,18 @@ def test_cache_max_bytes_set_before_the_app_is_built_applies(monkeypatch, tmp_pa
     assert app.cache.max_bytes == 64 * 1024
 
 
+def test_cache_max_bytes_is_an_app_option(tmp_path):
+    files = {"r/route.py": "revalidate = 60\ndef GET(request):\n    return {'x': request.search_params.get('x')}\n"}
+    app = App(str(make_app_dir(tmp_path, files)), cache_max_bytes=8 * 1024)
+    assert app.cache.max_bytes == 8 * 1024
+    for i in range(40):  # each answer costs about 600 bytes with its key and objects
+        assert client(app).get(f"/r?x={i}").status == 200
+    assert 0 < app.cache._bytes <= 8 * 1024 and len(app.cache) < 40
+    for bad in (0, -1, "1024", 1.5, True):
+        with pytest.raises(ValueError, match="cache_max_bytes must be a positive whole number"):
+            App(str(make_app_dir(tmp_path, files)), cache_max_bytes=bad)
+
+
 @pytest.mark.parametrize("config, writes, warned", [
     ("revalidate = 60", "POST", True),
     ('dynamic = "force-static"', "DELETE", True),
