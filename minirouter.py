@@ -5224,6 +5224,18 @@ class _StreamedBody:
             # (waitress kept the connection open, the client waiting for ever).
             logger.error("%s: its streamed body raised SystemExit after it started", self.label)
             raise RuntimeError(f"a streamed body raised SystemExit({exc.code!r})") from exc
+        except HTTPError as exc:
+            # Most often the client's doing, not a fault of the app: a body over the
+            # limit, or a client gone mid-upload (request.stream() piped back). Too late
+            # to be the answer: one line says what it was, without a traceback, and it
+            # is raised on, so the server cuts the connection.
+            logger.warning("%s: its streamed body stopped after it started: %s %s",
+                           self.label, exc.status, exc.message)
+            if isinstance(exc.__cause__, ConnectionError):
+                # The client went away: raised as what it is, which servers take
+                # for a gone client (gunicorn logs it at debug level, not as an error).
+                raise exc.__cause__ from None
+            raise
         except Exception:
             # The server logs it too, but not which route's body it was.
             logger.exception("%s: its streamed body failed after it started", self.label)

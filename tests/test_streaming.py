@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import LiveServer
-from helpers import client, import_from_app, make_app_dir
-from minirouter import App
+from helpers import client, import_from_app, make_app_dir, make_environ
+from minirouter import App, HTTPError
 
 MB = 1024 * 1024
 
@@ -720,3 +720,36 @@ def test_the_main_threads_event_loop_is_closed_at_exit(tmp_path):
     minirouter._close_main_thread_loop()
     assert loop.is_closed()
     assert minirouter._thread_loop() is not loop  # a later request gets a fresh one
+
+
+class _ClientLeavesInput:
+    """A chunked upload (no Content-Length) whose client goes away after some bytes."""
+
+    def __init__(self, before: int, then: BaseException) -> None:
+        self.left, self.then = before, then
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            raise self.then
+        size = self.left if size < 0 else min(size, self.left)
+        self.left -= size
+        return b"x" * size
+
+
+@pytest.mark.parametrize("then, raised", [
+    (ConnectionResetError("peer gone"), ConnectionResetError),  # a gone client, as servers know it
+    (None, HTTPError),  # over max_body_size: the 413 can no longer be the answer
+])
+def test_a_piped_upload_that_fails_after_the_first_piece_is_one_warning_line(tmp_path, caplog, then, raised):
+    app = App(str(make_app_dir(tmp_path, ROUTES)), max_body_size=200_000)
+    environ = make_environ("POST", "/pipe", input_terminated=True,
+                           wsgi_input=_ClientLeavesInput(150_000 if then else 10**6, then or OSError()))
+    body = app(environ, lambda status, headers, exc_info=None: None)
+    with caplog.at_level(logging.DEBUG, logger="minirouter"):
+        with pytest.raises(raised):
+            for _ in body:
+                pass
+        body.close()
+    records = [r for r in caplog.records if r.name == "minirouter"]
+    assert len(records) == 1 and records[0].levelno == logging.WARNING and records[0].exc_info is None
+    assert "pipe/route.py: POST handler: its streamed body stopped after it started: " in records[0].getMessage()
