@@ -2197,8 +2197,6 @@ def _parse_cookie_date(value: str) -> Optional[float]:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if parsed is None:
-        return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=datetime.timezone.utc)
     return parsed.timestamp()
@@ -5075,10 +5073,7 @@ class App:
         stream = source if isinstance(source, _StreamedBody) else _StreamedBody(source, request)
         start_response(status_line, header_list)
         if not send_body:
-            try:
-                stream.close()
-            except Exception:  # its finally raised: the answer stands (a HEAD's, a 204's), the error is logged
-                logger.exception("%s: its streamed body failed when it was closed", stream.label)
+            stream.close()  # never raises: _close_source logs what failed (a HEAD's, a 204's answer stands)
             return []
         return stream
 
@@ -6408,10 +6403,8 @@ def _serve_command(args: argparse.Namespace) -> int:
     hosts = list(args.allowed_host)
     if args.host in ("127.0.0.1", "localhost", "::1", "[::1]"):
         hosts += ["localhost", ".localhost", "127.0.0.1", "[::1]"]
-    try:
-        app = _load_app(args.app_dir, debug=args.debug, openapi_url=args.openapi_url, allowed_hosts=hosts or None)
-    except ValueError as error:  # a bad --openapi-url or --allowed-host
-        args.subparser.error(str(error))
+    # A bad --openapi-url or --allowed-host was refused above, before --reload.
+    app = _load_app(args.app_dir, debug=args.debug, openapi_url=args.openapi_url, allowed_hosts=hosts or None)
     if app is None:
         return 1
     try:
