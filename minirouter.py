@@ -319,6 +319,9 @@ class RequestHeaders(Mapping):  # type: ignore[type-arg]
 
     __slots__ = ("_data",)
 
+    def __getattr__(self, name: str) -> Any:
+        raise _nextjs_attribute_error(self, name)
+
     def __init__(self, data: Mapping[str, str]) -> None:
         self._data = {name.lower(): value for name, value in data.items()}
 
@@ -654,6 +657,30 @@ def _parse_http_date(value: str) -> Optional[float]:
     return moment.timestamp()
 
 
+# Next.js names a porter reaches for, and what to write here instead: a missing
+# attribute of these names raises AttributeError saying so (never called for a
+# name that exists, so it costs nothing on the common path).
+_NEXTJS_HINTS = {
+    "nextUrl": "request.search_params, request.path (decoded) or request.url",
+    "next_url": "request.search_params, request.path (decoded) or request.url",
+    "formData": "request.form() (not awaited)",
+    "arrayBuffer": "request.body()",
+    "blob": "request.body()",
+    "ip": 'request.environ["REMOTE_ADDR"]',
+    "geo": "nothing: minirouter has no geolocation (Next.js 15 removed it too)",
+    "getAll": "items() (every pair) or get(name)",
+    "entries": "items()",
+    "forEach": "a for loop over items()",
+    "clear": "delete(name) for each name",
+}
+
+
+def _nextjs_attribute_error(owner: object, name: str) -> AttributeError:
+    hint = _NEXTJS_HINTS.get(name)
+    text = f"{type(owner).__name__!r} object has no attribute {name!r}"
+    return AttributeError(f"{text}: that is Next.js's name; write {hint}" if hint else text)
+
+
 class _MultiValueView:
     """Ordered (name, value) pairs read like URLSearchParams / FormData.
 
@@ -731,6 +758,11 @@ class SearchParams(_MultiValueView):
     __slots__ = ()
     _what = "query parameter"
 
+    def __str__(self) -> str:
+        """The query, encoded as URLSearchParams' toString() writes it (``a=1&b=x+y``),
+        so ``f"/login?{request.search_params}"`` is a URL, not this object's repr."""
+        return urlencode(self._pairs)
+
 
 class FormData(_MultiValueView):
     """A parsed form: values are ``str``, or ``UploadFile`` for file parts."""
@@ -743,6 +775,9 @@ class RequestCookies(Mapping):  # type: ignore[type-arg]
     """The request's cookies, name to (percent-decoded) value; read-only."""
 
     __slots__ = ("_data",)
+
+    def __getattr__(self, name: str) -> Any:
+        raise _nextjs_attribute_error(self, name)
 
     def __init__(self, data: Mapping[str, str]) -> None:
         self._data = dict(data)
@@ -1608,6 +1643,9 @@ class Request:
     # (as Next.js bails out of caching on dynamic data).
     read_client_data = False
 
+    def __getattr__(self, name: str) -> Any:
+        raise _nextjs_attribute_error(self, name)
+
     def __init__(
         self,
         environ: dict[str, Any],
@@ -2017,6 +2055,24 @@ _COOKIE_MAX_PAIR_BYTES = 4096
 _COOKIE_MAX_ATTRIBUTE_BYTES = 1024
 
 
+_NO_VALUE: Any = object()
+_COOKIE_OPTION_NAMES = {"httpOnly": "http_only", "maxAge": "max_age", "sameSite": "same_site"}
+
+
+def _check_cookie_call(name: Any, value: Any, options: tuple[Any, ...], attributes: dict[str, Any]) -> None:
+    """Refuse Next.js's call forms with a TypeError that says what to write."""
+    if isinstance(name, Mapping):
+        raise TypeError("cookies().set() takes the name and value, then keywords: "
+                        "set('name', 'lee', http_only=True), not Next.js's object form set({name, value, ...})")
+    if options or isinstance(value, Mapping):
+        raise TypeError("cookie options are keywords: set('name', 'lee', secure=True), not an options dict")
+    if value is _NO_VALUE:
+        raise TypeError("cookies().set() needs a value: set('name', 'lee')")
+    for option in attributes:
+        if option in _COOKIE_OPTION_NAMES:
+            raise TypeError(f"write {_COOKIE_OPTION_NAMES[option]}=, not Next.js's {option}=")
+
+
 def _check_cookie_name(name: str) -> None:
     if not isinstance(name, str) or not _is_token(name):
         raise ValueError(f"invalid cookie name {name!r}: use letters, digits and !#$%&'*+-.^_`|~")
@@ -2385,6 +2441,8 @@ class Response:
         """In middleware: go on to the route. ``request_headers`` adds or
         replaces headers the route sees (``None`` removes one); ``headers``
         and cookies set on this response land on the final response."""
+        if isinstance(headers, Mapping) and isinstance(headers.get("request"), Mapping):
+            raise TypeError("write Response.next(request_headers={...}), not Next.js's next({request: {headers}})")
         response = cls(None, 200, headers)
         response._middleware = ("next", None, _request_header_changes(request_headers))
         return response
@@ -2444,6 +2502,15 @@ def _location(url: str) -> str:
 # Errors and the request context: HTTPError and the helpers that raise it,
 # and headers()/cookies(), which find the current request in a ContextVar.
 # ---------------------------------------------------------------------------
+
+
+def _await_hint() -> str:
+    """For ``await context.params`` or ``await request.json()``, written as in Next.js 15."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, TypeError) and "can't be used in 'await' expression" in str(exc):
+        return (" (context.params and request.json(), text(), form() and body() are plain values here: "
+                "drop the await)")
+    return ""
 
 
 def _error_message(message: Any, status: int) -> Any:
@@ -2551,6 +2618,9 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
 
     __slots__ = ("_request_cookies", "_changes", "outgoing", "_sealed")
 
+    def __getattr__(self, name: str) -> Any:
+        raise _nextjs_attribute_error(self, name)
+
     def __init__(self, request_cookies: Mapping[str, str]) -> None:
         self._request_cookies = request_cookies
         self._sealed = False  # True once merged into the answer: a later set() would be lost
@@ -2604,7 +2674,11 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
         """``await cookies()``, as Next.js 15 writes it, is the jar itself."""
         return _itself(self).__await__()
 
-    def set(self, name: str, value: str, **attributes: Any) -> None:
+    def set(self, name: str, value: str = _NO_VALUE, *options: Any, **attributes: Any) -> None:
+        _check_cookie_call(name, value, options, attributes)
+        self._set(name, value, **attributes)
+
+    def _set(self, name: str, value: str, **attributes: Any) -> None:
         """Set a cookie on the response; the attributes are those of
         ``response.cookies.set``. ``get(name)`` sees it from now on, unless
         it is set already expired (``max_age=0``), which removes it."""
@@ -3396,6 +3470,9 @@ def _warn_of_unused_segment_options(module: types.ModuleType, file: str) -> None
         if option in vars(module):
             logger.warning("%s sets %s, a Next.js option minirouter does not use: it has no effect "
                            "(only dynamic and revalidate do)", file, option)
+    if "generateStaticParams" in vars(module):
+        logger.warning("%s defines generateStaticParams, which minirouter does not call: every parameter "
+                       "value is served when it is asked for", file)
 
 
 def _warn_of_cached_reads_beside_writes(file: str, handlers: Mapping[str, Any]) -> None:
@@ -4046,6 +4123,14 @@ def _cache_policy(module: types.ModuleType, file: str) -> tuple[str, Optional[fl
         return "force-static", seconds
     if revalidate is None:
         return "force-dynamic", None
+    if revalidate is False and (vars(module).get("dynamic") == "auto"
+                                or any(option in vars(module) for option in _UNUSED_SEGMENT_OPTIONS)):
+        # Beside the block's other defaults, it was most likely copied from Next.js's route segment
+        # config block, where false is listed as the default and a GET handler stays uncached
+        # (Next.js 15): here it keeps the answers for good. Set on its own, it is meant.
+        logger.warning("%s sets revalidate = False: its GET answers are kept until restart (in Next.js's "
+                       "segment config block false is the default, which leaves a GET handler uncached): "
+                       "delete the line to leave them uncached", file)
     return "auto", seconds
 
 
@@ -4935,7 +5020,7 @@ class App:
             response = exc.to_response()
             raised = not isinstance(exc, RedirectError)
         except (Exception, SystemExit, GeneratorExit):  # sys.exit() in a handler must not stop the server
-            logger.exception("%s: %s handler raised", endpoint.file, method)
+            logger.exception("%s: %s handler raised%s", endpoint.file, method, _await_hint())
             response = self._internal_error()
             raised = True
         finally:

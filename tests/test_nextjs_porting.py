@@ -1,0 +1,109 @@
+"""What a developer porting Next.js route handlers gets when they write the
+Next.js form by habit: the same answer where Python allows it
+(`f"/login?{request.search_params}"`), else an error that says what to write
+instead, never a silent wrong answer or a bare AttributeError."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from helpers import client, make_app, make_app_dir
+from minirouter import App
+
+
+def test_search_params_as_text_is_the_encoded_query_as_urlsearchparams_writes_it(tmp_path):
+    app = make_app(tmp_path, {"login2/route.py": """
+        from minirouter import Response
+
+        def GET(request):
+            return Response.redirect(f"/login?{request.search_params}")
+        """})
+    answer = client(app).get("/login2?from=%2Fx&y=a%20b&y=2&empty=")
+    assert answer.status == 307
+    assert answer.headers["location"] == "/login?from=%2Fx&y=a+b&y=2&empty="
+
+
+@pytest.mark.parametrize("read, hint", [
+    (lambda request: request.nextUrl, "request.search_params, request.path (decoded) or request.url"),
+    (lambda request: request.formData(), "request.form() (not awaited)"),
+    (lambda request: request.ip, 'request.environ["REMOTE_ADDR"]'),
+    (lambda request: request.cookies.getAll(), "items() (every pair) or get(name)"),
+    (lambda request: request.headers.entries(), "items()"),
+])
+def test_a_nextjs_name_missing_here_says_what_to_write_instead(read, hint):
+    from minirouter import Request
+
+    request = Request({"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_COOKIE": "a=1"}, "/", "/")
+    with pytest.raises(AttributeError) as info:
+        read(request)
+    assert str(info.value).endswith(f": that is Next.js's name; write {hint}")
+    with pytest.raises(AttributeError, match="no attribute 'nothing_like_it'$"):
+        request.nothing_like_it  # noqa: B018
+    assert not hasattr(request, "nextUrl") and hasattr(request, "search_params")
+
+
+@pytest.mark.parametrize("call, message", [
+    ("cookies().set({'name': 'name', 'value': 'lee', 'httpOnly': True})", "not Next.js's object form"),
+    ("cookies().set('name', 'lee', {'secure': True})", "cookie options are keywords"),
+    ("cookies().set('name', 'lee', httpOnly=True)", "write http_only=, not Next.js's httpOnly="),
+    ("cookies().set('name', 'lee', maxAge=60)", "write max_age=, not Next.js's maxAge="),
+    ("Response.next({'request': {'headers': {'x-a': '1'}}})", "write Response.next(request_headers={...})"),
+])
+def test_a_nextjs_call_form_is_a_type_error_that_says_what_to_write(tmp_path, caplog, call, message):
+    app = make_app(tmp_path, {"c/route.py": f"""
+        from minirouter import Response, cookies
+
+        def GET():
+            {call}
+            return Response("set")
+        """}, debug=True)
+    with caplog.at_level(logging.ERROR, logger="minirouter"):
+        answer = client(app).get("/c")
+    assert answer.status == 500 and message in answer.json()["traceback"]
+    assert message in caplog.text
+
+
+def test_the_keyword_form_still_sets_the_cookie(tmp_path):
+    app = make_app(tmp_path, {"c/route.py": """
+        from minirouter import Response, cookies
+
+        def GET():
+            cookies().set("name", "lee", http_only=True, max_age=60)
+            return Response("set")
+        """})
+    assert client(app).get("/c").headers["set-cookie"].startswith("name=lee; Path=/; Expires=")
+
+
+def test_await_on_a_plain_value_is_logged_with_what_to_drop(tmp_path, caplog):
+    # Next.js 15 writes `const { slug } = await params`; here params is a plain dict.
+    app = make_app(tmp_path, {"[slug]/route.py": """
+        async def GET(request, context):
+            slug = (await context.params)["slug"]
+            return {"slug": slug}
+        """})
+    with caplog.at_level(logging.ERROR, logger="minirouter"):
+        assert client(app).get("/a").status == 500
+    assert "GET handler raised (context.params and request.json(), text(), form() and body() are plain " \
+           "values here: drop the await)" in caplog.text
+
+
+def test_nextjs_segment_config_block_with_revalidate_false_warns_that_it_caches(tmp_path, caplog):
+    block = ('dynamic = "auto"\ndynamicParams = True\nrevalidate = False\nfetchCache = "auto"\n'
+             'runtime = "nodejs"\npreferredRegion = "auto"\n')
+    with caplog.at_level(logging.WARNING, logger="minirouter"):
+        app = App(str(make_app_dir(tmp_path, {
+            "copied/route.py": block + "import itertools\nruns = itertools.count(1)\n"
+                                       "def GET():\n    return {'n': next(runs)}\n",
+            "meant/route.py": "revalidate = False\ndef GET():\n    return {}\n",
+            "items/[id]/route.py": "def generateStaticParams():\n    return [{'id': '1'}]\n"
+                                   "def GET(request, context):\n    return context.params\n",
+        })))
+    said = [r.getMessage() for r in caplog.records if r.name == "minirouter"]
+    assert any("copied/route.py sets revalidate = False: its GET answers are kept until restart" in m
+               for m in said), said
+    assert not any("meant/route.py" in m for m in said), said
+    assert any("items/[id]/route.py defines generateStaticParams, which minirouter does not call" in m
+               for m in said), said
+    assert client(app).get("/copied").json() == client(app).get("/copied").json() == {"n": 1}
+    assert client(app).get("/items/2").json() == {"id": "2"}
