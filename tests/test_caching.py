@@ -566,13 +566,15 @@ def test_a_handler_slower_than_its_revalidate_leaves_no_answer_kept(tmp_path: Pa
 
 def test_concurrent_first_requests_to_a_force_static_route_keep_the_first_answer(tmp_path: Path) -> None:
     app = App(str(make_app_dir(tmp_path, {"built/route.py": """
-        import itertools, time
+        import itertools, threading, time
 
         dynamic = "force-static"
         runs = itertools.count(1)
+        all_in = threading.Barrier(4)
 
         def GET():
             run = next(runs)
+            all_in.wait(timeout=10)  # all four have missed before any answer is kept
             time.sleep(0.05 * run)  # the first to start is the first to finish
             return {"build": run}
         """})))
@@ -581,7 +583,6 @@ def test_concurrent_first_requests_to_a_force_static_route_keep_the_first_answer
                for _ in range(4)]
     for thread in threads:
         thread.start()
-        time.sleep(0.01)
     for thread in threads:
         thread.join(timeout=30)
     assert sorted(answers) == [1, 2, 3, 4]  # each missed and ran the handler (no coalescing)
@@ -790,3 +791,21 @@ def test_a_cached_get_beside_a_writing_method_gets_a_start_up_warning(tmp_path, 
         first = test_client.get("/items").json()
         test_client.request(writes, "/items")
         assert test_client.get("/items").json() == first == {"items": ["first"]}
+
+
+def test_cache_control_directives_are_read_in_any_case(tmp_path: Path) -> None:
+    # RFC 9111 1.2: directive names are case-insensitive; Private is private.
+    app = App(str(make_app_dir(tmp_path, {"r/route.py": """
+        import itertools
+        from minirouter import Response
+
+        revalidate = 60
+        runs = itertools.count(1)
+
+        def GET(request):
+            kind = request.search_params.get("cc")
+            return Response(str(next(runs)), headers={"Cache-Control": kind})
+        """})))
+    for directive in ("Private", "No-Store", "PRIVATE, max-age=60"):
+        first = client(app).get(f"/r?cc={directive}").text
+        assert client(app).get(f"/r?cc={directive}").text != first, directive

@@ -971,3 +971,9 @@ def test_a_stream_the_middleware_returns_runs_out_of_the_request(tmp_path: Path,
     })))
     body = client(app).get("/r", headers={"X-A": "A"}).text
     assert body == "0: RuntimeError\n1: RuntimeError\n2: RuntimeError\n"
+
+
+def test_a_param_in_a_matcher_never_takes_an_empty_segment() -> None:
+    # path-to-regexp's :p is one or more characters.
+    assert not compile_matcher("/a/:p/b").match(["a", "", "b"])
+    assert compile_matcher("/a/:p/b").match(["a", "x", "b"])

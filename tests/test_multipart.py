@@ -1084,3 +1084,9 @@ def test_names_and_file_names_are_unescaped_as_browsers_escape_them() -> None:
     assert (name, value) == ('say "hi"', "v")
     ((_, upload),) = parse(raw_part('Content-Disposition: form-data; name="f"; filename="my %22notes%22%0D%0A.txt"'))
     assert upload.filename == 'my "notes"\r\n.txt'
+
+
+def test_two_content_types_in_a_part_are_a_400():
+    # A proxy that reads the first and the app that reads the second would see two charsets.
+    expect_error(400, raw_part('Content-Disposition: form-data; name="f"\r\nContent-Type: text/plain\r\n'
+                               'Content-Type: text/plain; charset=latin-1'))

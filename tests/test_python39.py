@@ -34,11 +34,11 @@ def python39() -> str | None:
 
 
 SCRIPT = textwrap.dedent('''
-    import json, os, sys, tempfile
+    import json, os, sys
     sys.path.insert(0, sys.argv[1])
     from minirouter import App, TestClient
 
-    folder = tempfile.mkdtemp()
+    folder = sys.argv[2]  # the test's tmp_path: nothing is left behind
     files = {
         "app/middleware.py": (
             "from minirouter import Response\\n"
@@ -105,7 +105,8 @@ def test_the_request_path_on_python_3_9(tmp_path: Path) -> None:
     script = tmp_path / "smoke.py"
     script.write_text(SCRIPT)
     result = subprocess.run(
-        [interpreter, str(script), str(ROOT)], capture_output=True, text=True, timeout=120, check=False
+        [interpreter, str(script), str(ROOT), str(tmp_path)], capture_output=True, text=True, timeout=120,
+        check=False
     )
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout.strip().splitlines()[-1])

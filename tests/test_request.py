@@ -954,3 +954,11 @@ def test_a_missing_value_is_still_a_key_error_to_the_handler(hook):
         "in": [False, True],
         "present": "yes",
     }
+
+
+def test_a_semicolon_is_data_in_a_long_query_too():
+    # Past 64 KiB the query is walked by a regular expression, not split: the same rule holds.
+    from minirouter import parse_query
+
+    assert parse_query("a=1;b=2&c=" + "x" * 70_000)[0] == ("a", "1;b=2")
+    assert parse_query("a=1;b=2&c=x")[0] == ("a", "1;b=2")

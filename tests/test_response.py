@@ -422,6 +422,10 @@ def test_good_cookie_names_accepted():
     for name in ("sid", "a.b", "a_b", "A1!#$%&'*+-.^_`|~"):
         resp.cookies.set(name, "v")
     resp.cookies.set("__Host-id", "v", secure=True)
+    assert resp.headers.get_all("set-cookie") == [
+        "sid=v; Path=/", "a.b=v; Path=/", "a_b=v; Path=/", "A1!#$%&'*+-.^_`|~=v; Path=/",
+        "__Host-id=v; Path=/; Secure",
+    ]
 
 
 def test_cookie_error_inside_handler_is_500(hook):
@@ -628,3 +632,26 @@ def test_http_error_message_is_its_text_or_any_json_value(hook):
     assert HTTPError(400, b"raw").message == "b'raw'" and HTTPError(400, {1, 2}).message == "{1, 2}"
     assert HTTPError(400, 0).message == 0 and HTTPError(400, {}).message == {}  # as given
     assert HTTPError(400, ValueError()).message == "bad request"  # no text: the reason phrase
+
+
+def test_setting_a_cookie_twice_sends_one_line():
+    response = Response("x")
+    response.cookies.set("a", "1")
+    response.cookies.set("a", "2")
+    assert response.headers.get_all("set-cookie") == ["a=2; Path=/"]
+
+
+def test_max_age_zero_also_writes_an_expires_of_now():
+    before = time.time()
+    response = Response("x")
+    response.cookies.set("a", "1", max_age=0)
+    parts = response.headers.get("set-cookie").split("; ")
+    assert parts[2].startswith("Expires=") and parts[3] == "Max-Age=0"
+    assert before - 2 <= parsedate_to_datetime(parts[2][len("Expires="):]).timestamp() <= time.time() + 2
+
+
+@pytest.mark.parametrize("status", [300, 304, 200, 399])
+def test_redirect_takes_only_the_redirect_statuses(status):
+    # As NextResponse.redirect: 301, 302, 303, 307 or 308.
+    with pytest.raises(ValueError, match="redirect status"):
+        Response.redirect("/x", status)

@@ -780,3 +780,8 @@ def test_collector_restored_when_a_route_fails_to_import(tmp_path):
     assert gc.isenabled()
     startup_error(tmp_path, {"boom/route.py": "raise RuntimeError('nope')\n"})
     assert gc.isenabled()
+
+
+def test_a_lower_case_5f_escape_gives_a_leading_underscore_too(tmp_path):
+    app = make_app(tmp_path, {"%5fname/route.py": "def GET():\n    return {'ok': 1}\n"})
+    assert client(app).get("/_name").json() == {"ok": 1}
