@@ -319,8 +319,9 @@ class RequestHeaders(Mapping):  # type: ignore[type-arg]
 
     __slots__ = ("_data",)
 
-    def __getattr__(self, name: str) -> Any:
-        raise _nextjs_attribute_error(self, name)
+    if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
+        def __getattr__(self, name: str) -> Any:
+            raise _nextjs_attribute_error(self, name)
 
     def __init__(self, data: Mapping[str, str]) -> None:
         self._data = {name.lower(): value for name, value in data.items()}
@@ -681,6 +682,11 @@ def _nextjs_attribute_error(owner: object, name: str) -> AttributeError:
     return AttributeError(f"{text}: that is Next.js's name; write {hint}" if hint else text)
 
 
+# URLSearchParams and FormData name them otherwise.
+_MULTI_VALUE_HINTS = {"getAll": "get_all(name)", "entries": "items()",
+                      "forEach": "a for loop over items()", "toString": "str(...)"}
+
+
 class _MultiValueView:
     """Ordered (name, value) pairs read like URLSearchParams / FormData.
 
@@ -690,6 +696,12 @@ class _MultiValueView:
 
     __slots__ = ("_pairs", "_by_name")
     _what = "value"  # what a name is, for the 400 of a missing one
+
+    if not TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Any:
+            hint = _MULTI_VALUE_HINTS.get(name)
+            text = f"{type(self).__name__!r} object has no attribute {name!r}"
+            raise AttributeError(f"{text}: that is Next.js's name; write {hint}" if hint else text)
 
     def __init__(self, pairs: Iterable[tuple[str, Any]] = ()) -> None:
         self._pairs = list(pairs)
@@ -776,8 +788,9 @@ class RequestCookies(Mapping):  # type: ignore[type-arg]
 
     __slots__ = ("_data",)
 
-    def __getattr__(self, name: str) -> Any:
-        raise _nextjs_attribute_error(self, name)
+    if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
+        def __getattr__(self, name: str) -> Any:
+            raise _nextjs_attribute_error(self, name)
 
     def __init__(self, data: Mapping[str, str]) -> None:
         self._data = dict(data)
@@ -1643,8 +1656,9 @@ class Request:
     # (as Next.js bails out of caching on dynamic data).
     read_client_data = False
 
-    def __getattr__(self, name: str) -> Any:
-        raise _nextjs_attribute_error(self, name)
+    if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
+        def __getattr__(self, name: str) -> Any:
+            raise _nextjs_attribute_error(self, name)
 
     def __init__(
         self,
@@ -2004,7 +2018,7 @@ def _read_input(stream: Any, size: int) -> bytes:
     try:
         data: bytes = stream.read(size)
     except Exception as exc:  # noqa: BLE001 - each server has its own errors
-        raise HTTPError(400, f"the request body could not be read ({type(exc).__name__})") from exc
+        raise _UnreadableBody(400, f"the request body could not be read ({type(exc).__name__})") from exc
     return data
 
 
@@ -2557,6 +2571,14 @@ class MissingRequestValue(HTTPError, KeyError):
     def __init__(self, what: str, name: Any) -> None:
         super().__init__(400, f"missing {what} {name!r}")
         self.args = (name,)  # as a KeyError's: the name asked for
+        self.what = what
+
+    def __reduce__(self) -> Any:  # args holds the name only: pickle and copy need both
+        return (type(self), (self.what, self.args[0]), self.__dict__)
+
+
+class _UnreadableBody(HTTPError):
+    """wsgi.input raised: its cause is the server's error (a gone client's ConnectionError)."""
 
 
 class RedirectError(HTTPError):
@@ -2618,8 +2640,9 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
 
     __slots__ = ("_request_cookies", "_changes", "outgoing", "_sealed")
 
-    def __getattr__(self, name: str) -> Any:
-        raise _nextjs_attribute_error(self, name)
+    if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
+        def __getattr__(self, name: str) -> Any:
+            raise _nextjs_attribute_error(self, name)
 
     def __init__(self, request_cookies: Mapping[str, str]) -> None:
         self._request_cookies = request_cookies
@@ -2705,10 +2728,21 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
 
 
 # Which request this thread/task is serving: the global state design.md allows.
-# (The only other is _event_loops, one reused event loop per server thread.)
+# (Beside it: _request_context below, the same request's context, and _event_loops,
+# one reused event loop per server thread.)
 _current_request: contextvars.ContextVar[Optional[Request]] = contextvars.ContextVar(
     "minirouter_request", default=None
 )
+# The context App.__call__ runs a request in: its streamed body runs in that same context
+# (not a copy), so a token a handler made with var.set() can be reset by its body.
+_request_context: contextvars.ContextVar[Optional[list[contextvars.Context]]] = contextvars.ContextVar(
+    "minirouter_request_context", default=None
+)
+
+
+def _in_request_context(held: list[contextvars.Context], function: Callable[..., Any], *args: Any) -> Any:
+    _request_context.set(held)
+    return function(*args)
 
 
 def _request_in_scope(caller: str) -> Request:
@@ -3454,7 +3488,7 @@ def _warn_of_params_as_arguments(
             parameters = list(inspect.signature(function).parameters)
         except (TypeError, ValueError):
             continue
-        if len(parameters) >= 2 and parameters[1] in names:
+        if len(parameters) >= 2 and parameters[1] in names and parameters[1] != "context":
             logger.warning("%s: %s(request, %s) is handed the context, not the %s: write %s(request, context) "
                            "and read context.params[%r]", file, method, parameters[1], parameters[1], method,
                            parameters[1])
@@ -4741,10 +4775,15 @@ class App:
         # AsyncLocalStorage: a context variable that the middleware or a handler
         # sets (the user it found) is never still set for the server thread's next request.
         request_context = contextvars.copy_context()
-        # Checked per request so logging can be turned on after the app is built; free when off.
-        if access_logger.isEnabledFor(logging.INFO):
-            return request_context.run(_call_with_access_log, self._handle, environ, start_response)
-        return request_context.run(self._handle, environ, start_response)
+        held = [request_context]  # for its streamed body (see _StreamedBody); emptied after: no cycle
+        try:
+            # Checked per request so logging can be turned on after the app is built; free when off.
+            if access_logger.isEnabledFor(logging.INFO):
+                return request_context.run(_in_request_context, held, _call_with_access_log, self._handle,
+                                           environ, start_response)
+            return request_context.run(_in_request_context, held, self._handle, environ, start_response)
+        finally:
+            held.clear()
 
     def _handle(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -5017,8 +5056,14 @@ class App:
                     answer, raised = self._internal_error(f"{method} handler {answer}"), True
                 response = answer
         except HTTPError as exc:
-            response = exc.to_response()
-            raised = not isinstance(exc, RedirectError)
+            if isinstance(exc, MissingRequestValue) and endpoint.dynamic == "force-static":
+                # Not the client's doing: a force-static handler is handed no query, headers or cookies.
+                logger.exception("%s: %s handler raised (force-static: it sees no query, headers, cookies "
+                                 "or body)", endpoint.file, method)
+                response, raised = self._internal_error(), True
+            else:
+                response = exc.to_response()
+                raised = not isinstance(exc, RedirectError)
         except (Exception, SystemExit, GeneratorExit):  # sys.exit() in a handler must not stop the server
             logger.exception("%s: %s handler raised%s", endpoint.file, method, _await_hint())
             response = self._internal_error()
@@ -5278,21 +5323,29 @@ class _StreamedBody:
         self._chunks = self._encoded_chunks()
         self._first = b""
         # The server reads the body after the app has returned, out of the request's
-        # context: every piece is made in a copy of it, so the body still sees the
-        # context variables its handler set, and nothing it sets outlives it.
-        self._context = contextvars.copy_context()
+        # context: every piece is made in that context again, so the body sees the
+        # context variables its handler set (and may reset their tokens), and
+        # nothing it sets outlives the request.
+        held = _request_context.get()
+        self._context = held[0] if held else contextvars.copy_context()
+
+    def _run(self, function: Callable[..., Any], *args: Any) -> Any:
+        held = _request_context.get()
+        if held and held[0] is self._context:  # still inside it (start(), a HEAD's close())
+            return function(*args)
+        return self._context.run(function, *args)
 
     def start(self) -> None:
         """Make the first piece now, before the status is handed to the
         server: until then an error can still be the answer (a server sends
         nothing before the first piece, PEP 3333)."""
-        self._first = self._context.run(next, self._chunks, b"")
+        self._first = self._run(next, self._chunks, b"")
 
     def __iter__(self) -> Iterator[bytes]:
         try:
             if self._first:
                 yield self._first
-            run, chunks = self._context.run, self._chunks
+            run, chunks = self._run, self._chunks
             while True:
                 chunk = run(next, chunks, b"")  # _encoded_chunks never yields b""
                 if not chunk:
@@ -5305,13 +5358,16 @@ class _StreamedBody:
             logger.error("%s: its streamed body raised SystemExit after it started", self.label)
             raise RuntimeError(f"a streamed body raised SystemExit({exc.code!r})") from exc
         except HTTPError as exc:
+            if exc.status >= 500:  # the app's own failure, raised as an HTTPError: its traceback is wanted
+                logger.exception("%s: its streamed body failed after it started", self.label)
+                raise
             # Most often the client's doing, not a fault of the app: a body over the
             # limit, or a client gone mid-upload (request.stream() piped back). Too late
             # to be the answer: one line says what it was, without a traceback, and it
             # is raised on, so the server cuts the connection.
             logger.warning("%s: its streamed body stopped after it started: %s %s",
                            self.label, exc.status, exc.message)
-            if isinstance(exc.__cause__, ConnectionError):
+            if isinstance(exc, _UnreadableBody) and isinstance(exc.__cause__, ConnectionError):
                 # The client went away: raised as what it is, which servers take
                 # for a gone client (gunicorn logs it at debug level, not as an error).
                 raise exc.__cause__ from None
@@ -5336,7 +5392,7 @@ class _StreamedBody:
                 yield bytes(chunk)
 
     def close(self) -> None:
-        self._context.run(self._close_source)
+        self._run(self._close_source)
 
     def _close_source(self) -> None:
         source = self._source

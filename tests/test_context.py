@@ -530,3 +530,48 @@ def test_a_cookie_read_from_cookies_with_brackets_that_is_not_there_is_a_400(tmp
     deleted = client(app).get("/r?which=deleted", cookies=sent)
     assert deleted.status == 400 and deleted.json() == {"error": "missing cookie 'gone'"}
     assert client(app).get("/r").json() == {"error": "missing cookie 'kept'"}
+
+
+def test_a_streamed_body_may_reset_what_its_handler_set(tmp_path) -> None:
+    # The token of var.set() belongs to one Context: the body runs in the request's own.
+    app = App(str(make_app_dir(tmp_path, {**OWN_CONTEXT_FILES, "tokens/route.py": """
+        from minirouter import Response
+        from myapp._lib.auth import user
+
+        def GET():
+            token = user.set("alice")
+
+            def body():
+                try:
+                    yield "hi %s" % user.get()
+                finally:
+                    user.reset(token)
+            return Response(body())
+        """}, name="myapp")))
+    answer = client(app).get("/tokens")
+    assert answer.status == 200 and answer.text == "hi alice"
+
+
+def test_what_a_body_sets_when_the_server_closes_it_early_stays_in_its_request(tmp_path) -> None:
+    # A client gone after the first piece: the generator's finally runs at close(),
+    # on the server's thread, still in its request's context.
+    app = App(str(make_app_dir(tmp_path, {**OWN_CONTEXT_FILES, "early/route.py": """
+        from minirouter import Response
+        from myapp._lib.auth import user
+
+        def GET():
+            def body():
+                try:
+                    yield "first"
+                    yield "second"
+                finally:
+                    user.set("set in finally")
+            return Response(body())
+        """}, name="myapp")))
+    from importlib import import_module
+
+    body = app(make_environ("GET", "/early"), lambda status, headers, exc_info=None: None)
+    assert next(iter(body)) == b"first"
+    body.close()
+    assert import_module("myapp._lib.auth").user.get() is None  # this thread, out of the request
+    assert client(app).get("/me").json() == {"user": None}

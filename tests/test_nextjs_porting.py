@@ -107,3 +107,42 @@ def test_nextjs_segment_config_block_with_revalidate_false_warns_that_it_caches(
                for m in said), said
     assert client(app).get("/copied").json() == client(app).get("/copied").json() == {"n": 1}
     assert client(app).get("/items/2").json() == {"id": "2"}
+
+
+@pytest.mark.parametrize("read, hint", [
+    (lambda request: request.search_params.getAll("tag"), "get_all(name)"),
+    (lambda request: request.search_params.entries(), "items()"),
+    (lambda request: request.search_params.toString(), "str(...)"),
+])
+def test_urlsearchparams_names_say_what_to_write(read, hint):
+    from minirouter import Request
+
+    request = Request({"REQUEST_METHOD": "GET", "PATH_INFO": "/", "QUERY_STRING": "tag=a"}, "/", "/")
+    with pytest.raises(AttributeError) as info:
+        read(request)
+    assert str(info.value).endswith(f": that is Next.js's name; write {hint}")
+
+
+def test_the_hints_leave_a_type_checker_its_attribute_errors(tmp_path, monkeypatch):
+    # __getattr__ is defined for the interpreter only: mypy still flags a misspelt name.
+    mypy = pytest.importorskip("mypy.api")
+    (tmp_path / "typo.py").write_text(
+        "from minirouter import Request, cookies\n"
+        "def GET(request: Request) -> None:\n"
+        "    request.serach_params.get('q')\n"
+        "    request.headers.get_al('x')\n"
+        "    cookies().sett('a', 'b')\n"
+        "    request.search_params.getAll('q')\n"
+    )
+    from helpers import ROOT
+
+    monkeypatch.setenv("MYPYPATH", str(ROOT))
+    out, _, status = mypy.run([str(tmp_path / "typo.py"), "--strict", "--no-incremental"])
+    assert status == 1
+    assert out.count("[attr-defined]") == 4, out
+
+
+def test_a_segment_named_context_gets_no_warning_for_def_get_request_context(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="minirouter"):
+        make_app(tmp_path, {"ctx/[context]/route.py": "def GET(request, context):\n    return {}\n"})
+    assert not [r for r in caplog.records if r.name == "minirouter"]

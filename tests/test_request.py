@@ -962,3 +962,28 @@ def test_a_semicolon_is_data_in_a_long_query_too():
 
     assert parse_query("a=1;b=2&c=" + "x" * 70_000)[0] == ("a", "1;b=2")
     assert parse_query("a=1;b=2&c=x")[0] == ("a", "1;b=2")
+
+
+def test_a_missing_value_error_survives_pickle_and_copy():
+    import copy
+    import pickle
+
+    from minirouter import MissingRequestValue
+
+    error = MissingRequestValue("header", "X-Token")
+    for clone in (pickle.loads(pickle.dumps(error)), copy.copy(error), copy.deepcopy(error)):
+        assert type(clone) is MissingRequestValue and clone.args == ("X-Token",)
+        assert (clone.status, clone.message) == (400, "missing header 'X-Token'")
+
+
+def test_a_force_static_handler_reading_the_query_by_name_is_a_500_not_the_clients_400(tmp_path, caplog):
+    # It is handed no query at all: the client sent ?page=2, so a 400 would blame the wrong side.
+    from helpers import make_app
+
+    app = make_app(tmp_path, {"st/route.py": "dynamic = 'force-static'\n"
+                                             "def GET(request):\n    return {'p': request.search_params['page']}\n"})
+    from helpers import client
+
+    answer = client(app).get("/st?page=2")
+    assert answer.status == 500
+    assert "force-static: it sees no query, headers, cookies or body" in caplog.text

@@ -753,3 +753,29 @@ def test_a_piped_upload_that_fails_after_the_first_piece_is_one_warning_line(tmp
     records = [r for r in caplog.records if r.name == "minirouter"]
     assert len(records) == 1 and records[0].levelno == logging.WARNING and records[0].exc_info is None
     assert "pipe/route.py: POST handler: its streamed body stopped after it started: " in records[0].getMessage()
+
+
+def test_an_apps_own_5xx_after_the_first_piece_keeps_its_traceback(tmp_path, caplog):
+    # Only the client's errors (a gone client, a body over the limit) are one line:
+    # an upstream failure the app raised as a 502 is its own, and is logged as such.
+    app = App(str(make_app_dir(tmp_path, {"up/route.py": """
+        from minirouter import HTTPError, Response
+
+        def pieces():
+            yield "x"
+            try:
+                raise ConnectionRefusedError("upstream")
+            except ConnectionError as exc:
+                raise HTTPError(502, "upstream down") from exc
+
+        def GET():
+            return Response(pieces())
+        """})))
+    body = app(make_environ("GET", "/up"), lambda status, headers, exc_info=None: None)
+    with caplog.at_level(logging.WARNING, logger="minirouter"):
+        with pytest.raises(HTTPError):  # not re-raised as the upstream's ConnectionError
+            for _ in body:
+                pass
+        body.close()
+    records = [r for r in caplog.records if r.name == "minirouter"]
+    assert len(records) == 1 and records[0].levelno == logging.ERROR and records[0].exc_info is not None
