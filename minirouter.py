@@ -1496,7 +1496,7 @@ def _request_path(environ: dict[str, Any]) -> tuple[str, str]:
     """(decoded path, raw path) for the app; 400 if malformed."""
     target: Optional[str] = environ.get("REQUEST_URI") or environ.get("RAW_URI")
     if target and target[0] == "/" and not environ.get("SCRIPT_NAME"):
-        raw = target.partition("?")[0]
+        raw = target.partition("?")[0] if "?" in target else target
         if "%" not in raw and "#" not in raw and raw.isascii():
             return raw, raw  # the usual target: a path at the root with nothing to decode
     if target == "*" or (not target and environ.get("PATH_INFO") == "*"):
@@ -2376,7 +2376,7 @@ class Response:
     def __init__(self, body: ResponseBody = None, status: int = 200, headers: HeaderInput = None) -> None:
         self.status = status
         if type(body) is str and not headers:  # the commonest response, built in two steps
-            self._body: Optional[bytes] = body.encode("utf-8")
+            self._body: Optional[bytes] = body.encode()  # UTF-8, the default (no argument to read)
             self._header_items: list[tuple[str, str]] = [_TEXT_TYPE_HEADER]
             return
         # The pairs themselves; ``headers`` is a Headers view over them, made
@@ -5070,7 +5070,7 @@ class App:
             raised = True
         finally:
             _current_request.reset(token)
-        if response._stream is not None:
+        if response._body is None and response._stream is not None:  # (a body held is never a stream)
             # A body that fails before its first piece counts as an error the handler raised.
             response, raised = self._start_stream(response, request, f"{endpoint.file}: {method} handler")
         jar = request._jar
