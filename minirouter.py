@@ -1655,6 +1655,8 @@ class Request:
     # name and mount point), not on these, so such an answer is not cached
     # (as Next.js bails out of caching on dynamic data).
     read_client_data = False
+    # The context App.__call__ runs the request in, for its streamed body.
+    _context: Optional[contextvars.Context] = None
 
     if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
         def __getattr__(self, name: str) -> Any:
@@ -2728,21 +2730,10 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
 
 
 # Which request this thread/task is serving: the global state design.md allows.
-# (Beside it: _request_context below, the same request's context, and _event_loops,
-# one reused event loop per server thread.)
+# (The only other is _event_loops, one reused event loop per server thread.)
 _current_request: contextvars.ContextVar[Optional[Request]] = contextvars.ContextVar(
     "minirouter_request", default=None
 )
-# The context App.__call__ runs a request in: its streamed body runs in that same context
-# (not a copy), so a token a handler made with var.set() can be reset by its body.
-_request_context: contextvars.ContextVar[Optional[list[contextvars.Context]]] = contextvars.ContextVar(
-    "minirouter_request_context", default=None
-)
-
-
-def _in_request_context(held: list[contextvars.Context], function: Callable[..., Any], *args: Any) -> Any:
-    _request_context.set(held)
-    return function(*args)
 
 
 def _request_in_scope(caller: str) -> Request:
@@ -4344,7 +4335,9 @@ def _static_request(request: Request) -> Request:
             environ[key] = split[1] if split else environ[key].split("?", 1)[0]
     # request.url names the server's own host (SERVER_NAME), never the
     # client's: the one answer is served to every client.
-    return Request(environ, path=request.path, raw_path=request._raw_path, limits=request._limits)
+    static = Request(environ, path=request.path, raw_path=request._raw_path, limits=request._limits)
+    static._context = request._context
+    return static
 
 
 # ---------------------------------------------------------------------------
@@ -4774,18 +4767,20 @@ class App:
         # Each request in a context of its own, as Next.js gives each one its own
         # AsyncLocalStorage: a context variable that the middleware or a handler
         # sets (the user it found) is never still set for the server thread's next request.
+        # Its streamed body, read after the app has returned, runs in it again (see _StreamedBody).
         request_context = contextvars.copy_context()
-        held = [request_context]  # for its streamed body (see _StreamedBody); emptied after: no cycle
-        try:
-            # Checked per request so logging can be turned on after the app is built; free when off.
-            if access_logger.isEnabledFor(logging.INFO):
-                return request_context.run(_in_request_context, held, _call_with_access_log, self._handle,
-                                           environ, start_response)
-            return request_context.run(_in_request_context, held, self._handle, environ, start_response)
-        finally:
-            held.clear()
+        # Checked per request so logging can be turned on after the app is built; free when off.
+        if access_logger.isEnabledFor(logging.INFO):
+            return request_context.run(
+                _call_with_access_log, lambda env, respond: self._handle(env, respond, request_context),
+                environ, start_response,
+            )
+        return request_context.run(self._handle, environ, start_response, request_context)
 
-    def _handle(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def _handle(
+        self, environ: dict[str, Any], start_response: StartResponse,
+        request_context: Optional[contextvars.Context] = None,
+    ) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         request: Optional[Request] = None
         try:
@@ -4793,6 +4788,7 @@ class App:
                 raise HTTPError(501, f"method {method} is not implemented")
             path, raw_path = _request_path(environ)
             request = Request(environ, path, raw_path, self.limits, self.trust_forwarded)
+            request._context = request_context
             if self.allowed_hosts is not None:
                 self.allowed_hosts.check(environ)
             if environ.get("CONTENT_LENGTH"):  # before any answer: a redirect, the middleware's, a 404
@@ -5091,11 +5087,11 @@ class App:
         try:
             body.start()
         except HTTPError as exc:  # request.stream() over max_body_size, say
-            body.close()
+            body.close_in_request()
             return exc.to_response(), not isinstance(exc, RedirectError)
         except (Exception, SystemExit, GeneratorExit):
             logger.exception("%s: its streamed body failed before the first piece", source)
-            body.close()
+            body.close_in_request()
             return self._internal_error(), True
         started = _copy_of(response)  # the returned one keeps its own body: a list may be sent again
         started._stream = body
@@ -5203,7 +5199,7 @@ class App:
         stream = source if isinstance(source, _StreamedBody) else _StreamedBody(source, request)
         start_response(status_line, header_list)
         if not send_body:
-            stream.close()  # never raises: _close_source logs what failed (a HEAD's, a 204's answer stands)
+            stream.close_in_request()  # never raises: it logs what failed (a HEAD's, a 204's answer stands)
             return []
         return stream
 
@@ -5266,8 +5262,9 @@ def _close_body(response: Response) -> None:
     """Let go of the file or stream of a response that will not be sent."""
     if response._file is not None:
         response._file[0].close()
-    if response._stream is not None:
-        _StreamedBody(response._stream, None).close()
+    stream = response._stream
+    if stream is not None:  # (one started already is closed as it is, in its request's context)
+        (stream if isinstance(stream, _StreamedBody) else _StreamedBody(stream, None)).close_in_request()
 
 
 def _may_have_content(status: int) -> bool:
@@ -5323,29 +5320,27 @@ class _StreamedBody:
         self._chunks = self._encoded_chunks()
         self._first = b""
         # The server reads the body after the app has returned, out of the request's
-        # context: every piece is made in that context again, so the body sees the
-        # context variables its handler set (and may reset their tokens), and
-        # nothing it sets outlives the request.
-        held = _request_context.get()
-        self._context = held[0] if held else contextvars.copy_context()
-
-    def _run(self, function: Callable[..., Any], *args: Any) -> Any:
-        held = _request_context.get()
-        if held and held[0] is self._context:  # still inside it (start(), a HEAD's close())
-            return function(*args)
-        return self._context.run(function, *args)
+        # context: every later piece is made in that context again (the same one, not
+        # a copy), so the body sees the context variables its handler set, may reset
+        # their tokens, and sets nothing that outlives the request.
+        self._context = request._context if request is not None else None
 
     def start(self) -> None:
         """Make the first piece now, before the status is handed to the
         server: until then an error can still be the answer (a server sends
-        nothing before the first piece, PEP 3333)."""
-        self._first = self._run(next, self._chunks, b"")
+        nothing before the first piece, PEP 3333). Called while the app runs,
+        in the request's context."""
+        self._first = next(self._chunks, b"")
 
     def __iter__(self) -> Iterator[bytes]:
         try:
             if self._first:
                 yield self._first
-            run, chunks = self._run, self._chunks
+            context = self._context
+            if context is None:
+                yield from self._chunks
+                return
+            run, chunks = context.run, self._chunks
             while True:
                 chunk = run(next, chunks, b"")  # _encoded_chunks never yields b""
                 if not chunk:
@@ -5392,9 +5387,14 @@ class _StreamedBody:
                 yield bytes(chunk)
 
     def close(self) -> None:
-        self._run(self._close_source)
+        """The server's close(), after the app has returned: in the request's context
+        again. The app's own (a HEAD's, an error's) call close_in_request()."""
+        if self._context is None:
+            self.close_in_request()
+        else:
+            self._context.run(self.close_in_request)
 
-    def _close_source(self) -> None:
+    def close_in_request(self) -> None:
         source = self._source
         try:
             if self._async_pieces is not None:
