@@ -600,27 +600,38 @@ def test_the_wsgiref_server_never_turns_ctrl_c_into_a_semaphore_error(
         server.server_close()
 
 
+class _ChildThatWillNotStop:
+    """A server child for _stop_child: SIGTERM does nothing, and a wait with a
+    timeout raises ``on_wait`` (its timeout running out, or a Ctrl-C meanwhile)."""
+
+    def __init__(self, on_wait: BaseException) -> None:
+        self.on_wait = on_wait
+        self.killed = False
+
+    def poll(self) -> None:
+        return None
+
+    def terminate(self) -> None:
+        pass
+
+    def wait(self, timeout: float | None = None) -> int:
+        if timeout is not None:
+            raise self.on_wait
+        return -9
+
+    def kill(self) -> None:
+        self.killed = True
+
+
 def test_a_ctrl_c_while_the_reloader_stops_its_child_kills_it_and_says_so() -> None:
     # It was swallowed: the reloader started a new child and went on watching.
-    class SlowChild:
-        killed = False
-
-        def poll(self) -> None:
-            return None
-
-        def terminate(self) -> None:
-            pass
-
-        def wait(self, timeout: float | None = None) -> int:
-            if timeout is not None:
-                raise KeyboardInterrupt
-            return -9
-
-        def kill(self) -> None:
-            self.killed = True
-
-    child = SlowChild()
+    child = _ChildThatWillNotStop(KeyboardInterrupt())
     assert minirouter._stop_child(child) is True and child.killed  # type: ignore[attr-defined, arg-type]
+
+
+def test_a_child_that_ignores_sigterm_is_killed_after_the_wait() -> None:
+    child = _ChildThatWillNotStop(subprocess.TimeoutExpired("child", 5))
+    assert minirouter._stop_child(child) is False and child.killed  # type: ignore[attr-defined, arg-type]
 
 
 def test_serve_reload_watches_a_public_folder_made_after_it_started(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -361,28 +360,6 @@ def test_the_reloader_watches_only_py_and_html_outside_public(tmp_path) -> None:
     watched = {os.path.relpath(path, tmp_path) for path in minirouter.watched_files([str(app_dir), str(public)])}
     assert watched == {os.path.join("app", "route.py"), os.path.join("app", "page.html"),
                        os.path.join("public", "logo.png")}
-
-
-def test_a_child_that_ignores_sigterm_is_killed_after_the_wait() -> None:
-    class StubbornChild:
-        killed = False
-
-        def poll(self) -> None:
-            return None
-
-        def terminate(self) -> None:
-            pass
-
-        def wait(self, timeout: float | None = None) -> int:
-            if timeout is not None:
-                raise subprocess.TimeoutExpired("child", timeout)
-            return -9
-
-        def kill(self) -> None:
-            self.killed = True
-
-    child = StubbornChild()
-    assert minirouter._stop_child(child) is False and child.killed  # type: ignore[attr-defined, arg-type]
 
 
 def test_a_host_name_the_resolver_cannot_encode_is_a_bad_argument() -> None:
