@@ -2700,13 +2700,14 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
         return _itself(self).__await__()
 
     def set(self, name: str, value: str = _NO_VALUE, *options: Any, **attributes: Any) -> None:
+        """Set a cookie on the response; the attributes are those of
+        ``response.cookies.set``. ``get(name)`` sees it from now on, unless
+        it is set already expired (``max_age=0``), which removes it. Next.js's
+        forms (an object, an options dict, ``httpOnly=``) say what to write."""
         _check_cookie_call(name, value, options, attributes)
         self._set(name, value, **attributes)
 
     def _set(self, name: str, value: str, **attributes: Any) -> None:
-        """Set a cookie on the response; the attributes are those of
-        ``response.cookies.set``. ``get(name)`` sees it from now on, unless
-        it is set already expired (``max_age=0``), which removes it."""
         self._check_open("set")
         self.outgoing.set(name, value, **attributes)
         line = self.pending.get(_exact_str(name), "")
