@@ -2682,7 +2682,7 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
         return self._request_cookies.get(name, default)
 
     def __contains__(self, name: object) -> bool:
-        if name in self._changes:
+        if isinstance(name, str) and name in self._changes:
             return self._changes[name] is not None
         return name in self._request_cookies
 
