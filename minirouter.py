@@ -676,15 +676,15 @@ _NEXTJS_HINTS = {
 }
 
 
-def _nextjs_attribute_error(owner: object, name: str) -> AttributeError:
-    hint = _NEXTJS_HINTS.get(name)
-    text = f"{type(owner).__name__!r} object has no attribute {name!r}"
-    return AttributeError(f"{text}: that is Next.js's name; write {hint}" if hint else text)
-
-
-# URLSearchParams and FormData name them otherwise.
+# URLSearchParams and FormData name some of them otherwise.
 _MULTI_VALUE_HINTS = {"getAll": "get_all(name)", "entries": "items()",
                       "forEach": "a for loop over items()", "toString": "str(...)"}
+
+
+def _nextjs_attribute_error(owner: object, name: str, hints: Mapping[str, str] = _NEXTJS_HINTS) -> AttributeError:
+    hint = hints.get(name)
+    text = f"{type(owner).__name__!r} object has no attribute {name!r}"
+    return AttributeError(f"{text}: that is Next.js's name; write {hint}" if hint else text)
 
 
 class _MultiValueView:
@@ -697,11 +697,9 @@ class _MultiValueView:
     __slots__ = ("_pairs", "_by_name")
     _what = "value"  # what a name is, for the 400 of a missing one
 
-    if not TYPE_CHECKING:
+    if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
         def __getattr__(self, name: str) -> Any:
-            hint = _MULTI_VALUE_HINTS.get(name)
-            text = f"{type(self).__name__!r} object has no attribute {name!r}"
-            raise AttributeError(f"{text}: that is Next.js's name; write {hint}" if hint else text)
+            raise _nextjs_attribute_error(self, name, _MULTI_VALUE_HINTS)
 
     def __init__(self, pairs: Iterable[tuple[str, Any]] = ()) -> None:
         self._pairs = list(pairs)
