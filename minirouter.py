@@ -2136,7 +2136,9 @@ def format_set_cookie(
     if path is not None:
         parts.append(f"Path={path}")
     if isinstance(max_age, datetime.timedelta):  # as Flask takes it
-        max_age = int(max_age.total_seconds())
+        seconds = max_age.total_seconds()
+        # Whole seconds, but never 0 for a positive time: Max-Age=0 would delete the cookie.
+        max_age = 1 if 0 < seconds < 1 else int(seconds)
     expiry = _cookie_expiry(max_age, expires)
     if expiry is not None:
         parts.append(f"Expires={http_date(expiry)}")
@@ -2669,7 +2671,8 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
         if name in self._changes:
             value = self._changes[name]
             if value is None:
-                raise MissingRequestValue("cookie", name)
+                # The handler's own delete(): its mistake (a 500), not the client's (a 400).
+                raise KeyError(f"cookie {name!r} was deleted by this request's cookies().delete() or set expired")
             return value
         return self._request_cookies[name]
 

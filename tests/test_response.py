@@ -263,6 +263,11 @@ def test_cookie_max_age_sets_expires_over_an_expires_given(hook):
 def test_cookie_max_age_takes_a_timedelta_as_flask_does(hook):
     lines = set_cookie_lines(hook, lambda r: r.cookies.set("sid", "abc", max_age=timedelta(days=1, seconds=0.9)))
     assert lines[0].split("; ")[3] == "Max-Age=86400"
+    # Under a second: still a live cookie for a second, never Max-Age=0, which deletes it.
+    lines = set_cookie_lines(hook, lambda r: r.cookies.set("sid", "abc", max_age=timedelta(milliseconds=500)))
+    assert lines[0].split("; ")[3] == "Max-Age=1"
+    lines = set_cookie_lines(hook, lambda r: r.cookies.set("sid", "abc", max_age=timedelta(0)))
+    assert lines[0].split("; ")[3] == "Max-Age=0"
     with pytest.raises(TypeError, match="whole seconds .* or a timedelta, not float"):
         Response("x").cookies.set("sid", "abc", max_age=1.5)
 
