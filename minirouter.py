@@ -1655,6 +1655,10 @@ class Request:
     read_client_data = False
     # The context App.__call__ runs the request in, for its streamed body.
     _context: Optional[contextvars.Context] = None
+    # A copy of it taken before the middleware ran, where a force-static handler runs:
+    # a context variable the middleware set for this client (the user) must not reach
+    # the one answer kept for every client.
+    _context_before_middleware: Optional[contextvars.Context] = None
 
     if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
         def __getattr__(self, name: str) -> Any:
@@ -4338,7 +4342,9 @@ def _static_request(request: Request) -> Request:
     # request.url names the server's own host (SERVER_NAME), never the
     # client's: the one answer is served to every client.
     static = Request(environ, path=request.path, raw_path=request._raw_path, limits=request._limits)
-    static._context = request._context
+    before_middleware = request._context_before_middleware
+    # Without what the middleware set in the request's context (see Request._context_before_middleware).
+    static._context = before_middleware.copy() if before_middleware is not None else request._context
     return static
 
 
@@ -4830,6 +4836,7 @@ class App:
         segments = _path_segments(raw_path)
         if middleware is None or not middleware.applies(segments):
             return self._route(request, raw_path, segments)
+        request._context_before_middleware = contextvars.copy_context()
         outcome = self._call_middleware(middleware, request)
         if outcome._middleware is None:
             return outcome  # a redirect, a 401...: the route never runs
@@ -4982,7 +4989,11 @@ class App:
         seen = _static_request(request) if static else request
         seen.read_client_data = False  # what the middleware read does not count
         asked_at = self.cache.now()
-        response = self._call_handler(endpoint, "GET", handler, seen, params)
+        if seen is request or request._context_before_middleware is None:
+            response = self._call_handler(endpoint, "GET", handler, seen, params)
+        else:  # force-static, after the middleware: in the context as it was before it ran
+            assert seen._context is not None
+            response = seen._context.run(self._call_handler, endpoint, "GET", handler, seen, params)
         if request.method == "GET" and _is_cacheable(response):
             if static or not seen.read_client_data:
                 self.cache.put(key, response, endpoint.revalidate, asked_at)
@@ -5070,13 +5081,16 @@ class App:
             _current_request.reset(token)
         if response._body is None and response._stream is not None:  # (a body held is never a stream)
             # A body that fails before its first piece counts as an error the handler raised.
-            response, raised = self._start_stream(response, request, f"{endpoint.file}: {method} handler")
+            response, raised = self._start_stream(response, request, f"{endpoint.file}: {method} handler",
+                                                  endpoint.dynamic == "force-static")
         jar = request._jar
         if jar is not None:
             response = _with_jar_cookies(response, jar, raised)
         return response
 
-    def _start_stream(self, response: Response, request: Request, source: str) -> tuple[Response, bool]:
+    def _start_stream(
+        self, response: Response, request: Request, source: str, static: bool = False
+    ) -> tuple[Response, bool]:
         """Make a streamed body's first piece now, while an error can still be
         the answer (a server sends nothing before the first piece, PEP 3333).
         (the response with its started body, False), or the error's answer as
@@ -5090,6 +5104,10 @@ class App:
             body.start()
         except HTTPError as exc:  # request.stream() over max_body_size, say
             body.close_in_request()
+            if static and isinstance(exc, MissingRequestValue):  # as _call_handler answers it
+                logger.exception("%s: its streamed body raised (force-static: it sees no query, headers, "
+                                 "cookies or body)", source)
+                return self._internal_error(), True
             return exc.to_response(), not isinstance(exc, RedirectError)
         except (Exception, SystemExit, GeneratorExit):
             logger.exception("%s: its streamed body failed before the first piece", source)
@@ -5407,7 +5425,7 @@ class _StreamedBody:
                 closing = source.close()
                 if inspect.isawaitable(closing):  # aiofiles and others: async def close()
                     _run_awaitable(closing)
-        except Exception:
+        except (Exception, SystemExit, GeneratorExit):  # a sys.exit() in its finally must not stop the server
             # Whatever was sent stands: raised to waitress, a complete body would
             # reach the client cut short (no last chunk). Logged with its route.
             logger.exception("%s: its streamed body failed when it was closed", self.label)

@@ -576,3 +576,62 @@ def test_what_a_body_sets_when_the_server_closes_it_early_stays_in_its_request(t
     body.close()
     assert import_module("myapp._lib.auth").user.get() is None  # this thread, out of the request
     assert client(app).get("/me").json() == {"user": None}
+
+
+def test_a_force_static_route_never_sees_what_the_middleware_set_in_the_context(tmp_path, caplog) -> None:
+    # Its one answer is served to every client: the first client's user, set by the
+    # middleware in the request's context, must not be kept in it.
+    files = {
+        "_lib/auth.py": OWN_CONTEXT_FILES["_lib/auth.py"],
+        "middleware.py": """
+            from myapp._lib.auth import user
+
+            def middleware(request):
+                user.set(request.headers.get("authorization"))
+            """,
+        "page/route.py": """
+            from minirouter import Response
+            from myapp._lib.auth import user
+
+            dynamic = "force-static"
+
+            def GET():
+                return {"user": user.get()}
+            """,
+        "stream/route.py": """
+            from minirouter import Response
+            from myapp._lib.auth import user
+
+            dynamic = "force-static"
+
+            def GET():
+                def pieces():
+                    yield "first "
+                    yield "then %s" % user.get()
+                return Response(pieces())
+            """,
+        "me/route.py": OWN_CONTEXT_FILES["login/route.py"],
+    }
+    web = client(App(str(make_app_dir(tmp_path, files, name="myapp"))))
+    assert web.get("/me", headers={"Authorization": "alice"}).json() == {"user": "alice"}  # a dynamic route sees it
+    assert web.get("/page", headers={"Authorization": "alice"}).json() == {"user": None}
+    assert web.get("/page").json() == {"user": None}
+    assert web.get("/stream", headers={"Authorization": "alice"}).text == "first then None"
+
+
+def test_a_force_static_streamed_body_that_reads_the_query_by_name_is_a_500_as_its_handler_would_be(
+    tmp_path, caplog
+) -> None:
+    web = client(App(str(make_app_dir(tmp_path, {"fs/route.py": """
+        from minirouter import Response
+
+        dynamic = "force-static"
+
+        def GET(request):
+            def pieces():
+                yield request.search_params["q"]
+            return Response(pieces())
+        """}))))
+    response = web.get("/fs?q=1")  # the client sent it: a 400 "missing" would blame it
+    assert response.status == 500 and response.json() == {"error": "internal server error"}
+    assert "force-static: it sees no query" in caplog.text

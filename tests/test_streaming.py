@@ -779,3 +779,23 @@ def test_an_apps_own_5xx_after_the_first_piece_keeps_its_traceback(tmp_path, cap
         body.close()
     records = [r for r in caplog.records if r.name == "minirouter"]
     assert len(records) == 1 and records[0].levelno == logging.ERROR and records[0].exc_info is not None
+
+
+def test_a_sys_exit_in_a_bodys_finally_when_a_head_closes_it_is_logged_not_raised(tmp_path, caplog):
+    # A HEAD closes the body after its first piece: its finally runs then, in the app.
+    # A SystemExit there escaped the app (gunicorn's worker exited, waitress hung).
+    files = {"s/route.py": (
+        "import sys\n"
+        "from minirouter import Response\n"
+        "def GET():\n"
+        "    def pieces():\n"
+        "        try:\n"
+        "            yield 'first'\n"
+        "            yield 'second'\n"
+        "        finally:\n"
+        "            sys.exit(0)\n"
+        "    return Response(pieces())\n"
+    )}
+    response = client(App(str(make_app_dir(tmp_path, files)))).head("/s")
+    assert response.status == 200 and response.content == b""
+    assert "its streamed body failed when it was closed" in caplog.text and "SystemExit" in caplog.text
