@@ -4597,6 +4597,11 @@ def _host_name(authority: str) -> str:
     return authority.partition(":")[0].lower().rstrip(".")
 
 
+# How many refused host names are logged, each once: a scan sending a new name
+# with each request would otherwise write a line per request.
+REFUSED_HOSTS_LOGGED = 32
+
+
 class _AllowedHosts:
     """``App(allowed_hosts=[...])``: names as given (``example.com``,
     ``[::1]``), and ``.example.com`` for that name and every name under it."""
@@ -4617,6 +4622,7 @@ class _AllowedHosts:
             if name.startswith("."):
                 suffixes.append(name)
         self.suffixes = tuple(suffixes)
+        self.logged_refusals: set[str] = set()
 
     def check(self, environ: dict[str, Any]) -> None:
         """400 unless the request names one of these hosts (or none: an HTTP/1.0
@@ -4635,11 +4641,21 @@ class _AllowedHosts:
         if not _VALID_HOST.match(host) or name.startswith(".") or ".." in name:
             raise HTTPError(400, "invalid Host header")  # "localhost:@evil.com" would pass as localhost
         if name not in self.names and not (self.suffixes and name.endswith(self.suffixes)):
-            # Said in the server's log too: whoever chose the name (an /etc/hosts entry, a
-            # container's, a tunnel's) may never have set allowed_hosts: `serve` did.
-            logger.warning("refused a request for the host %s: to serve it, add it to allowed_hosts "
-                           "(--allowed-host %s on the command line)", name[:100], name[:100])
+            self._log_refusal(name[:100])
             raise HTTPError(400, f"the host {name[:100]} is not one this app serves (allowed_hosts)")
+
+    def _log_refusal(self, name: str) -> None:
+        # Said in the server's log too: whoever chose the name (an /etc/hosts entry, a
+        # container's, a tunnel's) may never have set allowed_hosts: `serve` did.
+        logged = self.logged_refusals
+        if name in logged or len(logged) > REFUSED_HOSTS_LOGGED:
+            return
+        logged.add(name)
+        if len(logged) > REFUSED_HOSTS_LOGGED:
+            logger.warning("refused requests for %d host names; further ones are not logged", REFUSED_HOSTS_LOGGED)
+            return
+        logger.warning("refused a request for the host %s: to serve it, add it to allowed_hosts "
+                       "(--allowed-host %s on the command line; said once per name)", name, name)
 
 
 def _openapi_url(url: Optional[str]) -> Optional[str]:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+import minirouter
+
 from helpers import call, make_app, make_environ
 from minirouter import App, TestClient
 
@@ -68,7 +70,24 @@ def test_a_refused_host_is_logged_with_how_to_serve_it(app: App, caplog: pytest.
         assert get(app, "example.com").status == 200
     assert [r.getMessage() for r in caplog.records if r.name == "minirouter"] == [
         "refused a request for the host myhost.test: to serve it, add it to allowed_hosts "
-        "(--allowed-host myhost.test on the command line)"
+        "(--allowed-host myhost.test on the command line; said once per name)"
+    ]
+
+
+def test_a_refused_host_is_logged_once_and_a_scan_of_names_stops_being_logged(
+    app: App, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(minirouter, "REFUSED_HOSTS_LOGGED", 3)
+    with caplog.at_level(logging.WARNING, logger="minirouter"):
+        for _ in range(3):
+            assert get(app, "myhost.test").status == 400
+        for number in range(10):
+            assert get(app, f"scan{number}.test").status == 400  # each still refused
+    messages = [r.getMessage() for r in caplog.records if r.name == "minirouter"]
+    assert [m.split(":")[0] for m in messages] == [
+        "refused a request for the host myhost.test", "refused a request for the host scan0.test",
+        "refused a request for the host scan1.test",
+        "refused requests for 3 host names; further ones are not logged",
     ]
 
 
