@@ -31,6 +31,7 @@ import contextvars
 import dataclasses
 import datetime
 import email.utils
+import errno
 import functools
 import gc
 import http
@@ -1832,7 +1833,7 @@ class Request:
         while remaining > 0:
             chunk = _read_input(stream, min(chunk_size, remaining))
             if not chunk:
-                raise self._body_failed(HTTPError(400, "request body ended before Content-Length bytes arrived"))
+                raise self._body_failed(_body_cut_short())
             remaining -= len(chunk)
             yield chunk
 
@@ -1877,7 +1878,7 @@ class Request:
             while len(pieces) < length:
                 more = _read_input(stream, length - len(pieces))
                 if not more:
-                    raise self._body_failed(HTTPError(400, "request body ended before Content-Length bytes arrived"))
+                    raise self._body_failed(_body_cut_short())
                 pieces += more
             data = bytes(pieces)
         return bytes(data)
@@ -2584,7 +2585,16 @@ class MissingRequestValue(HTTPError, KeyError):
 
 
 class _UnreadableBody(HTTPError):
-    """wsgi.input raised: its cause is the server's error (a gone client's ConnectionError)."""
+    """wsgi.input raised, or ended early: its cause is the server's error (a gone client's ConnectionError)."""
+
+
+def _body_cut_short() -> HTTPError:
+    """The body ended before its Content-Length: the client closed its side of
+    the connection. Its cause says so: once the answer has started, the
+    connection is cut as for any gone client (see _StreamedBody)."""
+    error = _UnreadableBody(400, "request body ended before Content-Length bytes arrived")
+    error.__cause__ = ConnectionResetError(errno.ECONNRESET, "the client's body ended before its Content-Length")
+    return error
 
 
 class RedirectError(HTTPError):
@@ -5396,7 +5406,7 @@ class _StreamedBody:
             # limit, or a client gone mid-upload (request.stream() piped back). Too late
             # to be the answer: one line says what it was, without a traceback, and it
             # is raised on, so the server cuts the connection.
-            logger.warning("%s: its streamed body stopped after it started: %s %s",
+            logger.warning("%s: its streamed body stopped after it started: %s %r",  # %r: no line breaks
                            self.label, exc.status, exc.message)
             if isinstance(exc, _UnreadableBody) and isinstance(exc.__cause__, ConnectionError):
                 # The client went away: raised as what it is, which servers take

@@ -7,6 +7,8 @@ in chunks; 50 MB goes through waitress with memory bounded (tracemalloc).
 from __future__ import annotations
 
 import asyncio
+import errno
+import io
 import logging
 import hashlib
 import time
@@ -753,6 +755,43 @@ def test_a_piped_upload_that_fails_after_the_first_piece_is_one_warning_line(tmp
     records = [r for r in caplog.records if r.name == "minirouter"]
     assert len(records) == 1 and records[0].levelno == logging.WARNING and records[0].exc_info is None
     assert "pipe/route.py: POST handler: its streamed body stopped after it started: " in records[0].getMessage()
+
+
+def test_an_upload_cut_short_after_the_first_piece_is_a_gone_client_and_one_warning_line(tmp_path, caplog):
+    # The body ends before its Content-Length (the client half-closed): raised as the
+    # ECONNRESET servers take for a gone client (gunicorn logs no traceback for it).
+    app = App(str(make_app_dir(tmp_path, ROUTES)))
+    environ = make_environ("POST", "/pipe", wsgi_input=io.BytesIO(b"x" * 150_000), content_length=str(10**6))
+    body = app(environ, lambda status, headers, exc_info=None: None)
+    with caplog.at_level(logging.DEBUG, logger="minirouter"):
+        with pytest.raises(ConnectionResetError) as raised:
+            for _ in body:
+                pass
+        body.close()
+    assert raised.value.errno == errno.ECONNRESET
+    records = [r for r in caplog.records if r.name == "minirouter"]
+    assert len(records) == 1 and records[0].levelno == logging.WARNING and records[0].exc_info is None
+    assert records[0].getMessage().endswith(
+        "its streamed body stopped after it started: 400 'request body ended before Content-Length bytes arrived'")
+
+
+def test_a_client_chosen_message_after_the_first_piece_cannot_forge_a_log_line(tmp_path, caplog):
+    files = {"gen/route.py": (
+        "from minirouter import HTTPError, Response\n"
+        "def GET(request):\n"
+        "    def pieces():\n"
+        "        yield 'a'\n"
+        "        raise HTTPError(400, 'bad id ' + request.search_params.get('id'))\n"
+        "    return Response(pieces())\n"
+    )}
+    app = App(str(make_app_dir(tmp_path, files)))
+    body = app(make_environ("GET", "/gen", query="id=1%0AFAKE%20LINE"), lambda status, headers, exc_info=None: None)
+    with caplog.at_level(logging.DEBUG, logger="minirouter"):
+        with pytest.raises(HTTPError):
+            for _ in body:
+                pass
+        body.close()
+    assert caplog.text.count("\n") == 1 and "'bad id 1\\nFAKE LINE'" in caplog.text
 
 
 def test_an_apps_own_5xx_after_the_first_piece_keeps_its_traceback(tmp_path, caplog):
