@@ -678,8 +678,7 @@ _NEXTJS_HINTS = {
 
 
 # URLSearchParams and FormData name some of them otherwise.
-_MULTI_VALUE_HINTS = {"getAll": "get_all(name)", "entries": "items()",
-                      "forEach": "a for loop over items()", "toString": "str(...)"}
+_MULTI_VALUE_HINTS = {"getAll": "get_all(name)", "entries": "items()", "forEach": "a for loop over items()"}
 
 
 def _nextjs_attribute_error(owner: object, name: str, hints: Mapping[str, str] = _NEXTJS_HINTS) -> AttributeError:
@@ -697,10 +696,11 @@ class _MultiValueView:
 
     __slots__ = ("_pairs", "_by_name")
     _what = "value"  # what a name is, for the 400 of a missing one
+    _hints: Mapping[str, str] = _MULTI_VALUE_HINTS
 
     if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
         def __getattr__(self, name: str) -> Any:
-            raise _nextjs_attribute_error(self, name, _MULTI_VALUE_HINTS)
+            raise _nextjs_attribute_error(self, name, self._hints)
 
     def __init__(self, pairs: Iterable[tuple[str, Any]] = ()) -> None:
         self._pairs = list(pairs)
@@ -768,6 +768,7 @@ class SearchParams(_MultiValueView):
 
     __slots__ = ()
     _what = "query parameter"
+    _hints = {**_MULTI_VALUE_HINTS, "toString": "str(...)"}  # (FormData's toString() is no encoding)
 
     def __str__(self) -> str:
         """The query, encoded as URLSearchParams' toString() writes it (``a=1&b=x+y``),
@@ -2342,7 +2343,8 @@ class ResponseCookies:
         kept = [
             (n, v)
             for n, v in self._headers.raw()
-            if not (n.lower() == "set-cookie" and _set_cookie_name(v) == name)
+            # ("name in v" first: a C-speed scan that spares most lines the parse)
+            if not (n.lower() == "set-cookie" and name in v and _set_cookie_name(v) == name)
         ]
         self._headers._items[:] = kept
         self._headers.append("Set-Cookie", line)
@@ -2725,7 +2727,7 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
     def _set(self, name: str, value: str, **attributes: Any) -> None:
         self._check_open("set")
         self.outgoing.set(name, value, **attributes)
-        line = self.pending.get(_exact_str(name), "")
+        line = self.outgoing._headers._items[-1][1]  # the line just written: _replace appends it
         self._changes[name] = None if _set_cookie_expired(line.partition(";")[2]) else value
 
     def delete(self, name: str, **attributes: Any) -> None:

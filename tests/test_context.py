@@ -635,3 +635,17 @@ def test_a_force_static_streamed_body_that_reads_the_query_by_name_is_a_500_as_i
     response = web.get("/fs?q=1")  # the client sent it: a 400 "missing" would blame it
     assert response.status == 500 and response.json() == {"error": "internal server error"}
     assert "force-static: it sees no query" in caplog.text
+
+
+def test_setting_a_cookie_replaces_only_the_one_of_that_name_among_many(tmp_path) -> None:
+    from minirouter import CookieJar
+
+    jar = CookieJar({})
+    for number in range(300):
+        jar.set(f"c{number}", "first")
+    jar.set("c1", "again")  # its name is in c10-c19 and c100-c199 too
+    jar.set("c", "new")
+    lines = [line.split(";")[0] for line in jar.pending.values()]
+    assert len(lines) == 301 and lines.count("c1=again") == 1 and "c1=first" not in lines
+    assert "c10=first" in lines and "c100=first" in lines and lines[-1] == "c=new"
+    assert jar.get("c1") == "again" and jar.get("c10") == "first"

@@ -47,6 +47,16 @@ def test_a_nextjs_name_missing_here_says_what_to_write_instead(read, hint):
     assert not hasattr(request, "nextUrl") and hasattr(request, "search_params")
 
 
+def test_a_forms_to_string_gets_no_hint_to_write_str_which_is_no_encoding_of_it():
+    from minirouter import FormData
+
+    with pytest.raises(AttributeError) as info:
+        FormData([("a", "1")]).toString()
+    assert str(info.value) == "'FormData' object has no attribute 'toString'"
+    with pytest.raises(AttributeError, match="write get_all"):
+        FormData([("a", "1")]).getAll("a")
+
+
 @pytest.mark.parametrize("call, message", [
     ("cookies().set({'name': 'name', 'value': 'lee', 'httpOnly': True})", "not Next.js's object form"),
     ("cookies().set('name', 'lee', {'secure': True})", "cookie options are keywords"),
