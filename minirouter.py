@@ -2082,12 +2082,12 @@ _COOKIE_OPTION_NAMES = {"httpOnly": "http_only", "maxAge": "max_age", "sameSite"
 def _check_cookie_call(name: Any, value: Any, options: tuple[Any, ...], attributes: dict[str, Any]) -> None:
     """Refuse Next.js's call forms with a TypeError that says what to write."""
     if isinstance(name, Mapping):
-        raise TypeError("cookies().set() takes the name and value, then keywords: "
+        raise TypeError("set() takes the name and value, then keywords: "
                         "set('name', 'lee', http_only=True), not Next.js's object form set({name, value, ...})")
     if options or isinstance(value, Mapping):
         raise TypeError("cookie options are keywords: set('name', 'lee', secure=True), not an options dict")
     if value is _NO_VALUE:
-        raise TypeError("cookies().set() needs a value: set('name', 'lee')")
+        raise TypeError("set() needs a value: set('name', 'lee')")
     for option in attributes:
         if option in _COOKIE_OPTION_NAMES:
             raise TypeError(f"write {_COOKIE_OPTION_NAMES[option]}=, not Next.js's {option}=")
@@ -2291,8 +2291,8 @@ class ResponseCookies:
     def set(
         self,
         name: str,
-        value: str,
-        *,
+        value: str = _NO_VALUE,
+        *options: Any,  # none: only so that Next.js's options object is refused with a hint
         max_age: Union[int, datetime.timedelta, None] = None,
         expires: Union[datetime.datetime, float, int, None] = None,
         path: Optional[str] = "/",
@@ -2302,10 +2302,15 @@ class ResponseCookies:
         same_site: Optional[str] = None,
         partitioned: bool = False,
         priority: Optional[str] = None,
+        **unknown: Any,  # none: only so that httpOnly= and maxAge= are refused with a hint
     ) -> None:
         """Set a cookie (one ``Set-Cookie`` per name); ``max_age`` also sets
         ``Expires``; ``same_site`` is "lax", "strict" or "none" and
-        ``priority`` "low", "medium" or "high", in any case."""
+        ``priority`` "low", "medium" or "high", in any case. Next.js's forms
+        (an object, an options dict, ``httpOnly=``) say what to write."""
+        _check_cookie_call(name, value, options, unknown)
+        if unknown:
+            raise TypeError(f"set() got an unexpected keyword argument {next(iter(unknown))!r}")
         line = format_set_cookie(
             name, value, max_age=max_age, expires=expires, path=path, domain=domain,
             secure=secure, http_only=http_only, same_site=same_site, partitioned=partitioned, priority=priority,
