@@ -764,3 +764,15 @@ def test_rss_links_use_the_host_scheme_and_mount_the_client_asked_for(example_ap
     import xml.dom.minidom
 
     xml.dom.minidom.parseString(feed.content)  # well-formed
+
+
+def test_the_examples_own_locations_keep_the_mount_point(example_app):
+    # Mounted under /api (SCRIPT_NAME), the paths the example writes itself carry it too.
+    mounted = TestClient(example_app, base_url="http://testserver/api")
+    created = mounted.post("/comments", json={"text": "mounted"})
+    assert created.status == 201 and created.headers["location"] == f"/api/comments/{created.json()['id']}"
+    missing = mounted.get("/comments/999999")
+    assert missing.status == 307 and missing.headers["location"] == "/api/comments"
+    uploaded = mounted.post("/files", files={"file": ("mounted.txt", b"x")})
+    assert uploaded.status == 201 and uploaded.headers["location"] == "/api/files/mounted.txt"
+    assert TestClient(example_app).get("/comments/999999").headers["location"] == "/comments"

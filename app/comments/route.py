@@ -14,4 +14,4 @@ def GET(request):
 def POST(request):
     comment = store.add(comment_text(request))
     # 201 Created, and where the new comment lives.
-    return Response.json(comment, status=201, headers={"Location": f"/comments/{comment['id']}"})
+    return Response.json(comment, status=201, headers={"Location": f"{request.base_path}/comments/{comment['id']}"})

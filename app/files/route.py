@@ -25,4 +25,4 @@ def POST(request):
         raise HTTPError(400, '"name" must be a text field, not a file')
     name = safe_filename(wanted or upload.filename)
     saved = storage.save(upload, name)
-    return Response.json(saved, status=201, headers={"Location": f"/files/{name}"})
+    return Response.json(saved, status=201, headers={"Location": f"{request.base_path}/files/{name}"})

@@ -12,7 +12,8 @@ from app.comments.data import store
 def GET(request, context):
     comment = store.get(integer_id(context.params["id"]))
     if comment is None:
-        redirect("/comments")  # raises: a 307 to the list
+        # A path of the app's own: request.base_path ("" at the root) keeps it right when mounted.
+        redirect(request.base_path + "/comments")  # raises: a 307 to the list
     return comment  # a dict is sent as JSON
 
 
