@@ -776,3 +776,10 @@ def test_the_examples_own_locations_keep_the_mount_point(example_app):
     uploaded = mounted.post("/files", files={"file": ("mounted.txt", b"x")})
     assert uploaded.status == 201 and uploaded.headers["location"] == "/api/files/mounted.txt"
     assert TestClient(example_app).get("/comments/999999").headers["location"] == "/comments"
+
+
+def test_time_is_kept_per_url_and_reads_the_first_of_a_repeated_parameter(client):
+    first = client.get("/time?tz=a&tz=b")
+    assert first.json()["query"] == {"tz": "a"}  # to_dict(): the first value, as get() reads it
+    assert client.get("/time?tz=a&tz=b").json() == first.json()  # kept for 10 seconds
+    assert client.get("/time?tz=c").json()["query"] == {"tz": "c"}

@@ -9,4 +9,4 @@ revalidate = 10
 
 
 def GET(request):
-    return {"time": datetime.now(timezone.utc).isoformat(), "query": dict(request.search_params.items())}
+    return {"time": datetime.now(timezone.utc).isoformat(), "query": request.search_params.to_dict()}
