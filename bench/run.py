@@ -1381,8 +1381,10 @@ def markdown(results: dict) -> str:
             out.append(f"| {t['target']} | {t['goal']} | {fmt(t['value'])} | {spread} | {'yes' if t['met'] else 'NO'} |")
     inproc = results.get("inproc") or []
     if inproc:
-        fws = [fw for fw in FRAMEWORKS if any(r["framework"] == fw for r in inproc)]
-        peers = [fw for fw in fws if fw != "minirouter"]
+        # The floor plus the API beside the floor (as in the README's table), not among the peers.
+        order = ("bare", API_FLOOR) + FRAMEWORKS[1:]
+        fws = [fw for fw in order if any(r["framework"] == fw for r in inproc)]
+        peers = [fw for fw in fws if fw not in ("minirouter", API_FLOOR)]
         by = index_rows(inproc, "n", "framework", "kind", "target")
         s = meta["settings"]
         out += [

@@ -92,6 +92,8 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
         for kind in KINDS:
             for target in ("last", "random"):
                 assert f"| {n} | {kind} | {target} |" in text
+    # Every column of the README's in-process table, the API floor's included.
+    assert "| N | kind | target | bare µs | bare+api µs | minirouter µs | falcon µs |" in text
     for fw in FRAMEWORKS:
         for kind in KINDS:
             assert f"| {kind} | {fw} |" in text
