@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import io
 import json as jsonlib
+import signal
+import subprocess
 import sys
 import textwrap
 import uuid
@@ -293,3 +295,16 @@ def cookie_pairs(set_cookie_values: Iterable[str]) -> dict[str, str]:
         name, _, value = first.partition("=")
         out[name.strip()] = value.strip()
     return out
+
+
+def popen_that_stops_on_ctrl_c(args: list[str], **options: Any) -> subprocess.Popen:
+    """Popen for a test that sends the child SIGINT. A shell without job control
+    starts background commands with SIGINT ignored, which a child inherits, and
+    Python then installs no KeyboardInterrupt handler: un-ignore it for the child."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a handler is reset to default by exec
+    try:
+        return subprocess.Popen(args, **options)
+    finally:
+        signal.signal(signal.SIGINT, previous)

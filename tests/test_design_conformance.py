@@ -2636,6 +2636,8 @@ def test_run_py_serves_and_stops_on_ctrl_c(tmp_path: Path, via: str) -> None:
     import signal
     import urllib.request
 
+    from helpers import popen_that_stops_on_ctrl_c
+
     port = _free_port()
     env = dict(os.environ, COMMENTS_DB=str(tmp_path / "run.db"), UPLOADS_DIR=str(tmp_path / "uploads"),
                PYTHONUNBUFFERED="1")
@@ -2644,7 +2646,8 @@ def test_run_py_serves_and_stops_on_ctrl_c(tmp_path: Path, via: str) -> None:
         args += ["--host", "127.0.0.1", "--port", str(port)]
     else:
         env.update(HOST="127.0.0.1", PORT=str(port))
-    proc = subprocess.Popen(args, cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = popen_that_stops_on_ctrl_c(args, cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT)
     try:
         comments = None
         deadline = time.monotonic() + 15

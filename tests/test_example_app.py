@@ -28,6 +28,7 @@ import pytest
 
 import readme_curl
 from conftest import APP_DIR, ROOT, LiveServer
+from helpers import popen_that_stops_on_ctrl_c
 
 from minirouter import App, TestClient
 
@@ -607,7 +608,7 @@ def _wait_for_line(process: subprocess.Popen, needle: str, timeout: float = 30) 
 def test_run_py_serves_prints_routes_and_stops_on_ctrl_c(example_env):
     port = _free_port()
     env = dict(os.environ, PORT=str(port), PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(
+    process = popen_that_stops_on_ctrl_c(
         [sys.executable, str(ROOT / "run.py")], cwd=example_env, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
