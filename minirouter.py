@@ -322,7 +322,7 @@ class RequestHeaders(Mapping):  # type: ignore[type-arg]
 
     if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
         def __getattr__(self, name: str) -> Any:
-            raise _nextjs_attribute_error(self, name)
+            raise _porting_attribute_error(self, name)
 
     def __init__(self, data: Mapping[str, str]) -> None:
         self._data = {name.lower(): value for name, value in data.items()}
@@ -681,10 +681,32 @@ _NEXTJS_HINTS = {
 _MULTI_VALUE_HINTS = {"getAll": "get_all(name)", "entries": "items()", "forEach": "a for loop over items()"}
 
 
-def _nextjs_attribute_error(owner: object, name: str, hints: Mapping[str, str] = _NEXTJS_HINTS) -> AttributeError:
-    hint = hints.get(name)
+# And Flask's, on the request (README, "Coming from Flask").
+_FLASK_REQUEST_HINTS = {
+    "args": "request.search_params",
+    "values": "request.search_params, or request.form()",
+    "files": 'request.form(): request.form().get("file") is the upload',
+    "get_json": "request.json()",
+    "data": "request.body()",
+    "get_data": "request.body()",
+    "remote_addr": 'request.environ["REMOTE_ADDR"]',
+    "view_args": 'the handler\'s second argument: context.params["id"]',
+    "host": 'request.headers.get("host"), or urlsplit(request.url).netloc',
+    "scheme": "urlsplit(request.url).scheme",
+    "mimetype": "request.content_type",
+}
+_NO_HINTS: Mapping[str, str] = types.MappingProxyType({})
+
+
+def _porting_attribute_error(
+    owner: object, name: str, hints: Mapping[str, str] = _NEXTJS_HINTS, flask_hints: Mapping[str, str] = _NO_HINTS
+) -> AttributeError:
     text = f"{type(owner).__name__!r} object has no attribute {name!r}"
-    return AttributeError(f"{text}: that is Next.js's name; write {hint}" if hint else text)
+    if name in hints:
+        return AttributeError(f"{text}: that is Next.js's name; write {hints[name]}")
+    if name in flask_hints:
+        return AttributeError(f"{text}: that is Flask's name; write {flask_hints[name]}")
+    return AttributeError(text)
 
 
 class _MultiValueView:
@@ -700,7 +722,7 @@ class _MultiValueView:
 
     if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
         def __getattr__(self, name: str) -> Any:
-            raise _nextjs_attribute_error(self, name, self._hints)
+            raise _porting_attribute_error(self, name, self._hints)
 
     def __init__(self, pairs: Iterable[tuple[str, Any]] = ()) -> None:
         self._pairs = list(pairs)
@@ -790,7 +812,7 @@ class RequestCookies(Mapping):  # type: ignore[type-arg]
 
     if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
         def __getattr__(self, name: str) -> Any:
-            raise _nextjs_attribute_error(self, name)
+            raise _porting_attribute_error(self, name)
 
     def __init__(self, data: Mapping[str, str]) -> None:
         self._data = dict(data)
@@ -1664,7 +1686,7 @@ class Request:
 
     if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
         def __getattr__(self, name: str) -> Any:
-            raise _nextjs_attribute_error(self, name)
+            raise _porting_attribute_error(self, name, _NEXTJS_HINTS, _FLASK_REQUEST_HINTS)
 
     def __init__(
         self,
@@ -2665,7 +2687,7 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
 
     if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
         def __getattr__(self, name: str) -> Any:
-            raise _nextjs_attribute_error(self, name)
+            raise _porting_attribute_error(self, name)
 
     def __init__(self, request_cookies: Mapping[str, str]) -> None:
         self._request_cookies = request_cookies

@@ -150,3 +150,20 @@ def test_a_segment_named_context_gets_no_warning_for_def_get_request_context(tmp
     with caplog.at_level(logging.WARNING, logger="minirouter"):
         make_app(tmp_path, {"ctx/[context]/route.py": "def GET(request, context):\n    return {}\n"})
     assert not [r for r in caplog.records if r.name == "minirouter"]
+
+
+@pytest.mark.parametrize("name, hint", [
+    ("args", "request.search_params"),
+    ("files", 'request.form(): request.form().get("file") is the upload'),
+    ("remote_addr", 'request.environ["REMOTE_ADDR"]'),
+    ("get_json", "request.json()"),
+    ("view_args", 'the handler\'s second argument: context.params["id"]'),
+])
+def test_a_flask_name_missing_on_the_request_says_what_to_write_instead(name, hint):
+    from minirouter import Request
+
+    request = Request({"REQUEST_METHOD": "GET", "PATH_INFO": "/"}, "/", "/")
+    with pytest.raises(AttributeError) as info:
+        getattr(request, name)
+    assert str(info.value) == f"'Request' object has no attribute {name!r}: that is Flask's name; write {hint}"
+    assert not hasattr(request, name)
