@@ -437,7 +437,9 @@ def _base_path(environ: dict[str, Any]) -> str:
     ``//host``, which a Location would read as another site (gunicorn takes
     SCRIPT_NAME from a request header sent from 127.0.0.1)."""
     script = _script_name(environ)
-    return _url_from_environ("/" + script.lstrip("/")) if script else ""
+    # Decoded, as every CGI variable is (RFC 3875 4.1.13): a '%' or '?' in it is part of
+    # the name, and is encoded, unlike in the raw path and query _url_from_environ is for.
+    return quote(_environ_bytes("/" + script.lstrip("/")), safe=_PATH_CHARS) if script else ""
 
 
 def _decode_component(text: str) -> str:
@@ -1733,9 +1735,8 @@ class Request:
                 host = host[: -len(default_port)]  # and so is the scheme's own, as Next.js's URL leaves it out
         else:
             host = _server_authority(environ, scheme)
-        script = _url_from_environ(_script_name(environ))
         query = _url_from_environ(environ.get("QUERY_STRING", ""))
-        url = f"{scheme}://{host}{script}{_url_from_environ(self._raw_path)}"
+        url = f"{scheme}://{host}{_base_path(environ)}{_url_from_environ(self._raw_path)}"
         return f"{url}?{query}" if query else url
 
     @property

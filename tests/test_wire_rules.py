@@ -104,6 +104,16 @@ def test_a_mount_point_with_non_ascii_is_encoded_once(app: App) -> None:
     assert result.json()["url"] == "http://testserver/caf%C3%A9/comments"
 
 
+@pytest.mark.parametrize("mount, raw_mount", [("/a?b", "/a%3Fb"), ("/100%", "/100%25"), ("/a%41", "/a%2541")])
+def test_a_mount_points_question_mark_and_percent_sign_are_written_encoded(app: App, mount: str, raw_mount: str) -> None:
+    # SCRIPT_NAME is decoded (RFC 3875 4.1.13): written as it is, "/a?b" would end the path
+    # in request.url and the 308's Location, and "/a%41" would name the mount point /aA.
+    result = get(app, "/comments/", SCRIPT_NAME=mount, PATH_INFO="/comments/", REQUEST_URI=f"{raw_mount}/comments/")
+    assert result.header("location") == f"{raw_mount}/comments"
+    result = get(app, "/comments", SCRIPT_NAME=mount, PATH_INFO="/comments", REQUEST_URI=f"{raw_mount}/comments")
+    assert result.json()["url"] == f"http://testserver{raw_mount}/comments"
+
+
 @pytest.mark.parametrize("mount, raw_mount", [
     ("/my app", "/my%20app"), ("/caf\xc3\xa9", "/caf%C3%A9"), ("/caf\xc3\xa9", "/caf%c3%a9"),
     ("/a b/c", "/a%20b/c"), ("/plain", "/%70lain"),
