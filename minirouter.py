@@ -3020,6 +3020,15 @@ def _warn_of_misplaced_middleware(app_dir: str) -> None:
                            candidate, os.path.join(app_dir, "middleware.py"))
 
 
+def _warn_of_nested_middleware(file: str, app_dir: str) -> None:
+    """A middleware.py in a folder below the app's (Flask's before_request of one
+    blueprint, or Next.js 12's nested _middleware) never runs: the paths it was
+    to guard would be open, silently."""
+    if _defines_a_middleware_function(file):
+        logger.warning("%s is not run: minirouter runs only %s, on the paths its config[\"matcher\"] selects, "
+                       "so the paths this one guards are open", file, os.path.join(app_dir, "middleware.py"))
+
+
 def _defines_a_middleware_function(file: str) -> bool:
     """Whether a Python file defines ``middleware`` or ``proxy`` at top level, read without importing it."""
     import ast
@@ -3517,15 +3526,20 @@ def _defines_function(module: types.ModuleType, name: str) -> bool:
 def _warn_of_params_as_arguments(
     file: str, handlers: Mapping[str, Callable[..., Any]], segments: tuple[Segment, ...]
 ) -> None:
-    # Flask hands a handler its URL values as arguments; here the second
-    # argument is the Context, so `def GET(request, id)` gets no id.
+    # Flask hands a handler its URL values as arguments; here the first argument
+    # is the Request and the second the Context, so `def GET(request, id)` gets no
+    # id, nor does `def GET(id)`.
     names = {segment.value for segment in segments if segment.kind != STATIC}
     for method, function in handlers.items():
         try:
             parameters = list(inspect.signature(function).parameters)
         except (TypeError, ValueError):
             continue
-        if len(parameters) >= 2 and parameters[1] in names and parameters[1] != "context":
+        if len(parameters) == 1 and parameters[0] in names and parameters[0] != "request":
+            logger.warning("%s: %s(%s) is handed the request, not the %s: write %s(request, context) "
+                           "and read context.params[%r]", file, method, parameters[0], parameters[0], method,
+                           parameters[0])
+        elif len(parameters) >= 2 and parameters[1] in names and parameters[1] != "context":
             logger.warning("%s: %s(request, %s) is handed the context, not the %s: write %s(request, context) "
                            "and read context.params[%r]", file, method, parameters[1], parameters[1], method,
                            parameters[1])
@@ -3617,6 +3631,8 @@ class RouteTree:
             meant = _lookalike_of(entry.name)
             if meant is not None and meant not in names:
                 logger.warning("%s is not routed: only files named %s are", entry.path, meant)
+            if entry.name in ("middleware.py", "proxy.py") and folder != self.app_dir:
+                _warn_of_nested_middleware(entry.path, self.app_dir)
         if "route.py" in names:
             if "page.html" in names:
                 logger.warning(

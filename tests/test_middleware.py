@@ -528,6 +528,23 @@ def test_a_middleware_where_nextjs_keeps_it_warns_that_it_never_runs(tmp_path: P
     assert client(app).get("/dashboard").status == 200  # open: hence the warning
 
 
+@pytest.mark.parametrize("nested", ["api/admin/middleware.py", "(admin)/middleware.py", "api/proxy.py"])
+def test_a_middleware_in_a_folder_below_the_app_warns_that_it_never_runs(tmp_path: Path, caplog, nested: str) -> None:
+    # Flask's before_request of one blueprint, placed beside its routes: never run, so the routes are open.
+    folder = make_app_dir(tmp_path, {
+        "api/admin/stats/route.py": "def GET():\n    return {}\n",
+        "api/_lib/middleware.py": "def middleware(request):\n    return None\n",  # private: a helper, no warning
+        "api/admin/helpers/middleware.py": "class Gzip:\n    pass\n",  # defines no middleware: no warning
+        nested: "from minirouter import HTTPError\ndef middleware(request):\n    raise HTTPError(401)\n",
+    })
+    with caplog.at_level(logging.WARNING, logger="minirouter"):
+        app = App(str(folder))
+    warnings = [r.getMessage() for r in caplog.records if "is not run" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith(str(folder / nested)), warnings
+    assert str(folder / "middleware.py") in warnings[0]
+    assert client(app).get("/api/admin/stats").status == 200  # open: hence the warning
+
+
 def test_a_projects_own_middleware_module_beside_app_is_no_warning(tmp_path: Path, caplog) -> None:
     folder = make_app_dir(tmp_path, {"x/route.py": "def GET():\n    return {}\n"})
     (folder.parent / "middleware.py").write_text("class GzipMiddleware:\n    pass\n")  # WSGI middleware

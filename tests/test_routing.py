@@ -365,12 +365,15 @@ def test_a_handler_that_names_a_param_as_its_second_argument_warns(tmp_path, cap
             "items/[id]/route.py": "def GET(request, id):\n    return {}\ndef PUT(request, context):\n    return {}\n",
             "docs/[[...slug]]/route.py": "def GET(request, slug):\n    return {}\n",
             "users/[user]/route.py": "def GET(request, ctx):\n    return {}\n",
+            "todos/[id]/route.py": "def GET(id):\n    return {}\n",  # the request, named id
+            "notes/[request]/route.py": "def GET(request):\n    return {}\n",
         })
     warnings = [r.getMessage() for r in caplog.records if r.name == "minirouter" and r.levelno == logging.WARNING]
     assert any("items/[id]/route.py: GET(request, id) is handed the context" in m
                and "context.params['id']" in m for m in warnings), warnings
     assert any("GET(request, slug)" in m for m in warnings), warnings
-    assert not any("PUT" in m or "users/" in m for m in warnings), warnings
+    assert any("todos/[id]/route.py: GET(id) is handed the request, not the id" in m for m in warnings), warnings
+    assert not any("PUT" in m or "users/" in m or "notes/" in m for m in warnings), warnings
 
 
 def test_lowercase_method_name_warns(tmp_path, caplog):
