@@ -697,6 +697,18 @@ _FLASK_REQUEST_HINTS = {
     "scheme": "urlsplit(request.url).scheme",
     "mimetype": "request.content_type",
 }
+_FLASK_MULTI_VALUE_HINTS = {"getlist": "get_all(name)"}
+_FLASK_RESPONSE_HINTS = {
+    "set_cookie": "response.cookies.set(name, value, http_only=True, same_site=\"lax\")",
+    "delete_cookie": "response.cookies.delete(name)",
+    "status_code": "response.status",
+    "mimetype": 'response.headers["Content-Type"]',
+    "data": "response.body",
+    "get_json": "json.loads(response.body)",
+}
+_FLASK_ERROR_HINTS = {"code": "error.status", "description": "error.message"}
+_FLASK_TEST_RESPONSE_HINTS = {"data": "response.content", "get_json": "response.json()",
+                              "get_data": "response.content, or response.text"}
 _NO_HINTS: Mapping[str, str] = types.MappingProxyType({})
 
 
@@ -724,7 +736,7 @@ class _MultiValueView:
 
     if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
         def __getattr__(self, name: str) -> Any:
-            raise _porting_attribute_error(self, name, self._hints)
+            raise _porting_attribute_error(self, name, self._hints, _FLASK_MULTI_VALUE_HINTS)
 
     def __init__(self, pairs: Iterable[tuple[str, Any]] = ()) -> None:
         self._pairs = list(pairs)
@@ -2100,6 +2112,7 @@ _COOKIE_MAX_ATTRIBUTE_BYTES = 1024
 
 _NO_VALUE: Any = object()
 _COOKIE_OPTION_NAMES = {"httpOnly": "http_only", "maxAge": "max_age", "sameSite": "same_site"}
+_FLASK_COOKIE_OPTION_NAMES = {"httponly": "http_only", "samesite": "same_site"}
 
 
 def _check_cookie_call(name: Any, value: Any, options: tuple[Any, ...], attributes: dict[str, Any]) -> None:
@@ -2114,6 +2127,8 @@ def _check_cookie_call(name: Any, value: Any, options: tuple[Any, ...], attribut
     for option in attributes:
         if option in _COOKIE_OPTION_NAMES:
             raise TypeError(f"write {_COOKIE_OPTION_NAMES[option]}=, not Next.js's {option}=")
+        if option in _FLASK_COOKIE_OPTION_NAMES:
+            raise TypeError(f"write {_FLASK_COOKIE_OPTION_NAMES[option]}=, not Flask's {option}=")
 
 
 def _check_cookie_name(name: str) -> None:
@@ -2410,6 +2425,10 @@ class Response:
     # name to value: while the value is still that, the middleware's replaces it.
     _default_headers: Mapping[str, str] = types.MappingProxyType({})
 
+    if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
+        def __getattr__(self, name: str) -> Any:
+            raise _porting_attribute_error(self, name, _NO_HINTS, _FLASK_RESPONSE_HINTS)
+
     def __init__(self, body: ResponseBody = None, status: int = 200, headers: HeaderInput = None) -> None:
         self.status = status
         if type(body) is str and not headers:  # the commonest response, built in two steps
@@ -2583,6 +2602,10 @@ def _error_message(message: Any, status: int) -> Any:
 class HTTPError(Exception):
     """Raise it from a handler to answer ``status`` with ``{"error": message}``."""
 
+    if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
+        def __getattr__(self, name: str) -> Any:
+            raise _porting_attribute_error(self, name, _NO_HINTS, _FLASK_ERROR_HINTS)
+
     def __init__(self, status: int, message: Any = "", headers: HeaderInput = None) -> None:
         if not _valid_status(status):
             raise ValueError(f"HTTP status must be an int from 200 to 599, not {status!r}")
@@ -2602,8 +2625,8 @@ class HTTPError(Exception):
 class MissingRequestValue(HTTPError, KeyError):
     """A header, query parameter, form field or cookie read with ``[name]``
     that the request does not have: a ``KeyError``, and a 400 saying what is
-    missing when the handler lets it go, as in Flask: the client left it out,
-    not the handler. ``get(name)`` gives ``None`` instead."""
+    missing when the handler lets it go: the client left it out, not the
+    handler. ``get(name)`` gives ``None`` instead."""
 
     def __init__(self, what: str, name: Any) -> None:
         super().__init__(400, f"missing {what} {name!r}")
@@ -5824,6 +5847,10 @@ class TestResponse:
     """What ``TestClient`` got back: ``status``, ``headers``, ``content``."""
 
     __test__ = False  # not a pytest test class
+
+    if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
+        def __getattr__(self, name: str) -> Any:
+            raise _porting_attribute_error(self, name, _NO_HINTS, _FLASK_TEST_RESPONSE_HINTS)
 
     def __init__(self, status_line: str, header_list: list[tuple[str, str]], content: bytes) -> None:
         self.status_line = status_line

@@ -1,7 +1,7 @@
-"""What a developer porting Next.js route handlers gets when they write the
-Next.js form by habit: the same answer where Python allows it
-(`f"/login?{request.search_params}"`), else an error that says what to write
-instead, never a silent wrong answer or a bare AttributeError."""
+"""What a developer porting Next.js route handlers (or a Flask app) gets when
+they write the Next.js (or Flask) form by habit: the same answer where Python
+allows it (`f"/login?{request.search_params}"`), else an error that says what
+to write instead, never a silent wrong answer or a bare AttributeError."""
 from __future__ import annotations
 
 import logging
@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from helpers import client, make_app, make_app_dir
-from minirouter import App
+from minirouter import App, HTTPError, Response, SearchParams, TestResponse
 
 
 def test_search_params_as_text_is_the_encoded_query_as_urlsearchparams_writes_it(tmp_path):
@@ -167,3 +167,25 @@ def test_a_flask_name_missing_on_the_request_says_what_to_write_instead(name, hi
         getattr(request, name)
     assert str(info.value) == f"'Request' object has no attribute {name!r}: that is Flask's name; write {hint}"
     assert not hasattr(request, name)
+
+
+@pytest.mark.parametrize("read, hint", [
+    (lambda: Response("x").set_cookie("a", "b"), 'response.cookies.set(name, value, http_only=True, same_site="lax")'),
+    (lambda: Response("x").status_code, "response.status"),
+    (lambda: HTTPError(409).code, "error.status"),
+    (lambda: HTTPError(409).description, "error.message"),
+    (lambda: SearchParams([("a", "1")]).getlist("a"), "get_all(name)"),
+    (lambda: TestResponse("200 OK", [], b"{}").get_json(), "response.json()"),
+    (lambda: TestResponse("200 OK", [], b"{}").data, "response.content"),
+])
+def test_a_flask_name_on_a_response_an_error_or_the_query_says_what_to_write(read, hint):
+    with pytest.raises(AttributeError) as info:
+        read()
+    assert str(info.value).endswith(f": that is Flask's name; write {hint}")
+
+
+def test_flasks_cookie_option_spellings_say_the_ones_to_write():
+    with pytest.raises(TypeError, match="write http_only=, not Flask's httponly="):
+        Response("x").cookies.set("a", "b", httponly=True)
+    with pytest.raises(TypeError, match="write same_site=, not Flask's samesite="):
+        Response("x").cookies.set("a", "b", samesite="Lax")
