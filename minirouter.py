@@ -3025,6 +3025,23 @@ def _load_middleware(app_dir: str, loader: _ModuleLoader) -> Optional[Middleware
     )
 
 
+def _warn_of_matchers_that_miss_the_routes_below(middleware: Middleware, tree: RouteTree) -> None:
+    """``/api/admin`` in a matcher is that path only (Next.js's syntax), not a prefix
+    as a Flask blueprint's ``url_prefix`` is: where that path serves nothing and
+    routes lie below it, the middleware guards none of them, silently."""
+    for matcher in middleware.matchers or ():
+        literals = [value for kind, value in matcher.tokens if kind == _LITERAL]
+        if not literals or len(literals) != len(matcher.tokens) or tree.match(literals) is not None:
+            continue
+        below = [endpoint.url for endpoint in tree.endpoints if len(endpoint.segments) > len(literals) and all(
+            segment.kind == STATIC and segment.value == literal
+            for segment, literal in zip(endpoint.segments, literals))]
+        if below:
+            logger.warning("%s: the matcher %r matches that one path, where nothing is served, and not %s "
+                           "below it: write %r to run the middleware on the paths below it too",
+                           middleware.file, matcher.pattern, min(below), "/" + "/".join(literals) + "/:path*")
+
+
 def _warn_of_misplaced_middleware(app_dir: str) -> None:
     """A middleware where Next.js keeps it (beside app/, or as Next.js 16's
     proxy) never runs here: the routes it was to guard would be open, silently."""
@@ -4810,6 +4827,8 @@ class App:
         if not self.tree.endpoints:  # a wrong folder, most likely: say so before every request is a 404
             logger.warning("%s has no route.py or page.html: only public/ files are served", self.app_dir)
         self.middleware = _load_middleware(self.app_dir, self.tree._loader)
+        if self.middleware is not None:
+            _warn_of_matchers_that_miss_the_routes_below(self.middleware, self.tree)
         self.cache = ResponseCache(self.cache_size, max_bytes=cache_max_bytes)
         self.openapi_url = _openapi_url(openapi_url)
         # Compared with the decoded segments of the path being routed, as the
