@@ -306,9 +306,17 @@ def _header_pairs(source: Any) -> list[tuple[str, str]]:
         pairs: Iterable[tuple[str, str]] = source.items()
     elif isinstance(source, Mapping) or hasattr(source, "keys"):
         pairs = [(name, source[name]) for name in source.keys()]
+    elif isinstance(source, (str, bytes)) or not hasattr(source, "__iter__"):
+        raise TypeError(f"headers take a dict, a Headers or a list of (name, value) pairs, "
+                        f"not {type(source).__name__}")
     else:
         pairs = source
-    return [_check_header(name, value) for name, value in pairs]
+    checked = []
+    for pair in pairs:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"headers take (name, value) pairs, not {pair!r}"[:200])
+        checked.append(_check_header(pair[0], pair[1]))
+    return checked
 
 
 class RequestHeaders(Mapping):  # type: ignore[type-arg]
@@ -1462,6 +1470,13 @@ def _named_host(environ: dict[str, Any], trust_forwarded: bool) -> Optional[str]
     return host
 
 
+def _host_source(environ: dict[str, Any], trust_forwarded: bool) -> str:
+    """Where _named_host found the host, for the 400 that refuses it."""
+    if trust_forwarded and _last_list_element(environ.get("HTTP_X_FORWARDED_HOST", "")):
+        return "X-Forwarded-Host header"
+    return "host in the request target" if _target_authority(environ) else "Host header"
+
+
 def _target_authority(environ: dict[str, Any]) -> Optional[str]:
     """The host of a request target in absolute form (``http://host/path``), or None."""
     target = environ.get("REQUEST_URI") or environ.get("RAW_URI")
@@ -1564,7 +1579,7 @@ def _asterisk_target(method: str) -> NoReturn:
     answer comes from here, as the other answers about the target do."""
     if method == "OPTIONS":
         raise HTTPError(204, "", {"Allow": ", ".join(sorted(HTTP_METHODS))})
-    raise HTTPError(400, f"the request target * is only for OPTIONS, not {method}")
+    raise HTTPError(400, f"the request target * is only for OPTIONS, not {'GET' if method == 'HEAD' else method}")
 
 
 def _path_segments(raw_path: str) -> list[str]:
@@ -1739,7 +1754,7 @@ class Request:
                 scheme = forwarded_proto
         if host:
             if not _VALID_HOST.match(host):
-                raise HTTPError(400, "invalid Host header")
+                raise HTTPError(400, f"invalid {_host_source(environ, self._trust_forwarded)}")
             default_port = ":443" if scheme == "https" else ":80"
             if host[-1] == ":":
                 host = host[:-1]  # an empty port is left out of a URL (RFC 3986 6.2.3)
@@ -1948,7 +1963,7 @@ class Request:
         """
         media_type = self.content_type
         if not (media_type == "application/json" or _JSON_SUFFIX_TYPE.fullmatch(media_type)):
-            shown = media_type or "none"
+            shown = _shown(media_type) if media_type else "none"
             raise HTTPError(415, f"send JSON with Content-Type: application/json (got {shown})")
         text = self._decode_utf8(self._whole_body("request.json()"))
         if text.startswith("\ufeff"):
@@ -2577,7 +2592,10 @@ def _location(url: str) -> str:
 def _await_hint() -> str:
     """For ``await context.params`` or ``await request.json()``, written as in Next.js 15."""
     exc = sys.exc_info()[1]
-    if isinstance(exc, TypeError) and "can't be used in 'await' expression" in str(exc):
+    text = str(exc)
+    # Python 3.9-3.13: "object dict can't be used in 'await' expression"; 3.14: "'dict' object can't be awaited".
+    if isinstance(exc, TypeError) and ("can't be used in 'await' expression" in text
+                                       or text.endswith("object can't be awaited")):
         return (" (context.params and request.json(), text(), form() and body() are plain values here: "
                 "drop the await)")
     return ""
@@ -2696,6 +2714,11 @@ def _valid_status(status: Any) -> bool:
     answer, the client would wait for the one that follows, and WSGI cannot
     send two. Fetch's Response refuses it too (200-599), so Next.js does."""
     return not isinstance(status, bool) and isinstance(status, int) and 200 <= status <= 599
+
+
+def _shown(text: str, limit: int = 100) -> str:
+    """Client input quoted in an error message: at most ``limit`` characters."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _error_response(status: int, message: Any, headers: HeaderInput = None) -> Response:
@@ -4712,8 +4735,12 @@ class _AllowedHosts:
             name = host.lower().rstrip(".") if isinstance(host, str) else ""
             bare = name[1:] if name.startswith(".") else name
             if not _VALID_HOST.match(bare) or _host_name(bare) != bare:  # empty, a port, not a host
-                raise ValueError(f"allowed_hosts holds {host!r}: give host names without a port "
-                                 "('example.com', '.example.com' for it and its subdomains, '[::1]')")
+                hint = ("; to serve any host, leave allowed_hosts out (None)" if host == "*" else
+                        "; for a name and its subdomains write '.example.com'"
+                        if isinstance(host, str) and host.startswith("*.") else "")
+                raise ValueError(f"allowed_hosts holds {host!r}, which is no host name: give names without "
+                                 f"scheme, port or '*' ('example.com', '.example.com' for it and its "
+                                 f"subdomains, '[::1]'){hint}")
             self.names.add(bare)
             if name.startswith("."):
                 suffixes.append(name)
@@ -4725,17 +4752,17 @@ class _AllowedHosts:
         client, whose answer names the server's own SERVER_NAME)."""
         host = _named_host(environ, self.trust_forwarded)
         if host:
-            self._check_host(host)
+            self._check_host(host, _host_source(environ, self.trust_forwarded))
         sent = environ.get("HTTP_HOST")
         if sent and sent != host and not self.trust_forwarded:
             # An absolute-form target names the host request.url uses; Host is still
             # what headers() hands the handler (a reset link built from it, say).
-            self._check_host(sent)
+            self._check_host(sent, "Host header")
 
-    def _check_host(self, host: str) -> None:
+    def _check_host(self, host: str, source: str = "Host header") -> None:
         name = _host_name(host)
         if not _VALID_HOST.match(host) or name.startswith(".") or ".." in name:
-            raise HTTPError(400, "invalid Host header")  # "localhost:@evil.com" would pass as localhost
+            raise HTTPError(400, f"invalid {source}")  # "localhost:@evil.com" would pass as localhost
         if name not in self.names and not (self.suffixes and name.endswith(self.suffixes)):
             self._log_refusal(name[:100])
             raise HTTPError(400, f"the host {name[:100]} is not one this app serves (allowed_hosts)")
@@ -4907,7 +4934,7 @@ class App:
         request: Optional[Request] = None
         try:
             if method not in _METHOD_SET:
-                raise HTTPError(501, f"method {method} is not implemented")
+                raise HTTPError(501, f"method {_shown(method, 32)} is not implemented")
             path, raw_path = _request_path(environ)
             request = Request(environ, path, raw_path, self.limits, self.trust_forwarded)
             request._context = request_context
@@ -5042,7 +5069,7 @@ class App:
                     file = _public_path(self.public_dir, segments, self._public_ignores_case)
                     if file is not None:  # typed by the name asked for: a symlink's target may differ
                         return self._serve_file(request, file, _content_type_for(segments[-1]))
-                return _error_response(404, f"no route matches {request.path}")
+                return _error_response(404, f"no route matches {_shown(_url_from_environ(request._raw_path), 200)}")
             endpoint, params = match
         method = request.method
         handler = endpoint.get_handler if method == "GET" else endpoint.handlers.get(method)
@@ -5055,9 +5082,9 @@ class App:
             elif method == "OPTIONS":
                 return Response(None, 204, {"Allow": endpoint.allow})
             else:
-                return _error_response(
-                    405, f"method {method} is not allowed here", {"Allow": endpoint.allow}
-                )
+                # A HEAD's Content-Length must be GET's (RFC 9110 8.6): its message names GET.
+                shown = "GET" if method == "HEAD" else method
+                return _error_response(405, f"method {shown} is not allowed here", {"Allow": endpoint.allow})
         if method == "GET" and endpoint.dynamic != "force-dynamic":
             return self._call_cached(endpoint, handler, request, params, raw_path)
         return self._call_handler(endpoint, method, handler, request, params)
@@ -5197,6 +5224,10 @@ class App:
             # A body that fails before its first piece counts as an error the handler raised.
             response, raised = self._start_stream(response, request, f"{endpoint.file}: {method} handler",
                                                   endpoint.dynamic == "force-static")
+        if response.status == 405 and not response.headers.has("allow"):
+            # RFC 9110 15.5.6: a 405 MUST list the methods the resource takes; the route knows them.
+            response = _copy_of(response)
+            response.headers.set("Allow", endpoint.allow)
         jar = request._jar
         if jar is not None:
             response = _with_jar_cookies(response, jar, raised)
