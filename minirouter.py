@@ -1629,7 +1629,7 @@ def _json_constant(name: str) -> Any:
 def _json_float(text: str) -> float:
     value = float(text)
     if value in (float("inf"), float("-inf")):
-        raise ValueError(f"number {text[:20]}... is too large")
+        raise ValueError(f"number {_shown(text, 20)} is too large")
     return value
 
 
@@ -2513,8 +2513,9 @@ class Response:
     @classmethod
     def redirect(cls, url: str, status: int = 307) -> Response:
         """A redirect to ``url`` (relative or absolute, as given), empty body."""
-        if status not in _REDIRECT_STATUSES:
-            raise ValueError(f"redirect status must be one of {_REDIRECT_STATUSES}, not {status}")
+        if type(status) is not int or status not in _REDIRECT_STATUSES:  # 307.0 == 307, but is no status
+            raise ValueError(f"redirect status must be one of {', '.join(map(str, _REDIRECT_STATUSES))}, "
+                             f"not {status!r}")
         return cls(None, status, {"Location": _location(url)})
 
     @classmethod
@@ -5010,13 +5011,13 @@ class App:
             elif isinstance(result, (dict, list)):
                 result = Response.json(result)
             elif not isinstance(result, Response):
-                problem = (f"middleware returned {type(result).__name__}; return None, Response.next(), "
+                problem = (f"middleware returned {type(result).__name__}; return None, a dict, Response.next(), "
                            "Response.rewrite(path) or a Response")
                 logger.error("%s: %s", middleware.file, problem)
                 result, raised = self._internal_error(problem), True
             elif not _valid_status(result.status):
                 _close_body(result)  # never sent: a file or stream is let go now
-                problem = f"middleware returned status {result.status!r}"
+                problem = f"middleware returned status {result.status!r} (must be an int from 200 to 599)"
                 logger.error("%s: %s", middleware.file, problem)
                 result, raised = self._internal_error(problem), True
         except HTTPError as exc:

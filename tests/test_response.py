@@ -655,8 +655,8 @@ def test_max_age_zero_also_writes_an_expires_of_now():
     assert before - 2 <= parsedate_to_datetime(parts[2][len("Expires="):]).timestamp() <= time.time() + 2
 
 
-@pytest.mark.parametrize("status", [300, 304, 200, 399])
+@pytest.mark.parametrize("status", [300, 304, 200, 399, 307.0, True])
 def test_redirect_takes_only_the_redirect_statuses(status):
-    # As NextResponse.redirect: 301, 302, 303, 307 or 308.
-    with pytest.raises(ValueError, match="redirect status"):
+    # As NextResponse.redirect: 301, 302, 303, 307 or 308 (an int: 307.0 would fail when sent).
+    with pytest.raises(ValueError, match=r"redirect status must be one of 301, 302, 303, 307, 308, not "):
         Response.redirect("/x", status)
