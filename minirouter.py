@@ -63,6 +63,7 @@ from typing import (
     Iterator,
     NoReturn,
     Optional,
+    Protocol,
     TypeVar,
     Union,
 )
@@ -2333,19 +2334,17 @@ def _parse_cookie_date(value: str) -> Optional[float]:
     return parsed.timestamp()
 
 
-class ResponseCookies:
-    """``response.cookies``: ``set`` and ``delete`` write ``Set-Cookie`` headers."""
+class _SetCookie(Protocol):
+    """The signature of ``response.cookies.set`` and ``cookies().set`` as a type
+    checker sees it: the options by name, so that a misspelt one is flagged. At
+    run time both also take Next.js's forms (an object, an options dict,
+    ``httpOnly=``), to refuse them with a hint."""
 
-    __slots__ = ("_headers",)
-
-    def __init__(self, headers: Headers) -> None:
-        self._headers = headers
-
-    def set(
+    def __call__(
         self,
         name: str,
-        value: str = _NO_VALUE,
-        *options: Any,  # none: only so that Next.js's options object is refused with a hint
+        value: str,
+        *,
         max_age: Union[int, datetime.timedelta, None] = None,
         expires: Union[datetime.datetime, float, int, None] = None,
         path: Optional[str] = "/",
@@ -2355,20 +2354,27 @@ class ResponseCookies:
         same_site: Optional[str] = None,
         partitioned: bool = False,
         priority: Optional[str] = None,
-        **unknown: Any,  # none: only so that httpOnly= and maxAge= are refused with a hint
-    ) -> None:
-        """Set a cookie (one ``Set-Cookie`` per name); ``max_age`` also sets
-        ``Expires``; ``same_site`` is "lax", "strict" or "none" and
-        ``priority`` "low", "medium" or "high", in any case. Next.js's forms
-        (an object, an options dict, ``httpOnly=``) say what to write."""
-        _check_cookie_call(name, value, options, unknown)
-        if unknown:
-            raise TypeError(f"set() got an unexpected keyword argument {next(iter(unknown))!r}")
-        line = format_set_cookie(
-            name, value, max_age=max_age, expires=expires, path=path, domain=domain,
-            secure=secure, http_only=http_only, same_site=same_site, partitioned=partitioned, priority=priority,
-        )
-        self._replace(name, line)
+    ) -> None: ...
+
+
+class ResponseCookies:
+    """``response.cookies``: ``set`` and ``delete`` write ``Set-Cookie`` headers."""
+
+    __slots__ = ("_headers",)
+
+    def __init__(self, headers: Headers) -> None:
+        self._headers = headers
+
+    if TYPE_CHECKING:
+        set: _SetCookie
+    else:
+        def set(self, name: str, value: str = _NO_VALUE, *options: Any, **attributes: Any) -> None:
+            """Set a cookie (one ``Set-Cookie`` per name), with the options of
+            ``format_set_cookie``: ``max_age`` also sets ``Expires``; ``same_site``
+            is "lax", "strict" or "none" and ``priority`` "low", "medium" or
+            "high", in any case. Next.js's forms say what to write."""
+            _check_cookie_call(name, value, options, attributes)
+            self._replace(name, format_set_cookie(name, value, **attributes))
 
     def delete(
         self,
@@ -2513,7 +2519,7 @@ class Response:
     @classmethod
     def redirect(cls, url: str, status: int = 307) -> Response:
         """A redirect to ``url`` (relative or absolute, as given), empty body."""
-        if type(status) is not int or status not in _REDIRECT_STATUSES:  # 307.0 == 307, but is no status
+        if not _valid_status(status) or status not in _REDIRECT_STATUSES:  # 307.0 == 307, but is no status
             raise ValueError(f"redirect status must be one of {', '.join(map(str, _REDIRECT_STATUSES))}, "
                              f"not {status!r}")
         return cls(None, status, {"Location": _location(url)})
@@ -2791,13 +2797,16 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
         """``await cookies()``, as Next.js 15 writes it, is the jar itself."""
         return _itself(self).__await__()
 
-    def set(self, name: str, value: str = _NO_VALUE, *options: Any, **attributes: Any) -> None:
-        """Set a cookie on the response; the attributes are those of
-        ``response.cookies.set``. ``get(name)`` sees it from now on, unless
-        it is set already expired (``max_age=0``), which removes it. Next.js's
-        forms (an object, an options dict, ``httpOnly=``) say what to write."""
-        _check_cookie_call(name, value, options, attributes)
-        self._set(name, value, **attributes)
+    if TYPE_CHECKING:
+        set: _SetCookie
+    else:
+        def set(self, name: str, value: str = _NO_VALUE, *options: Any, **attributes: Any) -> None:
+            """Set a cookie on the response; the attributes are those of
+            ``response.cookies.set``. ``get(name)`` sees it from now on, unless
+            it is set already expired (``max_age=0``), which removes it. Next.js's
+            forms (an object, an options dict, ``httpOnly=``) say what to write."""
+            _check_cookie_call(name, value, options, attributes)
+            self._set(name, value, **attributes)
 
     def _set(self, name: str, value: str, **attributes: Any) -> None:
         self._check_open("set")
@@ -4753,20 +4762,24 @@ class _AllowedHosts:
         client, whose answer names the server's own SERVER_NAME)."""
         host = _named_host(environ, self.trust_forwarded)
         if host:
-            self._check_host(host, _host_source(environ, self.trust_forwarded))
+            self._check_host(host, environ)
         sent = environ.get("HTTP_HOST")
         if sent and sent != host and not self.trust_forwarded:
             # An absolute-form target names the host request.url uses; Host is still
             # what headers() hands the handler (a reset link built from it, say).
-            self._check_host(sent, "Host header")
+            self._check_host(sent)
 
-    def _check_host(self, host: str, source: str = "Host header") -> None:
+    def _check_host(self, host: str, named_in: Optional[dict[str, Any]] = None) -> None:
+        """``named_in``: the environ, when ``host`` is the one it names (which header
+        or target it came from is then worked out for the 400); else it is ``Host``."""
         name = _host_name(host)
         if not _VALID_HOST.match(host) or name.startswith(".") or ".." in name:
-            raise HTTPError(400, f"invalid {source}")  # "localhost:@evil.com" would pass as localhost
+            # "localhost:@evil.com" would pass as localhost
+            source = _host_source(named_in, self.trust_forwarded) if named_in is not None else "Host header"
+            raise HTTPError(400, f"invalid {source}")
         if name not in self.names and not (self.suffixes and name.endswith(self.suffixes)):
-            self._log_refusal(name[:100])
-            raise HTTPError(400, f"the host {name[:100]} is not one this app serves (allowed_hosts)")
+            self._log_refusal(_shown(name))
+            raise HTTPError(400, f"the host {_shown(name)} is not one this app serves (allowed_hosts)")
 
     def _log_refusal(self, name: str) -> None:
         # Said in the server's log too: whoever chose the name (an /etc/hosts entry, a
@@ -5011,7 +5024,7 @@ class App:
             elif isinstance(result, (dict, list)):
                 result = Response.json(result)
             elif not isinstance(result, Response):
-                problem = (f"middleware returned {type(result).__name__}; return None, a dict, Response.next(), "
+                problem = (f"middleware returned {type(result).__name__}; return None, a dict or list, Response.next(), "
                            "Response.rewrite(path) or a Response")
                 logger.error("%s: %s", middleware.file, problem)
                 result, raised = self._internal_error(problem), True
@@ -5180,6 +5193,8 @@ class App:
     ) -> Response:
         response: Response
         raised = False  # an error the handler raised, which gets no cookies (a redirect() does)
+        # Only a GET's force-static handler is handed a request without query, headers or cookies.
+        static = method == "GET" and endpoint.dynamic == "force-static"
         token = _current_request.set(request)
         try:
             arity = endpoint.arity[method]
@@ -5207,7 +5222,7 @@ class App:
                     answer, raised = self._internal_error(f"{method} handler {answer}"), True
                 response = answer
         except HTTPError as exc:
-            if isinstance(exc, MissingRequestValue) and endpoint.dynamic == "force-static":
+            if isinstance(exc, MissingRequestValue) and static:
                 # Not the client's doing: a force-static handler is handed no query, headers or cookies.
                 logger.exception("%s: %s handler raised (force-static: it sees no query, headers, cookies "
                                  "or body)", endpoint.file, method)
@@ -5223,12 +5238,13 @@ class App:
             _current_request.reset(token)
         if response._body is None and response._stream is not None:  # (a body held is never a stream)
             # A body that fails before its first piece counts as an error the handler raised.
-            response, raised = self._start_stream(response, request, f"{endpoint.file}: {method} handler",
-                                                  endpoint.dynamic == "force-static")
+            response, raised = self._start_stream(response, request, f"{endpoint.file}: {method} handler", static)
         if response.status == 405 and not response.headers.has("allow"):
-            # RFC 9110 15.5.6: a 405 MUST list the methods the resource takes; the route knows them.
+            # RFC 9110 15.5.6: a 405 MUST list the methods the resource takes; the route knows
+            # them, less the one just refused (a GET handler's refusal is HEAD's too).
+            refused = ("GET", "HEAD") if method == "GET" else (method,)
             response = _copy_of(response)
-            response.headers.set("Allow", endpoint.allow)
+            response.headers.set("Allow", ", ".join(m for m in endpoint.allow.split(", ") if m not in refused))
         jar = request._jar
         if jar is not None:
             response = _with_jar_cookies(response, jar, raised)

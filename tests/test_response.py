@@ -660,3 +660,9 @@ def test_redirect_takes_only_the_redirect_statuses(status):
     # As NextResponse.redirect: 301, 302, 303, 307 or 308 (an int: 307.0 would fail when sent).
     with pytest.raises(ValueError, match=r"redirect status must be one of 301, 302, 303, 307, 308, not "):
         Response.redirect("/x", status)
+
+
+def test_redirect_takes_an_http_status_as_every_status_does():
+    import http
+
+    assert Response.redirect("/x", http.HTTPStatus.PERMANENT_REDIRECT).status == 308
