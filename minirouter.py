@@ -4448,6 +4448,12 @@ _STATIC_ENVIRON_KEYS = frozenset({
 })
 
 
+def _handed_no_client_data(endpoint: Endpoint, method: str) -> bool:
+    """Whether the handler was handed _static_request's request: a force-static
+    route's GET (its other methods get the request itself)."""
+    return method == "GET" and endpoint.dynamic == "force-static"
+
+
 def _static_request(request: Request) -> Request:
     """The request a ``force-static`` handler sees: the same path, with no
     query, headers, cookies or body, as Next.js does, since its one answer
@@ -5193,8 +5199,6 @@ class App:
     ) -> Response:
         response: Response
         raised = False  # an error the handler raised, which gets no cookies (a redirect() does)
-        # Only a GET's force-static handler is handed a request without query, headers or cookies.
-        static = method == "GET" and endpoint.dynamic == "force-static"
         token = _current_request.set(request)
         try:
             arity = endpoint.arity[method]
@@ -5222,7 +5226,7 @@ class App:
                     answer, raised = self._internal_error(f"{method} handler {answer}"), True
                 response = answer
         except HTTPError as exc:
-            if isinstance(exc, MissingRequestValue) and static:
+            if isinstance(exc, MissingRequestValue) and _handed_no_client_data(endpoint, method):
                 # Not the client's doing: a force-static handler is handed no query, headers or cookies.
                 logger.exception("%s: %s handler raised (force-static: it sees no query, headers, cookies "
                                  "or body)", endpoint.file, method)
@@ -5238,7 +5242,8 @@ class App:
             _current_request.reset(token)
         if response._body is None and response._stream is not None:  # (a body held is never a stream)
             # A body that fails before its first piece counts as an error the handler raised.
-            response, raised = self._start_stream(response, request, f"{endpoint.file}: {method} handler", static)
+            response, raised = self._start_stream(response, request, f"{endpoint.file}: {method} handler",
+                                                  _handed_no_client_data(endpoint, method))
         if response.status == 405 and not response.headers.has("allow"):
             # RFC 9110 15.5.6: a 405 MUST list the methods the resource takes; the route knows
             # them, less the one just refused (a GET handler's refusal is HEAD's too).
