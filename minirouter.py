@@ -2335,10 +2335,10 @@ def _parse_cookie_date(value: str) -> Optional[float]:
 
 
 class _SetCookie(Protocol):
-    """The signature of ``response.cookies.set`` and ``cookies().set`` as a type
-    checker sees it: the options by name, so that a misspelt one is flagged. At
-    run time both also take Next.js's forms (an object, an options dict,
-    ``httpOnly=``), to refuse them with a hint."""
+    """The signature of ``cookies().set`` as a type checker sees it, that of
+    ``response.cookies.set``: the options by name, so that a misspelt one is
+    flagged. At run time it also takes Next.js's forms (an object, an options
+    dict, ``httpOnly=``), to refuse them with a hint."""
 
     def __call__(
         self,
@@ -2365,16 +2365,29 @@ class ResponseCookies:
     def __init__(self, headers: Headers) -> None:
         self._headers = headers
 
-    if TYPE_CHECKING:
-        set: _SetCookie
-    else:
-        def set(self, name: str, value: str = _NO_VALUE, *options: Any, **attributes: Any) -> None:
-            """Set a cookie (one ``Set-Cookie`` per name), with the options of
-            ``format_set_cookie``: ``max_age`` also sets ``Expires``; ``same_site``
-            is "lax", "strict" or "none" and ``priority`` "low", "medium" or
-            "high", in any case. Next.js's forms say what to write."""
-            _check_cookie_call(name, value, options, attributes)
-            self._replace(name, format_set_cookie(name, value, **attributes))
+    def set(
+        self,
+        name: str,
+        value: str,
+        *,
+        max_age: Union[int, datetime.timedelta, None] = None,
+        expires: Union[datetime.datetime, float, int, None] = None,
+        path: Optional[str] = "/",
+        domain: Optional[str] = None,
+        secure: bool = False,
+        http_only: bool = False,
+        same_site: Optional[str] = None,
+        partitioned: bool = False,
+        priority: Optional[str] = None,
+    ) -> None:
+        """Set a cookie (one ``Set-Cookie`` per name); ``max_age`` also sets
+        ``Expires``; ``same_site`` is "lax", "strict" or "none" and
+        ``priority`` "low", "medium" or "high", in any case."""
+        line = format_set_cookie(
+            name, value, max_age=max_age, expires=expires, path=path, domain=domain,
+            secure=secure, http_only=http_only, same_site=same_site, partitioned=partitioned, priority=priority,
+        )
+        self._replace(name, line)
 
     def delete(
         self,

@@ -62,10 +62,7 @@ def test_a_forms_to_string_gets_no_hint_to_write_str_which_is_no_encoding_of_it(
     ("cookies().set('name', 'lee', {'secure': True})", "cookie options are keywords"),
     ("cookies().set('name', 'lee', httpOnly=True)", "write http_only=, not Next.js's httpOnly="),
     ("cookies().set('name', 'lee', maxAge=60)", "write max_age=, not Next.js's maxAge="),
-    ("Response('x').cookies.set({'name': 'name', 'value': 'lee'})", "not Next.js's object form"),
-    ("Response('x').cookies.set('name', 'lee', {'httpOnly': True})", "cookie options are keywords"),
-    ("Response('x').cookies.set('name', 'lee', httpOnly=True)", "write http_only=, not Next.js's httpOnly="),
-    ("Response('x').cookies.set('name', 'lee', http_onyl=True)", "unexpected keyword argument 'http_onyl'"),
+    ("cookies().set('name', 'lee', http_onyl=True)", "unexpected keyword argument 'http_onyl'"),
     ("Response.next({'request': {'headers': {'x-a': '1'}}})", "write Response.next(request_headers={...})"),
 ])
 def test_a_nextjs_call_form_is_a_type_error_that_says_what_to_write(tmp_path, caplog, call, message):
@@ -185,7 +182,9 @@ def test_a_flask_name_on_a_response_an_error_or_the_query_says_what_to_write(rea
 
 
 def test_flasks_cookie_option_spellings_say_the_ones_to_write():
+    from minirouter import CookieJar
+
     with pytest.raises(TypeError, match="write http_only=, not Flask's httponly="):
-        Response("x").cookies.set("a", "b", httponly=True)
+        CookieJar({}).set("a", "b", httponly=True)
     with pytest.raises(TypeError, match="write same_site=, not Flask's samesite="):
-        Response("x").cookies.set("a", "b", samesite="Lax")
+        CookieJar({}).set("a", "b", samesite="Lax")
