@@ -63,7 +63,6 @@ from typing import (
     Iterator,
     NoReturn,
     Optional,
-    Protocol,
     TypeVar,
     Union,
 )
@@ -2334,29 +2333,6 @@ def _parse_cookie_date(value: str) -> Optional[float]:
     return parsed.timestamp()
 
 
-class _SetCookie(Protocol):
-    """The signature of ``cookies().set`` as a type checker sees it, that of
-    ``response.cookies.set``: the options by name, so that a misspelt one is
-    flagged. At run time it also takes Next.js's forms (an object, an options
-    dict, ``httpOnly=``), to refuse them with a hint."""
-
-    def __call__(
-        self,
-        name: str,
-        value: str,
-        *,
-        max_age: Union[int, datetime.timedelta, None] = None,
-        expires: Union[datetime.datetime, float, int, None] = None,
-        path: Optional[str] = "/",
-        domain: Optional[str] = None,
-        secure: bool = False,
-        http_only: bool = False,
-        same_site: Optional[str] = None,
-        partitioned: bool = False,
-        priority: Optional[str] = None,
-    ) -> None: ...
-
-
 class ResponseCookies:
     """``response.cookies``: ``set`` and ``delete`` write ``Set-Cookie`` headers."""
 
@@ -2810,16 +2786,13 @@ class CookieJar(Mapping):  # type: ignore[type-arg]
         """``await cookies()``, as Next.js 15 writes it, is the jar itself."""
         return _itself(self).__await__()
 
-    if TYPE_CHECKING:
-        set: _SetCookie
-    else:
-        def set(self, name: str, value: str = _NO_VALUE, *options: Any, **attributes: Any) -> None:
-            """Set a cookie on the response; the attributes are those of
-            ``response.cookies.set``. ``get(name)`` sees it from now on, unless
-            it is set already expired (``max_age=0``), which removes it. Next.js's
-            forms (an object, an options dict, ``httpOnly=``) say what to write."""
-            _check_cookie_call(name, value, options, attributes)
-            self._set(name, value, **attributes)
+    def set(self, name: str, value: str = _NO_VALUE, *options: Any, **attributes: Any) -> None:
+        """Set a cookie on the response; the attributes are those of
+        ``response.cookies.set``. ``get(name)`` sees it from now on, unless
+        it is set already expired (``max_age=0``), which removes it. Next.js's
+        forms (an object, an options dict, ``httpOnly=``) say what to write."""
+        _check_cookie_call(name, value, options, attributes)
+        self._set(name, value, **attributes)
 
     def _set(self, name: str, value: str, **attributes: Any) -> None:
         self._check_open("set")
