@@ -610,7 +610,7 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
             param_value = rest[i:stop].strip(" \t")
             i = stop + 1
         if name in params and params[name] != param_value:
-            raise HTTPError(400, f"header parameter {name[:64]!r} is given twice, with two values")
+            raise HTTPError(400, f"header parameter {_shown(name, 64)!r} is given twice, with two values")
         if name:
             params[name] = param_value
     return media_type.strip(" \t").lower(), params
@@ -1361,7 +1361,7 @@ def _decode_field(name: str, data: bytes, headers: dict[str, str]) -> str:
     try:
         return _decode_text(data, codec, "form field")
     except HTTPError as exc:
-        shown = name if len(name) <= 64 else name[:64] + "..."
+        shown = _shown(name, 64)
         raise HTTPError(400, f"{exc.message} ({shown!r}); send binary data as a file, with a filename") from None
 
 
@@ -1858,7 +1858,7 @@ class Request:
                 # gunicorn undoes the chunking of `gzip, chunked` and passes the
                 # gzip bytes on: read as the body, they would be taken for it.
                 raise self._body_failed(HTTPError(
-                    501, f"Transfer-Encoding {coding[:64]} is not supported: send the body without it"))
+                    501, f"Transfer-Encoding {_shown(coding, 64)} is not supported: send the body without it"))
             # Without Content-Length the body is empty, unless the server says
             # the input ends by itself (chunked requests); then read to the limit.
             if not self.environ.get("wsgi.input_terminated"):
@@ -2019,7 +2019,7 @@ class Request:
             # The limit counts bytes; a character takes at most 4 in UTF-8.
             for field_text in (name, value):
                 if len(field_text) > limit // 4 and len(field_text.encode("utf-8", "replace")) > limit:
-                    raise HTTPError(413, f"form field {name[:40]!r} is larger than {limit} bytes")
+                    raise HTTPError(413, f"form field {_shown(name, 40)!r} is larger than {limit} bytes")
         return FormData(pairs)
 
     def _multipart_form(self, params: dict[str, str]) -> FormData:
