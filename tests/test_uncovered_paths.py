@@ -280,29 +280,27 @@ def test_uploads_are_closed_after_an_uncommon_answer(hook, tmp_path, answer) -> 
     assert hook.hook.state["upload"]._file.closed
 
 
-def test_head_closes_an_async_generator_body_never_started(hook) -> None:
-    async def body():
+@pytest.mark.parametrize("kind", ["async generator", "sync body with an async close()"])
+def test_a_head_closes_its_body_and_awaits_an_async_close(hook, kind: str) -> None:
+    state = hook.hook.state
+
+    async def generator():
         try:
             yield b"x"
         finally:
-            hook.hook.state["closed"] = True
+            state["closed"] = True
 
-    hook.set(lambda request, context: Response(body()))
-    assert hook.client.request("HEAD", "/hook").status == 200
-    assert hook.hook.state.get("closed") is True
-
-
-def test_an_async_close_of_a_sync_body_is_awaited(hook) -> None:
-    class Body:
+    class SyncBody:
         def __iter__(self):
             return iter([b"x"])
 
         async def close(self):
-            hook.hook.state["closed"] = True
+            state["closed"] = True
 
-    hook.set(lambda request, context: Response(Body()))
+    body = generator() if kind == "async generator" else SyncBody()
+    hook.set(lambda request, context: Response(body))
     assert hook.client.request("HEAD", "/hook").status == 200
-    assert hook.hook.state.get("closed") is True
+    assert state.get("closed") is True
 
 
 def test_an_async_body_of_a_204_is_closed_unstarted(hook) -> None:
