@@ -4434,6 +4434,15 @@ _STATIC_ENVIRON_KEYS = frozenset({
 })
 
 
+def _with_allow(response: Response, endpoint: Endpoint, method: str) -> Response:
+    """A 405 the handler made, with the Allow RFC 9110 15.5.6 requires: the route's
+    methods less the one just refused (a GET handler's refusal is HEAD's too)."""
+    refused = ("GET", "HEAD") if method == "GET" else (method,)
+    allowed = _copy_of(response)  # the handler's own may be a module-level Response, sent again
+    allowed.headers.set("Allow", ", ".join(m for m in endpoint.allow.split(", ") if m not in refused))
+    return allowed
+
+
 def _handed_no_client_data(endpoint: Endpoint, method: str) -> bool:
     """Whether the handler was handed _static_request's request: a force-static
     route's GET (its other methods get the request itself)."""
@@ -5026,8 +5035,7 @@ class App:
                 logger.error("%s: %s", middleware.file, problem)
                 result, raised = self._internal_error(problem), True
         except HTTPError as exc:
-            result = exc.to_response()
-            raised = not isinstance(exc, RedirectError)
+            result, raised = self._raised_answer(exc, f"{middleware.file}: middleware")
         except (Exception, SystemExit, GeneratorExit):
             logger.exception("%s: middleware raised", middleware.file)
             result = self._internal_error()
@@ -5212,14 +5220,8 @@ class App:
                     answer, raised = self._internal_error(f"{method} handler {answer}"), True
                 response = answer
         except HTTPError as exc:
-            if isinstance(exc, MissingRequestValue) and _handed_no_client_data(endpoint, method):
-                # Not the client's doing: a force-static handler is handed no query, headers or cookies.
-                logger.exception("%s: %s handler raised (force-static: it sees no query, headers, cookies "
-                                 "or body)", endpoint.file, method)
-                response, raised = self._internal_error(), True
-            else:
-                response = exc.to_response()
-                raised = not isinstance(exc, RedirectError)
+            response, raised = self._raised_answer(
+                exc, f"{endpoint.file}: {method} handler", _handed_no_client_data(endpoint, method))
         except (Exception, SystemExit, GeneratorExit):  # sys.exit() in a handler must not stop the server
             logger.exception("%s: %s handler raised%s", endpoint.file, method, _await_hint())
             response = self._internal_error()
@@ -5231,11 +5233,7 @@ class App:
             response, raised = self._start_stream(response, request, f"{endpoint.file}: {method} handler",
                                                   _handed_no_client_data(endpoint, method))
         if response.status == 405 and not response.headers.has("allow"):
-            # RFC 9110 15.5.6: a 405 MUST list the methods the resource takes; the route knows
-            # them, less the one just refused (a GET handler's refusal is HEAD's too).
-            refused = ("GET", "HEAD") if method == "GET" else (method,)
-            response = _copy_of(response)
-            response.headers.set("Allow", ", ".join(m for m in endpoint.allow.split(", ") if m not in refused))
+            response = _with_allow(response, endpoint, method)
         jar = request._jar
         if jar is not None:
             response = _with_jar_cookies(response, jar, raised)
@@ -5257,11 +5255,7 @@ class App:
             body.start()
         except HTTPError as exc:  # request.stream() over max_body_size, say
             body.close_in_request()
-            if static and isinstance(exc, MissingRequestValue):  # as _call_handler answers it
-                logger.exception("%s: its streamed body raised (force-static: it sees no query, headers, "
-                                 "cookies or body)", source)
-                return self._internal_error(), True
-            return exc.to_response(), not isinstance(exc, RedirectError)
+            return self._raised_answer(exc, f"{source}: its streamed body", static)
         except (Exception, SystemExit, GeneratorExit):
             logger.exception("%s: its streamed body failed before the first piece", source)
             body.close_in_request()
@@ -5269,6 +5263,16 @@ class App:
         started = _copy_of(response)  # the returned one keeps its own body: a list may be sent again
         started._stream = body
         return started, False
+
+    def _raised_answer(self, exc: HTTPError, source: str, static: bool = False) -> tuple[Response, bool]:
+        """The answer to an HTTPError raised by the middleware, a handler or its body
+        before the first piece, and whether it is an error that gets no cookies (a
+        redirect() does). A force-static GET handler is handed no query, headers or
+        cookies: a value missing there is the app's mistake, not the client's."""
+        if static and isinstance(exc, MissingRequestValue):
+            logger.exception("%s raised (force-static: it sees no query, headers, cookies or body)", source)
+            return self._internal_error(), True
+        return exc.to_response(), not isinstance(exc, RedirectError)
 
     @staticmethod
     def _as_response(result: Any) -> Union[Response, str]:
