@@ -319,7 +319,77 @@ def _header_pairs(source: Any) -> list[tuple[str, str]]:
     return checked
 
 
-class RequestHeaders(Mapping):  # type: ignore[type-arg]
+# Next.js names a porter reaches for, and what to write here instead: a missing
+# attribute of these names raises AttributeError saying so (never called for a
+# name that exists, so it costs nothing on the common path).
+_NEXTJS_HINTS = {
+    "nextUrl": "request.search_params, request.path (decoded) or request.url",
+    "next_url": "request.search_params, request.path (decoded) or request.url",
+    "formData": "request.form() (not awaited)",
+    "arrayBuffer": "request.body()",
+    "blob": "request.body()",
+    "ip": 'request.environ["REMOTE_ADDR"]',
+    "geo": "nothing: minirouter has no geolocation (Next.js 15 removed it too)",
+    "getAll": "items() (every pair) or get(name)",
+    "entries": "items()",
+    "forEach": "a for loop over items()",
+    "clear": "delete(name) for each name",
+}
+
+
+# URLSearchParams and FormData name some of them otherwise.
+_MULTI_VALUE_HINTS = {"getAll": "get_all(name)", "entries": "items()", "forEach": "a for loop over items()"}
+
+
+# And Flask's, on the request (README, "Coming from Flask").
+_FLASK_REQUEST_HINTS = {
+    "args": "request.search_params",
+    "values": "request.search_params, or request.form()",
+    "files": 'request.form(): request.form().get("file") is the upload',
+    "get_json": "request.json()",
+    "data": "request.body()",
+    "get_data": "request.body()",
+    "remote_addr": 'request.environ["REMOTE_ADDR"]',
+    "view_args": 'the handler\'s second argument: context.params["id"]',
+    "host": 'request.headers.get("host"), or urlsplit(request.url).netloc',
+    "scheme": "urlsplit(request.url).scheme",
+    "mimetype": "request.content_type",
+}
+_FLASK_MULTI_VALUE_HINTS = {"getlist": "get_all(name)"}
+_FLASK_RESPONSE_HINTS = {
+    "set_cookie": "response.cookies.set(name, value, http_only=True, same_site=\"lax\")",
+    "delete_cookie": "response.cookies.delete(name)",
+    "status_code": "response.status",
+    "mimetype": 'response.headers["Content-Type"]',
+    "data": "response.body",
+    "get_json": "json.loads(response.body)",
+}
+_FLASK_ERROR_HINTS = {"code": "error.status", "description": "error.message"}
+_FLASK_TEST_RESPONSE_HINTS = {"data": "response.content", "get_json": "response.json()",
+                              "get_data": "response.content, or response.text"}
+_NO_HINTS: Mapping[str, str] = types.MappingProxyType({})
+
+
+class _PortingHints:
+    """Base of the classes a porter reaches into by habit: a missing attribute
+    named as in Next.js (``_nextjs_hints``) or Flask (``_flask_hints``) raises an
+    AttributeError that says what to write instead."""
+
+    __slots__ = ()
+    _nextjs_hints: Mapping[str, str] = _NEXTJS_HINTS
+    _flask_hints: Mapping[str, str] = _NO_HINTS
+
+    if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
+        def __getattr__(self, name: str) -> Any:
+            text = f"{type(self).__name__!r} object has no attribute {name!r}"
+            if name in self._nextjs_hints:
+                raise AttributeError(f"{text}: that is Next.js's name; write {self._nextjs_hints[name]}")
+            if name in self._flask_hints:
+                raise AttributeError(f"{text}: that is Flask's name; write {self._flask_hints[name]}")
+            raise AttributeError(text)
+
+
+class RequestHeaders(_PortingHints, Mapping):  # type: ignore[type-arg]
     """The request's headers: read-only, case-insensitive, lower-case names.
 
     Built from the WSGI environ on first use. To send headers, return a
@@ -327,10 +397,6 @@ class RequestHeaders(Mapping):  # type: ignore[type-arg]
     """
 
     __slots__ = ("_data",)
-
-    if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
-        def __getattr__(self, name: str) -> Any:
-            raise _porting_attribute_error(self, name)
 
     def __init__(self, data: Mapping[str, str]) -> None:
         self._data = {name.lower(): value for name, value in data.items()}
@@ -669,69 +735,7 @@ def _parse_http_date(value: str) -> Optional[float]:
     return moment.timestamp()
 
 
-# Next.js names a porter reaches for, and what to write here instead: a missing
-# attribute of these names raises AttributeError saying so (never called for a
-# name that exists, so it costs nothing on the common path).
-_NEXTJS_HINTS = {
-    "nextUrl": "request.search_params, request.path (decoded) or request.url",
-    "next_url": "request.search_params, request.path (decoded) or request.url",
-    "formData": "request.form() (not awaited)",
-    "arrayBuffer": "request.body()",
-    "blob": "request.body()",
-    "ip": 'request.environ["REMOTE_ADDR"]',
-    "geo": "nothing: minirouter has no geolocation (Next.js 15 removed it too)",
-    "getAll": "items() (every pair) or get(name)",
-    "entries": "items()",
-    "forEach": "a for loop over items()",
-    "clear": "delete(name) for each name",
-}
-
-
-# URLSearchParams and FormData name some of them otherwise.
-_MULTI_VALUE_HINTS = {"getAll": "get_all(name)", "entries": "items()", "forEach": "a for loop over items()"}
-
-
-# And Flask's, on the request (README, "Coming from Flask").
-_FLASK_REQUEST_HINTS = {
-    "args": "request.search_params",
-    "values": "request.search_params, or request.form()",
-    "files": 'request.form(): request.form().get("file") is the upload',
-    "get_json": "request.json()",
-    "data": "request.body()",
-    "get_data": "request.body()",
-    "remote_addr": 'request.environ["REMOTE_ADDR"]',
-    "view_args": 'the handler\'s second argument: context.params["id"]',
-    "host": 'request.headers.get("host"), or urlsplit(request.url).netloc',
-    "scheme": "urlsplit(request.url).scheme",
-    "mimetype": "request.content_type",
-}
-_FLASK_MULTI_VALUE_HINTS = {"getlist": "get_all(name)"}
-_FLASK_RESPONSE_HINTS = {
-    "set_cookie": "response.cookies.set(name, value, http_only=True, same_site=\"lax\")",
-    "delete_cookie": "response.cookies.delete(name)",
-    "status_code": "response.status",
-    "mimetype": 'response.headers["Content-Type"]',
-    "data": "response.body",
-    "get_json": "json.loads(response.body)",
-}
-_FLASK_ERROR_HINTS = {"code": "error.status", "description": "error.message"}
-_FLASK_TEST_RESPONSE_HINTS = {"data": "response.content", "get_json": "response.json()",
-                              "get_data": "response.content, or response.text"}
-_NO_HINTS: Mapping[str, str] = types.MappingProxyType({})
-
-
-def _porting_attribute_error(
-    owner: object, name: str, hints: Mapping[str, str] = _NEXTJS_HINTS, flask_hints: Mapping[str, str] = _NO_HINTS
-) -> AttributeError:
-    text = f"{type(owner).__name__!r} object has no attribute {name!r}"
-    if name in hints:
-        return AttributeError(f"{text}: that is Next.js's name; write {hints[name]}")
-    if name in flask_hints:
-        return AttributeError(f"{text}: that is Flask's name; write {flask_hints[name]}")
-    return AttributeError(text)
-
-
-class _MultiValueView:
+class _MultiValueView(_PortingHints):
     """Ordered (name, value) pairs read like URLSearchParams / FormData.
 
     Lookups go through a dict of the values by name, made on the first one:
@@ -740,11 +744,8 @@ class _MultiValueView:
 
     __slots__ = ("_pairs", "_by_name")
     _what = "value"  # what a name is, for the 400 of a missing one
-    _hints: Mapping[str, str] = _MULTI_VALUE_HINTS
-
-    if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
-        def __getattr__(self, name: str) -> Any:
-            raise _porting_attribute_error(self, name, self._hints, _FLASK_MULTI_VALUE_HINTS)
+    _nextjs_hints = _MULTI_VALUE_HINTS
+    _flask_hints = _FLASK_MULTI_VALUE_HINTS
 
     def __init__(self, pairs: Iterable[tuple[str, Any]] = ()) -> None:
         self._pairs = list(pairs)
@@ -812,7 +813,7 @@ class SearchParams(_MultiValueView):
 
     __slots__ = ()
     _what = "query parameter"
-    _hints = {**_MULTI_VALUE_HINTS, "toString": "str(...)"}  # (FormData's toString() is no encoding)
+    _nextjs_hints = {**_MULTI_VALUE_HINTS, "toString": "str(...)"}  # (FormData's toString() is no encoding)
 
     def __str__(self) -> str:
         """The query, encoded as URLSearchParams' toString() writes it (``a=1&b=x+y``),
@@ -827,14 +828,10 @@ class FormData(_MultiValueView):
     _what = "form field"
 
 
-class RequestCookies(Mapping):  # type: ignore[type-arg]
+class RequestCookies(_PortingHints, Mapping):  # type: ignore[type-arg]
     """The request's cookies, name to (percent-decoded) value; read-only."""
 
     __slots__ = ("_data",)
-
-    if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
-        def __getattr__(self, name: str) -> Any:
-            raise _porting_attribute_error(self, name)
 
     def __init__(self, data: Mapping[str, str]) -> None:
         self._data = dict(data)
@@ -1681,7 +1678,7 @@ def _json_text(data: Any) -> str:
     return "".join(_C_JSON_ENCODER(data, 0))
 
 
-class Request:
+class Request(_PortingHints):
     """One HTTP request, as the handler sees it.
 
     ``method`` and ``path`` (decoded) are known when it is made; ``url``
@@ -1713,9 +1710,7 @@ class Request:
     # the one answer kept for every client.
     _context_before_middleware: Optional[contextvars.Context] = None
 
-    if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
-        def __getattr__(self, name: str) -> Any:
-            raise _porting_attribute_error(self, name, _NEXTJS_HINTS, _FLASK_REQUEST_HINTS)
+    _flask_hints = _FLASK_REQUEST_HINTS  # (and Next.js's, as every _PortingHints)
 
     def __init__(
         self,
@@ -2417,7 +2412,7 @@ _JSON_TYPE_HEADER = ("Content-Type", "application/json")
 _JSON_ASCII_ENCODER = jsonlib.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
-class Response:
+class Response(_PortingHints):
     """What a handler returns: a body, a status and headers.
 
     ``body`` is ``str`` (sent as ``text/plain; charset=utf-8``), ``bytes``
@@ -2434,10 +2429,8 @@ class Response:
     # Headers the framework set as a default (a file's Cache-Control), lower-case
     # name to value: while the value is still that, the middleware's replaces it.
     _default_headers: Mapping[str, str] = types.MappingProxyType({})
-
-    if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
-        def __getattr__(self, name: str) -> Any:
-            raise _porting_attribute_error(self, name, _NO_HINTS, _FLASK_RESPONSE_HINTS)
+    _nextjs_hints = _NO_HINTS
+    _flask_hints = _FLASK_RESPONSE_HINTS
 
     def __init__(self, body: ResponseBody = None, status: int = 200, headers: HeaderInput = None) -> None:
         self.status = status
@@ -2613,12 +2606,11 @@ def _error_message(message: Any, status: int) -> Any:
     return message
 
 
-class HTTPError(Exception):
+class HTTPError(_PortingHints, Exception):
     """Raise it from a handler to answer ``status`` with ``{"error": message}``."""
 
-    if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
-        def __getattr__(self, name: str) -> Any:
-            raise _porting_attribute_error(self, name, _NO_HINTS, _FLASK_ERROR_HINTS)
+    _nextjs_hints = _NO_HINTS
+    _flask_hints = _FLASK_ERROR_HINTS
 
     def __init__(self, status: int, message: Any = "", headers: HeaderInput = None) -> None:
         if not _valid_status(status):
@@ -2722,15 +2714,11 @@ def _error_response(status: int, message: Any, headers: HeaderInput = None) -> R
     return Response.json({"error": message}, status, headers)
 
 
-class CookieJar(Mapping):  # type: ignore[type-arg]
+class CookieJar(_PortingHints, Mapping):  # type: ignore[type-arg]
     """``cookies()``: the request's cookies, plus ``set``/``delete`` that land
     on the response, visible to ``get`` for the rest of the request."""
 
     __slots__ = ("_request_cookies", "_changes", "outgoing", "_sealed")
-
-    if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
-        def __getattr__(self, name: str) -> Any:
-            raise _porting_attribute_error(self, name)
 
     def __init__(self, request_cookies: Mapping[str, str]) -> None:
         self._request_cookies = request_cookies
@@ -5905,14 +5893,12 @@ def _operation_id(method: str, path: str, used: set[str]) -> str:
 # ---------------------------------------------------------------------------
 
 
-class TestResponse:
+class TestResponse(_PortingHints):
     """What ``TestClient`` got back: ``status``, ``headers``, ``content``."""
 
     __test__ = False  # not a pytest test class
-
-    if not TYPE_CHECKING:  # a type checker must still flag a misspelt attribute
-        def __getattr__(self, name: str) -> Any:
-            raise _porting_attribute_error(self, name, _NO_HINTS, _FLASK_TEST_RESPONSE_HINTS)
+    _nextjs_hints = _NO_HINTS
+    _flask_hints = _FLASK_TEST_RESPONSE_HINTS
 
     def __init__(self, status_line: str, header_list: list[tuple[str, str]], content: bytes) -> None:
         self.status_line = status_line
