@@ -4422,12 +4422,12 @@ _STATIC_ENVIRON_KEYS = frozenset({
 })
 
 
-def _with_allow(response: Response, endpoint: Endpoint, method: str) -> Response:
-    """A 405 the handler made, with the Allow RFC 9110 15.5.6 requires: the route's
-    methods less the one just refused (a GET handler's refusal is HEAD's too)."""
-    refused = ("GET", "HEAD") if method == "GET" else (method,)
-    allowed = _copy_of(response)  # the handler's own may be a module-level Response, sent again
-    allowed.headers.set("Allow", ", ".join(m for m in endpoint.allow.split(", ") if m not in refused))
+def _with_allow(response: Response, allow: str, method: str) -> Response:
+    """A 405 the app made (a handler or the middleware), with the Allow RFC 9110 15.5.6
+    requires: the URL's methods less the one just refused (a GET's refusal is HEAD's too)."""
+    refused = ("GET", "HEAD") if method in ("GET", "HEAD") else (method,)
+    allowed = _copy_of(response)  # the app's own may be a module-level Response, sent again
+    allowed.headers.set("Allow", ", ".join(m for m in allow.split(", ") if m and m not in refused))
     return allowed
 
 
@@ -4982,8 +4982,10 @@ class App:
             return self._route(request, raw_path, segments)
         request._context_before_middleware = contextvars.copy_context()
         outcome = self._call_middleware(middleware, request)
-        if outcome._middleware is None:
-            return outcome  # a redirect, a 401...: the route never runs
+        if outcome._middleware is None:  # a redirect, a 401...: the route never runs
+            if outcome.status == 405 and not outcome.headers.has("allow"):
+                return _with_allow(outcome, self._methods_served(segments), request.method)
+            return outcome
         action, rewrite_path, header_changes = outcome._middleware
         if header_changes:
             _change_request_headers(request, header_changes)
@@ -5096,6 +5098,18 @@ class App:
         if segments is None and "%" not in raw_path:
             return raw_path == self.openapi_url  # nothing to decode: no work for every request
         return (segments if segments is not None else _path_segments(raw_path)) == self._openapi_segments
+
+    def _methods_served(self, segments: list[str]) -> str:
+        """The Allow of what answers ``segments``: a route's methods, or a page's,
+        a public/ file's or the OpenAPI document's; empty where nothing does."""
+        match = self.tree.match(segments)
+        if match is not None:
+            return match[0].allow
+        if self._openapi_json is not None and segments == self._openapi_segments:
+            return _PAGE_METHODS
+        if self.public_dir is not None and _public_path(self.public_dir, segments, self._public_ignores_case):
+            return _PAGE_METHODS
+        return ""
 
     def _serves(self, raw_path: str) -> bool:
         """Whether a route, page, public/ file or the OpenAPI document answers
@@ -5221,7 +5235,7 @@ class App:
             response, raised = self._start_stream(response, request, f"{endpoint.file}: {method} handler",
                                                   _handed_no_client_data(endpoint, method))
         if response.status == 405 and not response.headers.has("allow"):
-            response = _with_allow(response, endpoint, method)
+            response = _with_allow(response, endpoint.allow, method)
         jar = request._jar
         if jar is not None:
             response = _with_jar_cookies(response, jar, raised)

@@ -58,6 +58,24 @@ def test_a_405_the_handler_makes_lists_the_routes_methods(web, how: str) -> None
     assert web.get("/readonly?how=own").headers.get_all("allow") == ["GET"]  # its own is kept
 
 
+def test_a_405_the_middleware_makes_lists_what_the_url_answers(tmp_path) -> None:
+    # The middleware runs before the route is looked up: its 405 gets the Allow of
+    # what the path leads to, less the method it refused.
+    middleware = (
+        "from minirouter import Response\n"
+        "def middleware(request):\n"
+        "    if request.method in ('DELETE', 'HEAD') or request.path == '/nowhere':\n"
+        "        return Response('frozen', 405)\n"
+    )
+    files = {**ROUTES, "middleware.py": middleware, "notes/route.py": "def GET(): ...\ndef DELETE(): ...\n",
+             "about/page.html": "<p>about</p>"}
+    web = client(make_app(tmp_path, files))
+    assert web.delete("/notes").headers.get_all("allow") == ["GET, HEAD, OPTIONS"]
+    assert web.delete("/about").headers["allow"] == "GET, HEAD, OPTIONS"
+    assert web.head("/notes").headers["allow"] == "DELETE, OPTIONS"  # HEAD's refusal is GET's too
+    assert web.get("/nowhere").headers.get_all("allow") == [""]  # nothing there: no method (RFC 9110 10.2.1)
+
+
 def test_a_404_names_the_path_as_the_client_sent_it_not_another_url(web) -> None:
     # /files%2Fx is one segment: "/files/x" in the message would name a URL that is served.
     answer = web.get("/files%2Fx")
