@@ -547,7 +547,7 @@ def parse_query(query: str, max_pairs: Optional[int] = None) -> list[tuple[str, 
         if not piece:
             continue
         if max_pairs is not None and len(pairs) == max_pairs:
-            raise HTTPError(413, f"form has more than {max_pairs} fields")
+            raise HTTPError(413, f"form has more than {max_pairs} parts")
         name, _, value = piece.partition("=")
         pairs.append((_decode_component(name), _decode_component(value)))
     return pairs
@@ -651,7 +651,7 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
     media_type, _, rest = value.partition(";")
     params: dict[str, str] = {}
     if rest.count("\\") > HEADER_BACKSLASH_LIMIT:
-        raise HTTPError(400, "header has too many backslashes")
+        raise HTTPError(400, f"header has more than {HEADER_BACKSLASH_LIMIT} backslashes")
     i, end, seen = 0, len(rest), 0
     while True:
         i = _run_end(_SEPARATOR_RUN, rest, i)
@@ -888,7 +888,7 @@ UPLOAD_COPY_CHUNK = 64 * 1024
 
 _PADDING_RUN = re.compile(rb"[ \t]*")
 _TRUNCATED = "multipart body is truncated: no closing boundary"
-_BAD_EXTENDED = "malformed RFC 5987 header parameter"
+_BAD_EXTENDED = "malformed filename* or name* parameter (RFC 8187)"
 # RFC 2046 section 5.1.1, "bchars": what a boundary may be made of.
 _BOUNDARY_CHARS = frozenset(
     "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'()+_,-./:=? "
@@ -1029,7 +1029,7 @@ def parse_multipart(
             headers = _parse_part_headers(reader.read_part_headers())
             name, filename = _form_data_names(headers)
             if filename is None:
-                data, more = _read_field(reader, max_field_memory)
+                data, more = _read_field(reader, max_field_memory, name)
                 form.append((name, _decode_field(name, data, headers)))
             else:
                 content_type = headers.get("content-type") or "text/plain"  # RFC 7578 4.4
@@ -1109,13 +1109,13 @@ class _MultipartReader:
             found = self._data.find(b"\r\n\r\n", self._pos + scanned)
             if found >= 0:
                 if found - self._pos > MULTIPART_HEADER_LIMIT:
-                    raise HTTPError(413, "form part headers too large")
+                    raise HTTPError(413, f"multipart part headers are larger than {MULTIPART_HEADER_LIMIT} bytes")
                 block = bytes(self._data[self._pos : found])
                 self._pos = found + 4
                 return block
             available = len(self._data) - self._pos
             if available > MULTIPART_HEADER_LIMIT + 3:
-                raise HTTPError(413, "form part headers too large")
+                raise HTTPError(413, f"multipart part headers are larger than {MULTIPART_HEADER_LIMIT} bytes")
             scanned = max(0, available - 3)
             if not self._fill():
                 raise HTTPError(400, _TRUNCATED)
@@ -1171,13 +1171,16 @@ class _MultipartReader:
             raise HTTPError(400, "malformed multipart boundary line")
 
 
+_PART_HEADER_SPELLING = {"content-disposition": "Content-Disposition", "content-type": "Content-Type"}
+
+
 def _parse_part_headers(block: bytes) -> dict[str, str]:
     """Header names (lower-cased) and values of one part."""
     if not block:
         return {}
     # Counted before the split: the work per line is done in Python, so it is bounded.
     if block.count(b"\r\n") >= MULTIPART_HEADER_LINES_LIMIT:
-        raise HTTPError(413, "too many headers in a form part")
+        raise HTTPError(413, f"multipart part has more than {MULTIPART_HEADER_LINES_LIMIT} header lines")
     collected: dict[str, list[str]] = {}
     for raw_line in block.split(b"\r\n"):
         # Browsers send non-ASCII file names as raw UTF-8. Line by line, so one
@@ -1192,8 +1195,8 @@ def _parse_part_headers(block: bytes) -> dict[str, str]:
         if not colon or not _PART_TOKEN.fullmatch(name) or _has_cr_lf_or_nul(value):
             raise HTTPError(400, "malformed multipart part header")
         key = name.lower()
-        if key in collected and key in ("content-disposition", "content-type"):
-            raise HTTPError(400, f"duplicate {key} header in a multipart part")
+        if key in collected and key in _PART_HEADER_SPELLING:
+            raise HTTPError(400, f"multipart part has two {_PART_HEADER_SPELLING[key]} headers")
         collected.setdefault(key, []).append(value.strip(" \t"))
     return {key: ", ".join(values) for key, values in collected.items()}
 
@@ -1227,6 +1230,9 @@ def _form_data_unquote(value: str) -> str:
     return value.replace("%22", '"').replace("%0D", "\r").replace("%0A", "\n")
 
 
+_PART_HEADER = "multipart part header"  # what the client is told was wrong
+
+
 def _part_header_params(value: str) -> tuple[str, dict[str, str], frozenset[str]]:
     """Split 'form-data; name="a b"; x=1' into ('form-data', {'name': 'a b', 'x': '1'})
     and the names whose value came from an RFC 5987 parameter.
@@ -1239,9 +1245,9 @@ def _part_header_params(value: str) -> tuple[str, dict[str, str], frozenset[str]
     # one per parameter and one per backslash, are capped, since each costs a hundred
     # times a byte scanned and crafted input could otherwise be made of nothing else.
     if _has_control_chars(value):
-        raise HTTPError(400, "control character in a header value")
+        raise HTTPError(400, f"{_PART_HEADER} has a control character")
     if value.count("\\") > HEADER_BACKSLASH_LIMIT:
-        raise HTTPError(400, "too many backslashes in a header value")
+        raise HTTPError(400, f"{_PART_HEADER} has more than {HEADER_BACKSLASH_LIMIT} backslashes")
     disposition, _, rest = value.partition(";")
     params: dict[str, str] = {}
     extended: dict[str, str] = {}
@@ -1253,20 +1259,20 @@ def _part_header_params(value: str) -> tuple[str, dict[str, str], frozenset[str]
             break
         count += 1
         if count > HEADER_PARAMS_LIMIT:
-            raise HTTPError(400, "too many parameters in a header")
+            raise HTTPError(400, f"{_PART_HEADER} has more than {HEADER_PARAMS_LIMIT} parameters")
         name_end = _run_end(_PARAM_NAME_RUN, rest, pos)
         name = rest[pos:name_end].strip(" \t").lower()
         if name_end == end or rest[name_end] == ";":
             pos = name_end  # a bare word without "=" carries nothing: skipped
             continue
         if not _PART_TOKEN.fullmatch(name):
-            raise HTTPError(400, "malformed header parameter")
+            raise HTTPError(400, f"malformed {_PART_HEADER} parameter")
         pos = _run_end(_SPACE_RUN, rest, name_end + 1)
         if pos < end and rest[pos] == '"':
             text, pos = _read_form_quoted_string(rest, pos + 1)
             pos = _run_end(_SPACE_RUN, rest, pos)
             if pos < end and rest[pos] != ";":
-                raise HTTPError(400, "malformed header parameter")
+                raise HTTPError(400, f"malformed {_PART_HEADER} parameter")
         else:
             value_end = _run_end(_PARAM_VALUE_RUN, rest, pos)
             text = rest[pos:value_end].strip(" \t")
@@ -1274,7 +1280,7 @@ def _part_header_params(value: str) -> tuple[str, dict[str, str], frozenset[str]
         target, key = (extended, name[:-1]) if name.endswith("*") else (params, name)
         if key in target:
             # Two readings of one request are how parsers get fooled: refuse the choice.
-            raise HTTPError(400, "duplicate header parameter")
+            raise HTTPError(400, f"{_PART_HEADER} gives parameter {_shown(key, 64)!r} twice")
         target[key] = text
     for key, text in extended.items():
         params[key] = _decode_extended_value(text)
@@ -1299,7 +1305,7 @@ def _read_form_quoted_string(text: str, pos: int) -> tuple[str, int]:
     while True:
         close = text.find('"', pos)
         if close == -1:
-            raise HTTPError(400, "unterminated quoted string in a header")
+            raise HTTPError(400, f"unterminated quoted string in a {_PART_HEADER}")
         after = _run_end(_SPACE_RUN, text, close + 1)
         if text[close - 1] != "\\" or after >= len(text) or text[after] == ";":
             return text[start:close].replace('\\"', '"'), close + 1
@@ -1318,7 +1324,7 @@ def _decode_extended_value(text: str) -> str:
     ):
         raise HTTPError(400, _BAD_EXTENDED)
     if len(encoded) > EXTENDED_VALUE_LIMIT:  # each escape costs a Python step
-        raise HTTPError(400, f"RFC 5987 header parameter longer than {EXTENDED_VALUE_LIMIT} characters")
+        raise HTTPError(400, f"filename* or name* parameter longer than {EXTENDED_VALUE_LIMIT} characters")
     try:
         decoded = unquote_to_bytes(encoded).decode(charset)
     except UnicodeDecodeError:
@@ -1328,7 +1334,7 @@ def _decode_extended_value(text: str) -> str:
     return decoded
 
 
-def _read_field(reader: _MultipartReader, max_memory: int) -> tuple[bytes, bool]:
+def _read_field(reader: _MultipartReader, max_memory: int, name: str) -> tuple[bytes, bool]:
     """The content of a non-file part, refused once it grows past `max_memory`."""
     pieces: list[bytearray] = []
     size = 0
@@ -1337,7 +1343,7 @@ def _read_field(reader: _MultipartReader, max_memory: int) -> tuple[bytes, bool]
         nonlocal size
         size += len(piece)
         if size > max_memory:  # checked before keeping, so memory stays bounded
-            raise HTTPError(413, f"form field is larger than {max_memory} bytes")
+            raise HTTPError(413, f"form field {_shown(name, 40)!r} is larger than {max_memory} bytes")
         pieces.append(piece)  # a copy already: the reader slices its buffer
 
     more = reader.read_part_body(keep)
@@ -1353,13 +1359,13 @@ def _decode_field(name: str, data: bytes, headers: dict[str, str]) -> str:
     if content_type:
         charset = _part_header_params(content_type)[1].get("charset") or charset
     codec = _text_codec(charset)
+    field = f"form field {_shown(name, 40)!r}"
     if codec is None:
-        raise HTTPError(400, "unsupported charset in form field")
+        raise HTTPError(400, f"{field} names an unsupported charset {_shown(charset, 40)!r}")
     try:
-        return _decode_text(data, codec, "form field")
+        return _decode_text(data, codec, field)
     except HTTPError as exc:
-        shown = _shown(name, 64)
-        raise HTTPError(400, f"{exc.message} ({shown!r}); send binary data as a file, with a filename") from None
+        raise HTTPError(400, f"{exc.message}: send binary data as a file, with a filename") from None
 
 
 def _text_codec(charset: str) -> Optional[str]:
@@ -1408,7 +1414,7 @@ def _decode_text(data: bytes, codec: str, what: str) -> str:
         # (No codec _text_codec allows decodes to a lone surrogate: UTF-7 could.)
         return data.decode(codec)
     except ValueError:  # UnicodeDecodeError, and the UnicodeError some decoders raise
-        raise HTTPError(400, f"{what} is not valid {codec}") from None
+        raise HTTPError(400, f"{what} is not valid {codec.upper()}") from None
 
 
 def _spool_file(spool_size: int) -> IO[bytes]:
@@ -1700,7 +1706,7 @@ class Request(_PortingHints):
     _jar: Optional[CookieJar] = None  # cookies(), made on first use
     # Set when the handler reads headers, cookies, the body or the URL (its Host):
     # the route cache keys on the URL's path and query (and the scheme, server
-    # name and mount point), not on these, so such an answer is not cached
+    # name and port, and mount point), not on these, so such an answer is not cached
     # (as Next.js bails out of caching on dynamic data).
     read_client_data = False
     # The context App.__call__ runs the request in, for its streamed body.
@@ -1942,13 +1948,6 @@ class Request(_PortingHints):
             return text[1:]
         return text
 
-    @staticmethod
-    def _decode_utf8(raw: bytes) -> str:
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise HTTPError(400, "request body is not valid UTF-8") from None
-
     def json(self) -> Any:
         """The body parsed as JSON.
 
@@ -1960,7 +1959,7 @@ class Request(_PortingHints):
         if not (media_type == "application/json" or _JSON_SUFFIX_TYPE.fullmatch(media_type)):
             shown = _shown(media_type) if media_type else "none"
             raise HTTPError(415, f"send JSON with Content-Type: application/json (got {shown})")
-        text = self._decode_utf8(self._whole_body("request.json()"))
+        text = _decode_text(self._whole_body("request.json()"), "utf-8", "request body")
         if text.startswith("\ufeff"):
             text = text[1:]
         if not text.strip(_JSON_WHITESPACE):
@@ -1999,11 +1998,9 @@ class Request(_PortingHints):
             elif media_type == "multipart/form-data":
                 self._form = self._multipart_form(params)
             else:
-                raise HTTPError(
-                    415,
-                    "send the form with Content-Type: application/x-www-form-urlencoded "
-                    "or multipart/form-data",
-                )
+                shown = _shown(media_type) if media_type else "none"
+                raise HTTPError(415, "send the form with Content-Type: application/x-www-form-urlencoded "
+                                     f"or multipart/form-data (got {shown})")
         return self._form
 
     def _urlencoded_form(self) -> FormData:
@@ -2069,7 +2066,7 @@ def _read_input(stream: Any, size: int) -> bytes:
     try:
         data: bytes = stream.read(size)
     except Exception as exc:  # noqa: BLE001 - each server has its own errors
-        raise _UnreadableBody(400, f"the request body could not be read ({type(exc).__name__})") from exc
+        raise _UnreadableBody(400, f"request body could not be read ({type(exc).__name__})") from exc
     return data
 
 
@@ -2678,7 +2675,7 @@ def permanent_redirect(url: str) -> NoReturn:
 
 
 def not_found(message: str = "not found") -> NoReturn:
-    """Stop the handler and answer 404 ``{"error": "not found"}``."""
+    """Stop the handler and answer 404 ``{"error": message}``."""
     raise HTTPError(404, message)
 
 
@@ -3161,7 +3158,7 @@ def _cookie_header_after(cookie_header: str, set_cookies: list[str]) -> str:
 def _with_middleware_headers(response: Response, extra: Headers) -> Response:
     """The final response plus the headers of the middleware's ``next()``.
 
-    The route's own headers win, as in Next.js, but not a default the
+    The route's own headers win (in Next.js the middleware's do), but not a default the
     framework set (a file's Cache-Control); a cookie the route sets
     itself wins too; ``Vary`` values are merged, since a response that
     varies for either reason must say so. A ``Content-Length`` is left out:
@@ -3642,7 +3639,6 @@ class RouteTree:
         self.root = _Node()
         self._arity_tables: dict[tuple[tuple[str, int], ...], dict[str, int]] = {}
         self.endpoints: list[Endpoint] = []
-        self._urls: dict[tuple[Segment, ...], str] = {}
         self._loader = _ModuleLoader(app_dir)
         # Importing route files makes objects that nearly all stay alive;
         # CPython's collector would walk every one of them again each time
@@ -4397,7 +4393,7 @@ def _cache_key(environ: dict[str, Any], client_path: str, route_path: str, query
     """The raw paths, as sent (a decoded '/' or '?' would collide with the
     separators): the client's, which the handler may read as request.path,
     and the route's, which a middleware rewrite may have changed; the query;
-    and the scheme, server name and mount point, which request.url holds: one
+    and the scheme, server name and port and mount point, which request.url holds: one
     client's must not reach another (gunicorn takes SCRIPT_NAME from a request
     header, and SERVER_NAME from Host when it listens on a Unix socket)."""
     return (environ.get("wsgi.url_scheme", "http"), environ.get("SERVER_NAME", ""), environ.get("SERVER_PORT", ""),
@@ -4804,9 +4800,10 @@ class App:
     - ``max_body_size``: the whole request body (checked against
       Content-Length before the handler runs);
     - ``max_form_parts``: fields plus files in one form;
-    - ``max_form_memory``: one non-file form field, held in memory;
-    - ``spool_size``: a file part above this (or above ``max_form_memory``,
-      if smaller) goes to a temporary file.
+    - ``max_form_memory``: one non-file form field, held in memory.
+
+    ``spool_size`` refuses nothing: a file part above it (or above
+    ``max_form_memory``, if smaller) goes to a temporary file.
 
     ``public_dir`` defaults to ``public/`` beside the app folder.
     ``trust_forwarded`` makes ``request.url`` use ``X-Forwarded-Proto`` and
@@ -4990,7 +4987,7 @@ class App:
         if header_changes:
             _change_request_headers(request, header_changes)
         set_cookies = outcome.headers.get_all("set-cookie")
-        if set_cookies:  # as in Next.js, the route reads the cookies the middleware set
+        if set_cookies:  # the route reads the cookies the middleware set, as the browser will send them
             cookie_header = _cookie_header_after(request.headers.get("cookie", ""), set_cookies)
             _change_request_headers(request, {"cookie": cookie_header or None})  # none left: no header
         if action == "rewrite":

@@ -24,6 +24,7 @@ ROUTES = {
         "    raise HTTPError(405, 'not now')\n"
     ),
     "files/[name]/route.py": "def GET(request, context):\n    return {'name': context.params['name']}\n",
+    "signup/route.py": "def POST(request):\n    return request.form().to_dict()\n",
 }
 
 
@@ -74,6 +75,16 @@ def test_a_405_the_middleware_makes_lists_what_the_url_answers(tmp_path) -> None
     assert web.delete("/about").headers["allow"] == "GET, HEAD, OPTIONS"
     assert web.head("/notes").headers["allow"] == "DELETE, OPTIONS"  # HEAD's refusal is GET's too
     assert web.get("/nowhere").headers.get_all("allow") == [""]  # nothing there: no method (RFC 9110 10.2.1)
+
+
+def test_a_body_of_the_wrong_type_is_named_in_the_415_and_a_charset_in_upper_case(web) -> None:
+    form = web.post("/signup", data=b'{"a": 1}', headers={"Content-Type": "application/json"})
+    assert form.status == 415 and form.json()["error"].endswith("(got application/json)")
+    assert web.post("/signup", data=b"a=1", headers={"Content-Type": ""}).json()["error"].endswith("(got none)")
+    as_json = web.post("/echo", data=b"a=1", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert as_json.json()["error"].endswith("(got application/x-www-form-urlencoded)")
+    not_utf8 = web.post("/echo", data=b'"\xff"', headers={"Content-Type": "application/json"})
+    assert not_utf8.status == 400 and not_utf8.json() == {"error": "request body is not valid UTF-8"}
 
 
 def test_a_404_names_the_path_as_the_client_sent_it_not_another_url(web) -> None:

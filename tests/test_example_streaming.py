@@ -344,7 +344,7 @@ def test_a_field_over_max_form_memory_is_413(client, example_env):
     big = {"name": "n" * (500 * 1024 + 1)}
     response = client.post("/files", data=big, files={"file": ("a.txt", b"a", "text/plain")})
     assert response.status == 413
-    assert response.json()["error"] == _readme_says("form field is larger than 512000 bytes")
+    assert response.json()["error"] == _readme_says("form field 'name' is larger than 512000 bytes")
     assert not (example_env / "uploads").exists()
 
 

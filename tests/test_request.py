@@ -546,11 +546,11 @@ def test_form_limits_each_have_their_own_413(tmp_path):
     ("utf-7", b"+ADw-script+AD4-", 200, ""),  # '<script>' past a filter of the raw bytes
     ("UTF7", b"+ADw-", 200, ""),
     ("cp500", b"LL", 200, ""),  # EBCDIC: '<<' from bytes that hold no '<'
-    ("mac-arabic", b"\xbcscript\xbe", 400, "not valid utf-8"),  # '<script>' from 0xBC and 0xBE: read as UTF-8
+    ("mac-arabic", b"\xbcscript\xbe", 400, "not valid UTF-8"),  # '<script>' from 0xBC and 0xBE: read as UTF-8
     ("ebcdic-cp-us", b"LL", 200, ""),
     # Real text encodings: bad bytes.
-    ("utf-16", b"\xff\xfe\x00\xd8", 400, "not valid utf-16"),
-    ("utf-16-le", b"\x00\xd8", 400, "not valid utf-16-le"),
+    ("utf-16", b"\xff\xfe\x00\xd8", 400, "not valid UTF-16"),
+    ("utf-16-le", b"\x00\xd8", 400, "not valid UTF-16-LE"),
 ])
 def test_text_with_a_hostile_charset_is_utf8_or_a_400(hook, charset, body, status, reason):
     seen = capture(hook, lambda rq, cx: rq.text())

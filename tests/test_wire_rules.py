@@ -402,7 +402,7 @@ def test_a_body_the_server_cannot_deliver_is_a_400(tmp_path: Path, how: str, cap
     with caplog.at_level(logging.ERROR, logger="minirouter"):
         result = call(app, env, validate=False)
     assert result.status == 400
-    assert result.json() == {"error": "the request body could not be read (ValueError)"}
+    assert result.json() == {"error": "request body could not be read (ValueError)"}
     assert caplog.text == ""  # the client's fault, not a traceback
 
 
