@@ -144,7 +144,14 @@ _CONTROL_CHAR_BUT_TAB = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # Host header: a name or IPv4 address, or an IPv6 literal, then an optional port.
 # RFC 9110 7.2 and RFC 3986 3.2.3: the port may be empty ("host:"), meaning the default.
-_VALID_HOST = re.compile(r"(?:[A-Za-z0-9_.\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{0,5})?\Z")
+_VALID_HOST = re.compile(r"(?:[A-Za-z0-9_.\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::(?P<port>[0-9]{0,5}))?\Z")
+
+
+def _is_valid_host(host: str) -> bool:
+    """Whether a Host value (or an absolute-form target's authority) names a host,
+    with a port TCP can have: Python's urlsplit(url).port raises above 65535."""
+    match = _VALID_HOST.match(host)
+    return match is not None and int(match["port"] or 0) <= 65535
 
 
 def _is_token(value: str) -> bool:
@@ -1443,6 +1450,8 @@ def _split_target(target: str) -> Optional[tuple[str, str]]:
     if scheme_end == -1 or raw[:scheme_end].lower() not in ("http", "https"):
         return None  # no URL of this server (RFC 9110 4.2: its resources are http or https)
     authority, slash, path = raw[scheme_end + 3 :].partition("/")
+    if not authority:
+        return None  # http:///a: an http(s) URI without a host is to be rejected (RFC 9110 4.2.1)
     return authority, (slash + path) or "/"
 
 
@@ -1457,7 +1466,7 @@ def _server_authority(environ: dict[str, Any], scheme: str) -> str:
     port = str(environ.get("SERVER_PORT") or "")
     if port.isascii() and port.isdigit() and port != ("443" if scheme == "https" else "80"):
         host = f"{host}:{port}"
-    return host if _VALID_HOST.match(host) else "localhost"
+    return host if _is_valid_host(host) else "localhost"
 
 
 def _named_host(environ: dict[str, Any], trust_forwarded: bool) -> Optional[str]:
@@ -1754,7 +1763,7 @@ class Request(_PortingHints):
             if forwarded_proto in ("http", "https"):  # a scheme is case-insensitive (RFC 3986 3.1)
                 scheme = forwarded_proto
         if host:
-            if not _VALID_HOST.match(host):
+            if not _is_valid_host(host):
                 raise HTTPError(400, f"invalid {_host_source(environ, self._trust_forwarded)}")
             default_port = ":443" if scheme == "https" else ":80"
             if host[-1] == ":":
@@ -4729,7 +4738,7 @@ class _AllowedHosts:
         for host in hosts:
             name = host.lower().rstrip(".") if isinstance(host, str) else ""
             bare = name[1:] if name.startswith(".") else name
-            if not _VALID_HOST.match(bare) or _host_name(bare) != bare:  # empty, a port, not a host
+            if not _is_valid_host(bare) or _host_name(bare) != bare:  # empty, a port, not a host
                 hint = ("; to serve any host, leave allowed_hosts out (None)" if host == "*" else
                         "; for a name and its subdomains write '.example.com'"
                         if isinstance(host, str) and host.startswith("*.") else "")
@@ -4758,7 +4767,7 @@ class _AllowedHosts:
         """``named_in``: the environ, when ``host`` is the one it names (which header
         or target it came from is then worked out for the 400); else it is ``Host``."""
         name = _host_name(host)
-        if not _VALID_HOST.match(host) or name.startswith(".") or ".." in name:
+        if not _is_valid_host(host) or name.startswith(".") or ".." in name:
             # "localhost:@evil.com" would pass as localhost
             source = _host_source(named_in, self.trust_forwarded) if named_in is not None else "Host header"
             raise HTTPError(400, f"invalid {source}")

@@ -112,7 +112,7 @@ def test_the_host_of_an_absolute_form_target_and_the_host_header_are_both_checke
     assert served.status == 200 and served.json() == {"url": "http://example.com/hello"}
 
 
-@pytest.mark.parametrize("host", [".example.org", "a..example.org", "..example.org:80"])
+@pytest.mark.parametrize("host", [".example.org", "a..example.org", "..example.org:80", "example.com:70000"])
 def test_a_host_name_with_an_empty_label_is_no_host(app: App, host: str) -> None:
     # ".example.org" matched the ".example.org" entry, and request.url became http://.example.org/...
     assert (get(app, host).status, get(app, host).json()) == (400, {"error": "invalid Host header"})

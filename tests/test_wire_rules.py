@@ -519,8 +519,17 @@ def test_request_url_leaves_out_the_default_port_as_nextjs_does(app: App, scheme
     assert get(app, "/comments", HTTP_HOST=host, **{"wsgi.url_scheme": scheme}).json()["url"] == url
 
 
+@pytest.mark.parametrize("host, target", [("example.com:65536", "/comments"), ("example.com", "http://h:99999/comments")])
+def test_a_port_tcp_cannot_have_is_an_invalid_host(app: App, host: str, target: str) -> None:
+    # RFC 3986's port is any digits, but urlsplit(request.url).port would raise in the handler.
+    result = call(app, make_environ("GET", "/comments", host=host, request_uri=target))
+    assert result.status == 400 and result.json()["error"].startswith("invalid ")
+    assert call(app, make_environ("GET", "/comments", host="example.com:65535")).json()["url"] == (
+        "http://example.com:65535/comments")
+
+
 @pytest.mark.parametrize("target", ["comments", "info/a", "127.0.0.1:443", "*x", "%2A", "ftp://h/comments",
-                                    "file:///etc/passwd", "h/comments?x=1"])
+                                    "file:///etc/passwd", "h/comments?x=1", "http:///comments"])
 def test_a_request_target_that_is_no_path_no_http_url_and_no_asterisk_is_a_400(app: App, target: str) -> None:
     # waitress passes these on with PATH_INFO made from them (RFC 9112 3.2 allows none):
     # routing it would answer a request the client did not make.
