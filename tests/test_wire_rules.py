@@ -537,7 +537,7 @@ def test_a_request_target_that_is_no_path_no_http_url_and_no_asterisk_is_a_400(a
     result = call(app, env)
     assert result.status == 400
     assert result.json() == {
-        "error": "the request target must be a path starting with /, an http(s) URL, or * for OPTIONS"}
+        "error": "the request target must be a path starting with /, an http(s) URL with a host, or * for OPTIONS"}
     assert call(app, make_environ("GET", "/comments", request_uri="HTTPS://h/comments")).status == 200
 
 
