@@ -1567,7 +1567,8 @@ def _request_path(environ: dict[str, Any]) -> tuple[str, str]:
     if target and target[0] != "/" and _split_target(target) is None:
         # waitress passes on `GET info/a` or `GET host:443` (RFC 9112 3.2 allows neither):
         # routing its PATH_INFO would answer a request the client did not make.
-        raise HTTPError(400, "the request target must be a path starting with /, an http(s) URL with a host, or * for OPTIONS")
+        raise HTTPError(400, "the request target must be a path starting with /, an http(s) URL with a host, "
+                             "or * for OPTIONS")
     raw_path = _raw_target_path(target, _script_name(environ)) if target else None
     if raw_path is not None:
         return "/" + "/".join(_path_segments(raw_path)), raw_path
