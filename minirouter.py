@@ -28,6 +28,7 @@ import builtins
 import codecs
 import contextlib
 import contextvars
+import copy as copylib
 import dataclasses
 import datetime
 import email.utils
@@ -1015,7 +1016,7 @@ def parse_multipart(
     max_parts: int,
     max_field_memory: int,
     spool_size: int,
-    chunk_size: int = 65536,
+    chunk_size: int = READ_CHUNK_SIZE,
 ) -> list[tuple[str, str | UploadFile]]:
     """Parse a multipart/form-data body into (name, value) pairs, in the order sent.
 
@@ -1718,7 +1719,7 @@ class Request(_PortingHints):
     # the route cache keys on the URL's path and query (and the scheme, server
     # name and port, and mount point), not on these, so such an answer is not cached
     # (as Next.js bails out of caching on dynamic data).
-    read_client_data = False
+    _read_client_data = False
     # The context App.__call__ runs the request in, for its streamed body.
     _context: Optional[contextvars.Context] = None
     # A copy of it taken before the middleware ran, where a force-static handler runs:
@@ -1755,7 +1756,7 @@ class Request(_PortingHints):
     @property
     def url(self) -> str:
         """The absolute URL the client asked for: ``http://host/path?query``."""
-        self.read_client_data = True
+        self._read_client_data = True
         environ = self.environ
         scheme = environ.get("wsgi.url_scheme", "http")
         host = _named_host(environ, self._trust_forwarded)
@@ -1787,14 +1788,14 @@ class Request(_PortingHints):
 
     @property
     def headers(self) -> RequestHeaders:
-        self.read_client_data = True
+        self._read_client_data = True
         if self._headers is None:
             self._headers = RequestHeaders.from_environ(self.environ)
         return self._headers
 
     @property
     def cookies(self) -> RequestCookies:
-        self.read_client_data = True
+        self._read_client_data = True
         if self._cookies is None:
             self._cookies = RequestCookies(parse_cookie_header(self.environ.get("HTTP_COOKIE", "")))
         return self._cookies
@@ -1808,7 +1809,7 @@ class Request(_PortingHints):
     @property
     def content_type(self) -> str:
         """The media type of the body, lower case, without parameters."""
-        self.read_client_data = True  # a header: an answer built from it is this client's
+        self._read_client_data = True  # a header: an answer built from it is this client's
         value: str = self.environ.get("CONTENT_TYPE", "")
         if ";" not in value and value.islower():
             return value.strip(" \t")  # nothing to parse (application/json, say)
@@ -1819,7 +1820,7 @@ class Request(_PortingHints):
 
     def content_length(self) -> Optional[int]:
         """The declared body size; ``None`` without one; 400 when malformed."""
-        self.read_client_data = True  # a header, as content_type is
+        self._read_client_data = True  # a header, as content_type is
         raw = self.environ.get("CONTENT_LENGTH")
         if not raw:
             return None
@@ -1834,7 +1835,7 @@ class Request(_PortingHints):
     def _too_large_message(self) -> str:
         return f"request body is larger than the limit of {self._limits.max_body_size} bytes"
 
-    def check_body_size(self) -> None:
+    def _check_body_size(self) -> None:
         """Refuse a declared body over ``max_body_size`` before reading it."""
         length = self.content_length()
         if length is not None and length > self._limits.max_body_size:
@@ -1903,7 +1904,7 @@ class Request(_PortingHints):
         """Yield the body in chunks without holding it whole (for piping)."""
         if not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive number of bytes, not {chunk_size!r}")
-        self.read_client_data = True
+        self._read_client_data = True
         if self._body is not None:
             if self._body:
                 yield self._body
@@ -1917,7 +1918,7 @@ class Request(_PortingHints):
     def _whole_body(self, reader: str) -> bytes:
         """The body, read once and kept, for ``reader`` (the method the handler
         called, which an error about a body already streamed away names)."""
-        self.read_client_data = True
+        self._read_client_data = True
         if self._body is None:
             length = self.content_length()
             if length is None or self._body_consumed:
@@ -2000,7 +2001,7 @@ class Request(_PortingHints):
 
     def form(self) -> FormData:
         """The body parsed as a form (urlencoded or multipart); 415 otherwise."""
-        self.read_client_data = True
+        self._read_client_data = True
         if self._form is None:
             media_type, params = parse_header_params(self.environ.get("CONTENT_TYPE", ""))
             if media_type == "application/x-www-form-urlencoded":
@@ -2725,19 +2726,19 @@ class CookieJar(_PortingHints, Mapping):  # type: ignore[type-arg]
     """``cookies()``: the request's cookies, plus ``set``/``delete`` that land
     on the response, visible to ``get`` for the rest of the request."""
 
-    __slots__ = ("_request_cookies", "_changes", "outgoing", "_sealed")
+    __slots__ = ("_request_cookies", "_changes", "_outgoing", "_sealed")
 
     def __init__(self, request_cookies: Mapping[str, str]) -> None:
         self._request_cookies = request_cookies
         self._sealed = False  # True once merged into the answer: a later set() would be lost
         self._changes: dict[str, Optional[str]] = {}  # None: deleted
         # Written exactly as response.cookies writes them, merged later.
-        self.outgoing = ResponseCookies(Headers())
+        self._outgoing = ResponseCookies(Headers())
 
     @property
-    def pending(self) -> dict[str, str]:
+    def _pending(self) -> dict[str, str]:
         """Cookie name -> the ``Set-Cookie`` value to merge into the response."""
-        return {_set_cookie_name(line): line for line in self.outgoing._headers.get_all("set-cookie")}
+        return {_set_cookie_name(line): line for line in self._outgoing._headers.get_all("set-cookie")}
 
     def _current(self) -> dict[str, str]:
         merged = dict(self._request_cookies)
@@ -2791,18 +2792,18 @@ class CookieJar(_PortingHints, Mapping):  # type: ignore[type-arg]
 
     def _set(self, name: str, value: str, **attributes: Any) -> None:
         self._check_open("set")
-        self.outgoing.set(name, value, **attributes)
-        line = self.outgoing._headers._items[-1][1]  # the line just written: _replace appends it
+        self._outgoing.set(name, value, **attributes)
+        line = self._outgoing._headers._items[-1][1]  # the line just written: _replace appends it
         self._changes[name] = None if _set_cookie_expired(line.partition(";")[2]) else value
 
     def delete(self, name: str, **attributes: Any) -> None:
         """Remove a cookie (the attributes are those of ``response.cookies.delete``):
         ``get(name)`` is ``None`` from now on."""
         self._check_open("delete")
-        self.outgoing.delete(name, **attributes)
+        self._outgoing.delete(name, **attributes)
         self._changes[name] = None
 
-    def seal(self) -> None:
+    def _seal(self) -> None:
         """Called once the jar's cookies are merged into the answer's headers."""
         self._sealed = True
 
@@ -3946,13 +3947,20 @@ FILE_CHUNK_SIZE = 64 * 1024
 _PAGE_METHODS = "GET, HEAD, OPTIONS"
 
 
+def _method_not_allowed(method: str, allow: str) -> Response:
+    """The framework's 405, with the methods the URL answers. A HEAD's Content-Length
+    must be GET's (RFC 9110 8.6), so its message names GET."""
+    shown = "GET" if method == "HEAD" else method
+    return _error_response(405, f"method {shown} is not allowed here", {"Allow": allow})
+
+
 def _answer_to_a_page_method(method: str) -> Optional[Response]:
     """What a page, a file or the OpenAPI document answers to a method other
     than GET and HEAD (204 with Allow to OPTIONS, else 405); None for those two."""
     if method == "OPTIONS":
         return Response(None, 204, {"Allow": _PAGE_METHODS})
     if method not in ("GET", "HEAD"):
-        return _error_response(405, f"method {method} is not allowed here", {"Allow": _PAGE_METHODS})
+        return _method_not_allowed(method, _PAGE_METHODS)
     return None
 
 
@@ -4308,7 +4316,7 @@ class ResponseCache:
         self, max_entries: int, clock: Callable[[], float] = time.monotonic, max_bytes: Optional[int] = None
     ) -> None:
         self.max_entries = max_entries
-        # Read when the cache is made, so a program may change minirouter.CACHE_MAX_BYTES first.
+        # App(cache_max_bytes=...) sets it; CACHE_MAX_BYTES is the default.
         self.max_bytes = CACHE_MAX_BYTES if max_bytes is None else max_bytes
         self._bytes = 0
         self._clock = clock
@@ -4426,15 +4434,6 @@ _STATIC_ENVIRON_KEYS = frozenset({
     "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "REQUEST_URI", "RAW_URI",
     "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "SERVER_SOFTWARE",
 })
-
-
-def _with_allow(response: Response, allow: str, method: str) -> Response:
-    """A 405 the app made (a handler or the middleware), with the Allow RFC 9110 15.5.6
-    requires: the URL's methods less the one just refused (a GET's refusal is HEAD's too)."""
-    refused = ("GET", "HEAD") if method in ("GET", "HEAD") else (method,)
-    allowed = _copy_of(response)  # the app's own may be a module-level Response, sent again
-    allowed.headers.set("Allow", ", ".join(m for m in allow.split(", ") if m and m not in refused))
-    return allowed
 
 
 def _handed_no_client_data(endpoint: Endpoint, method: str) -> bool:
@@ -4937,8 +4936,7 @@ class App:
         return request_context.run(self._handle, environ, start_response, request_context)
 
     def _handle(
-        self, environ: dict[str, Any], start_response: StartResponse,
-        request_context: Optional[contextvars.Context] = None,
+        self, environ: dict[str, Any], start_response: StartResponse, request_context: contextvars.Context
     ) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         request: Optional[Request] = None
@@ -4951,13 +4949,13 @@ class App:
             if self.allowed_hosts is not None:
                 self.allowed_hosts.check(environ)
             if environ.get("CONTENT_LENGTH"):  # before any answer: a redirect, the middleware's, a 404
-                request.check_body_size()
+                request._check_body_size()
             if raw_path[-1] == "/" and raw_path != "/":
                 response = self._redirect_to_clean_path(environ, raw_path)
             elif self.middleware is None:
                 response = self._route(request, raw_path)
             else:
-                response = self._run_middleware(request)
+                response = self._run_middleware(self.middleware, request)
         except HTTPError as exc:  # a malformed path or Content-Length, an unknown method, a body too
             # large, a host not in allowed_hosts, a request target of *
             response = exc.to_response()
@@ -4979,13 +4977,12 @@ class App:
 
     # -- middleware, then the route -----------------------------------------
 
-    def _run_middleware(self, request: Request) -> Response:
+    def _run_middleware(self, middleware: Middleware, request: Request) -> Response:
         """Run ``app/middleware.py`` where its matcher applies, then the route
         (the same path, or the one it rewrote to) unless it answered itself."""
-        middleware = self.middleware
         raw_path = request._raw_path
         segments = _path_segments(raw_path)
-        if middleware is None or not middleware.applies(segments):
+        if not middleware.applies(segments):
             return self._route(request, raw_path, segments)
         request._context_before_middleware = contextvars.copy_context()
         outcome = self._call_middleware(middleware, request)
@@ -5093,9 +5090,7 @@ class App:
             elif method == "OPTIONS":
                 return Response(None, 204, {"Allow": endpoint.allow})
             else:
-                # A HEAD's Content-Length must be GET's (RFC 9110 8.6): its message names GET.
-                shown = "GET" if method == "HEAD" else method
-                return _error_response(405, f"method {shown} is not allowed here", {"Allow": endpoint.allow})
+                return _method_not_allowed(method, endpoint.allow)
         if method == "GET" and endpoint.dynamic != "force-dynamic":
             return self._call_cached(endpoint, handler, request, params, raw_path)
         return self._call_handler(endpoint, method, handler, request, params)
@@ -5121,13 +5116,7 @@ class App:
     def _serves(self, raw_path: str) -> bool:
         """Whether a route, page, public/ file or the OpenAPI document answers
         ``raw_path`` without its empty segments."""
-        segments = _path_segments(_without_empty_segments(raw_path))
-        if self.tree.match(segments) is not None:
-            return True
-        if self._openapi_json is not None and segments == self._openapi_segments:
-            return True
-        return self.public_dir is not None and _public_path(
-            self.public_dir, segments, self._public_ignores_case) is not None
+        return bool(self._methods_served(_path_segments(_without_empty_segments(raw_path))))
 
     def _call_cached(
         self,
@@ -5151,7 +5140,7 @@ class App:
         if entry is not None:
             return self.cache.response(entry)
         seen = _static_request(request) if static else request
-        seen.read_client_data = False  # what the middleware read does not count
+        seen._read_client_data = False  # what the middleware read does not count
         asked_at = self.cache.now()
         if seen is request or request._context_before_middleware is None:
             response = self._call_handler(endpoint, "GET", handler, seen, params)
@@ -5159,7 +5148,7 @@ class App:
             assert seen._context is not None
             response = seen._context.run(self._call_handler, endpoint, "GET", handler, seen, params)
         if request.method == "GET" and _is_cacheable(response):
-            if static or not seen.read_client_data:
+            if static or not seen._read_client_data:
                 self.cache.put(key, response, endpoint.revalidate, asked_at)
             elif not endpoint.said_answers_depend_on_client:
                 # Otherwise a route's revalidate seems to do nothing, and nothing says why.
@@ -5335,8 +5324,7 @@ class App:
             header_list = _wire_headers(items, True)
             header_list.append(("Content-Length", _content_length(body, items, method)))
         start_response(status_line, header_list)
-        if request is not None and request._uploads:
-            request.close()
+        _release_uploads(request)
         return [body] if body and method != "HEAD" else []
 
     def _send_other(
@@ -5362,8 +5350,7 @@ class App:
             if body_allowed:
                 header_list.append(("Content-Length", _content_length(body, response._header_items, method)))
             start_response(status_line, header_list)
-            if request is not None and request._uploads:
-                request.close()
+            _release_uploads(request)
             return [body] if send_body and body else []
 
         if response._file is not None:
@@ -5371,8 +5358,7 @@ class App:
             if body_allowed:
                 header_list.append(("Content-Length", str(length)))
             start_response(status_line, header_list)
-            if request is not None and request._uploads:
-                request.close()
+            _release_uploads(request)
             if not send_body:
                 file.close()
                 return []
@@ -5435,6 +5421,13 @@ def _content_length(body: bytes, items: list[tuple[str, str]], method: str) -> s
     return str(len(body))
 
 
+def _release_uploads(request: Optional[Request]) -> None:
+    """Close the temporary files of the request's uploads once the answer's body is
+    one the server holds: nothing the handler made can read them any more."""
+    if request is not None and request._uploads:
+        request.close()
+
+
 def _without_content(response: Response) -> Response:
     """A 205 as it is sent: its content dropped (RFC 9110 15.3.6), a file or
     stream closed unread, so that it goes out with ``Content-Length: 0``."""
@@ -5461,14 +5454,8 @@ def _may_have_content(status: int) -> bool:
 def _copy_of(response: Response) -> Response:
     """A copy to change: a response object may be reused across requests
     (a module constant, a cached response), so the one returned is never changed."""
-    copy = Response.__new__(Response)
-    copy.status = response.status
+    copy = copylib.copy(response)  # every attribute, a subclass's too
     copy._header_items = list(response._header_items)
-    copy._body = response._body
-    copy._stream = response._stream
-    copy._file = response._file
-    copy._middleware = response._middleware
-    copy._default_headers = response._default_headers
     return copy
 
 
@@ -5476,8 +5463,9 @@ def _with_jar_cookies(response: Response, jar: CookieJar, raised: bool) -> Respo
     """The answer with what ``cookies().set`` wrote (not for an error the code
     raised: as a crash, it gets none); the jar is sealed, since a later ``set()``
     (in a stream, after its headers) would be lost."""
-    jar.seal()
-    return _with_cookies(response, jar.pending) if jar.pending and not raised else response
+    jar._seal()
+    pending = jar._pending
+    return _with_cookies(response, pending) if pending and not raised else response
 
 
 def _with_cookies(response: Response, pending: Mapping[str, str]) -> Response:
@@ -5491,6 +5479,15 @@ def _with_cookies(response: Response, pending: Mapping[str, str]) -> Response:
         if name not in own:
             merged.headers.append("Set-Cookie", line)
     return merged
+
+
+def _with_allow(response: Response, allow: str, method: str) -> Response:
+    """A 405 the app made (a handler or the middleware), with the Allow RFC 9110 15.5.6
+    requires: the URL's methods less the one just refused (a GET's refusal is HEAD's too)."""
+    refused = ("GET", "HEAD") if method in ("GET", "HEAD") else (method,)
+    allowed = _copy_of(response)  # the app's own may be a module-level Response, sent again
+    allowed.headers.set("Allow", ", ".join(m for m in allow.split(", ") if m and m not in refused))
+    return allowed
 
 
 class _StreamedBody:

@@ -657,7 +657,7 @@ def test_setting_a_cookie_replaces_only_the_one_of_that_name_among_many(tmp_path
         jar.set(f"c{number}", "first")
     jar.set("c1", "again")  # its name is in c10-c19 and c100-c199 too
     jar.set("c", "new")
-    lines = [line.split(";")[0] for line in jar.pending.values()]
+    lines = [line.split(";")[0] for line in jar._pending.values()]
     assert len(lines) == 301 and lines.count("c1=again") == 1 and "c1=first" not in lines
     assert "c10=first" in lines and "c100=first" in lines and lines[-1] == "c=new"
     assert jar.get("c1") == "again" and jar.get("c10") == "first"
