@@ -3107,18 +3107,38 @@ def _defines_a_middleware_function(file: str) -> bool:
     return bool(names & {"middleware", "proxy"})
 
 
+@dataclasses.dataclass(frozen=True)
+class _CallShape:
+    """What a handler's or middleware's parameters ask of the call."""
+
+    positional: int  # parameters that may be passed by position
+    required: int  # of those, the ones without a default
+    any_number: bool  # a *args
+    required_keyword: bool  # a keyword-only parameter without a default: no call can pass it
+
+    @staticmethod
+    def of(function: Callable[..., Any]) -> Optional[_CallShape]:
+        """None for a callable whose signature cannot be read (some built-ins)."""
+        try:
+            parameters = inspect.signature(function).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        return _CallShape(
+            positional=len(positional),
+            required=sum(1 for p in positional if p.default is p.empty),
+            any_number=any(p.kind == p.VAR_POSITIONAL for p in parameters),
+            required_keyword=any(p.kind == p.KEYWORD_ONLY and p.default is p.empty for p in parameters),
+        )
+
+
 def _middleware_takes_request(function: Callable[..., Any], file: str) -> bool:
-    try:
-        parameters = list(inspect.signature(function).parameters.values())
-    except (TypeError, ValueError):
+    shape = _CallShape.of(function)
+    if shape is None:
         return True
-    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    required = [p for p in positional if p.default is p.empty]
-    if len(required) > 1 or any(
-        p.kind == p.KEYWORD_ONLY and p.default is p.empty for p in parameters
-    ):
+    if shape.required > 1 or shape.required_keyword:
         raise StartupError(f"{file}: middleware() must take (request) or ()")
-    return bool(positional) or any(p.kind == p.VAR_POSITIONAL for p in parameters)
+    return shape.positional > 0 or shape.any_number
 
 
 def _change_request_headers(request: Request, changes: Mapping[str, Optional[str]]) -> None:
@@ -3369,27 +3389,14 @@ def _allow_header(methods: Iterable[str]) -> str:
 
 def _handler_arity(function: Callable[..., Any], method: str, file: str) -> int:
     """How many of (request, context) the handler takes: 0, 1 or 2."""
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError):
+    shape = _CallShape.of(function)
+    if shape is None:
         return 2
-    positional = 0
-    takes_any_number = False
-    for parameter in signature.parameters.values():
-        if parameter.kind == parameter.VAR_POSITIONAL:
-            takes_any_number = True
-        elif parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
-            positional += 1
-        elif parameter.kind == parameter.KEYWORD_ONLY and parameter.default is parameter.empty:
-            raise StartupError(f"{file}: {method}() has a required keyword-only parameter")
-    required = sum(
-        1
-        for p in signature.parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-    )
-    if required > 2:
+    if shape.required_keyword:
+        raise StartupError(f"{file}: {method}() has a required keyword-only parameter")
+    if shape.required > 2:
         raise StartupError(f"{file}: {method}() must take (request, context), (request) or ()")
-    return 2 if takes_any_number else min(positional, 2)
+    return 2 if shape.any_number else min(shape.positional, 2)
 
 
 def _drop_stale_bytecode(source: str) -> None:
