@@ -4157,7 +4157,36 @@ def _file_answer(environ: dict[str, Any], path: str, content_type: Optional[str]
         "Last-Modified": http_date(modified),
         "Cache-Control": _FILE_CACHE_CONTROL,
     }
-    # RFC 9110 13.2.2: If-Match, else If-Unmodified-Since, then If-None-Match, else If-Modified-Since.
+    precondition_answer = _precondition_answer(environ, etag, modified, file_headers)
+    if precondition_answer is not None:
+        return precondition_answer
+    headers = Headers(file_headers)
+    headers.set("Content-Type", content_type or _content_type_for(path))
+    headers.set("Accept-Ranges", "bytes")
+    size = stat.st_size
+    first, last, status = 0, size - 1, 200
+    # RFC 9110 14.2: Range is defined for GET only; a HEAD answers as the full GET would.
+    range_header = environ.get("HTTP_RANGE") if environ.get("REQUEST_METHOD") == "GET" else None
+    if_range = environ.get("HTTP_IF_RANGE")
+    if range_header and (if_range is None or if_range.strip(" \t") in (etag, file_headers["Last-Modified"])):
+        wanted = _byte_range(range_header, size)
+        if wanted == "unsatisfiable":
+            return _error_response(416, "range not satisfiable", {"Content-Range": f"bytes */{size}"})
+        if isinstance(wanted, tuple):
+            first, last = wanted
+            status = 206
+            headers.set("Content-Range", f"bytes {first}-{last}/{size}")
+    response = _file_response(status, headers)
+    response._body = None
+    response._file = (file, first, max(0, last - first + 1))
+    return response
+
+
+def _precondition_answer(
+    environ: dict[str, Any], etag: str, modified: float, file_headers: dict[str, str]
+) -> Optional[Response]:
+    """The 412 or 304 a file's conditional request gets, or None to send the file.
+    RFC 9110 13.2.2: If-Match, else If-Unmodified-Since, then If-None-Match, else If-Modified-Since."""
     if_match = environ.get("HTTP_IF_MATCH")
     if if_match is not None:
         if not _etag_matches(if_match, etag, strong=True):
@@ -4179,26 +4208,7 @@ def _file_answer(environ: dict[str, Any], path: str, content_type: Optional[str]
         since = _parse_http_date(environ.get("HTTP_IF_MODIFIED_SINCE", "") or "")
         if since is not None and int(modified) <= since:
             return _file_response(304, file_headers)
-    headers = Headers(file_headers)
-    headers.set("Content-Type", content_type or _content_type_for(path))
-    headers.set("Accept-Ranges", "bytes")
-    size = stat.st_size
-    first, last, status = 0, size - 1, 200
-    # RFC 9110 14.2: Range is defined for GET only; a HEAD answers as the full GET would.
-    range_header = environ.get("HTTP_RANGE") if environ.get("REQUEST_METHOD") == "GET" else None
-    if_range = environ.get("HTTP_IF_RANGE")
-    if range_header and (if_range is None or if_range.strip(" \t") in (etag, file_headers["Last-Modified"])):
-        wanted = _byte_range(range_header, size)
-        if wanted == "unsatisfiable":
-            return _error_response(416, "range not satisfiable", {"Content-Range": f"bytes */{size}"})
-        if isinstance(wanted, tuple):
-            first, last = wanted
-            status = 206
-            headers.set("Content-Range", f"bytes {first}-{last}/{size}")
-    response = _file_response(status, headers)
-    response._body = None
-    response._file = (file, first, max(0, last - first + 1))
-    return response
+    return None
 
 
 def _file_response(status: int, headers: HeaderInput) -> Response:
