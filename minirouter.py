@@ -4883,23 +4883,26 @@ class App:
         if self.middleware is not None:
             _warn_of_matchers_that_miss_the_routes_below(self.middleware, self.tree)
         self.cache = ResponseCache(self.cache_size, max_bytes=cache_max_bytes)
-        self.openapi_url = _openapi_url(openapi_url)
-        # Compared with the decoded segments of the path being routed, as the
-        # middleware's matcher sees them: /a%2Fopenapi.json is one segment.
-        url = self.openapi_url
-        self._openapi_segments = url[1:].split("/") if url is not None and url != "/" else []
-        if self.openapi_url is not None:
-            # Its segments as they are: it is written decoded (a raw path would be percent-decoded).
-            shadowed = self.tree.match(self._openapi_segments)
-            if shadowed is not None:
-                raise StartupError(f"openapi_url {self.openapi_url} is also the URL of {shadowed[0].file}")
-        # Built once: the tree cannot change while the app runs, so neither can the document.
-        self._openapi_json = (
-            jsonlib.dumps(openapi_document(self), ensure_ascii=False).encode("utf-8") if openapi_url else None
-        )
+        self._serve_openapi_at(_openapi_url(openapi_url))
         if debug:
             for line in format_route_table(self.route_table()):
                 logger.info("route %s", line)
+
+    def _serve_openapi_at(self, url: Optional[str]) -> None:
+        """Build the OpenAPI document once, for ``openapi_url``: the tree cannot
+        change while the app runs, so neither can the document."""
+        self.openapi_url = url
+        # Compared with the decoded segments of the path being routed, as the
+        # middleware's matcher sees them: /a%2Fopenapi.json is one segment.
+        self._openapi_segments = url[1:].split("/") if url is not None and url != "/" else []
+        self._openapi_json: Optional[bytes] = None
+        if url is None:
+            return
+        # Its segments as they are: it is written decoded (a raw path would be percent-decoded).
+        shadowed = self.tree.match(self._openapi_segments)
+        if shadowed is not None:
+            raise StartupError(f"openapi_url {url} is also the URL of {shadowed[0].file}")
+        self._openapi_json = jsonlib.dumps(openapi_document(self), ensure_ascii=False).encode("utf-8")
 
     def _find_public_dir(self, public_dir: Union[str, os.PathLike, None]) -> Optional[str]:  # type: ignore[type-arg]
         if public_dir is None:
