@@ -5344,7 +5344,8 @@ class App:
             header_list = _wire_headers(items, True)
             header_list.append(("Content-Length", _content_length(body, items, method)))
         start_response(status_line, header_list)
-        _release_uploads(request)
+        if request is not None and request._uploads:  # _release_uploads, without a call on this path
+            request.close()
         return [body] if body and method != "HEAD" else []
 
     def _send_other(
