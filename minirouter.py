@@ -3041,20 +3041,33 @@ def _load_middleware(app_dir: str, loader: _ModuleLoader) -> Optional[Middleware
 
 
 def _warn_of_matchers_that_miss_the_routes_below(middleware: Middleware, tree: RouteTree) -> None:
-    """``/api/admin`` in a matcher is that path only (Next.js's syntax), not a prefix
-    as a Flask blueprint's ``url_prefix`` is: where that path serves nothing and
-    routes lie below it, the middleware guards none of them, silently."""
+    """``/api/admin`` in a matcher is that path only, as in Next.js's code (its docs
+    call it a prefix), not a prefix as a Flask blueprint's ``url_prefix`` is: the
+    routes below it that no other matcher covers are not guarded, silently."""
     for matcher in middleware.matchers or ():
         literals = [value for kind, value in matcher.tokens if kind == _LITERAL]
-        if not literals or len(literals) != len(matcher.tokens) or tree.match(literals) is not None:
+        if not literals or len(literals) != len(matcher.tokens):
             continue
         below = [endpoint.url for endpoint in tree.endpoints if len(endpoint.segments) > len(literals) and all(
             segment.kind == STATIC and segment.value == literal
-            for segment, literal in zip(endpoint.segments, literals))]
+            for segment, literal in zip(endpoint.segments, literals)
+        ) and not middleware.applies(_sample_path(endpoint.segments))]
         if below:
-            logger.warning("%s: the matcher %r matches that one path, where nothing is served, and not %s "
-                           "below it: write %r to run the middleware on the paths below it too",
-                           middleware.file, matcher.pattern, min(below), "/" + "/".join(literals) + "/:path*")
+            logger.warning("%s: the matcher %r matches that one path, not %s below it (Next.js's docs call "
+                           "such a matcher a prefix; it is not, there either): write %r to run the middleware "
+                           "on the paths below it too", middleware.file, matcher.pattern, min(below),
+                           "/" + "/".join(literals) + "/:path*")
+
+
+def _sample_path(segments: tuple[Segment, ...]) -> list[str]:
+    """A path a route serves, as segments: each param filled with one segment."""
+    sample: list[str] = []
+    for segment in segments:
+        if segment.kind == STATIC:
+            sample.append(segment.value)
+        elif segment.kind != OPTIONAL:
+            sample.append("x")
+    return sample
 
 
 def _warn_of_misplaced_middleware(app_dir: str) -> None:
