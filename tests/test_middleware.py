@@ -145,6 +145,21 @@ def test_request_headers_add_replace_and_remove(probe_app: ProbeApp) -> None:
     assert body["x_b"] is None and body["has_x_b"] is False
 
 
+def test_an_allow_list_of_request_headers_drops_the_others_as_the_readme_writes_it(probe_app: ProbeApp) -> None:
+    # request_headers changes only the names it gives (Next.js's replaces the whole set):
+    # the README's way to keep an allow-list names every other header with None.
+    def allow_list(request):
+        allowed = {name: value for name, value in request.headers.items()
+                   if not name.startswith("x-") and name not in ("authorization", "cookie")}
+        return Response.next(request_headers={**{name: None for name in request.headers.keys()}, **allowed})
+
+    probe_app.use(allow_list)
+    body = probe_app.client.get("/echo", headers={"X-B": "secret", "Authorization": "Bearer t"},
+                                cookies={"user": "ada"}).json()
+    assert body["has_x_b"] is False and body["user"] is None and body["jar_user"] is None
+    assert body["url"] == "http://testserver/echo"  # Host was allowed
+
+
 def test_request_headers_can_change_the_cookies_the_route_reads(probe_app: ProbeApp) -> None:
     probe_app.use(lambda request: Response.next(request_headers={"cookie": "user=ada"}))
     body = probe_app.client.get("/echo", cookies={"user": "mallory"}).json()
