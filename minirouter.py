@@ -3736,6 +3736,7 @@ class RouteTree:
             if name.startswith("(") and name.endswith(")"):
                 self._scan(entry.path, segments)  # a route group adds no segment
             else:
+                _warn_of_page_only_folder(entry.path, name)
                 self._scan(entry.path, segments + (parse_segment(name, entry.path),))
 
     def _add_route(self, file: str, segments: tuple[Segment, ...]) -> None:
@@ -3911,6 +3912,22 @@ class RouteTree:
         if endpoint is None:
             return None
         return endpoint, params
+
+
+_INTERCEPTING_FOLDER = re.compile(r"\((?:\.{1,3}|\.\.\)\(\.\.)\)")
+
+
+def _warn_of_page_only_folder(path: str, name: str) -> None:
+    """Next.js's parallel-route slots (``@modal``) and intercepting routes
+    (``(.)photo``) are page features, left out of its URLs: here such a folder
+    is a URL segment like any other, which a Next.js developer would not guess."""
+    if name.startswith("@"):
+        feature = "a parallel-route slot, which Next.js leaves out of the URL"
+    elif _INTERCEPTING_FOLDER.match(name):
+        feature = "an intercepting route, a Next.js page feature"
+    else:
+        return
+    logger.warning("%s: in Next.js this is %s; here the folder name is the URL segment %r", path, feature, name)
 
 
 def _links_to_an_ancestor(link: str, folder: str, top: str) -> bool:

@@ -419,6 +419,22 @@ def test_a_mistyped_route_or_page_file_warns(tmp_path, caplog):
     assert [route.url for route in app.route_table()] == ["/e"]
 
 
+def test_a_nextjs_slot_or_intercepting_folder_warns_that_it_is_a_url_segment_here(tmp_path, caplog):
+    # Next.js leaves @modal and (.)photo out of its URLs; here they are folders like any other.
+    with caplog.at_level(logging.WARNING, logger="minirouter"):
+        app = make_app(tmp_path, {
+            "@modal/login/route.py": echo("login"),
+            "feed/(.)photo/route.py": echo("photo"),
+            "(..)x/route.py": echo("x"),
+            "(shop)/cart/route.py": echo("cart"),  # a route group: nothing to say
+        })
+    warned = [r.getMessage() for r in caplog.records if r.name == "minirouter" and r.levelno == logging.WARNING]
+    assert len(warned) == 3, warned
+    assert any("parallel-route slot" in m and "'@modal'" in m for m in warned), warned
+    assert sum("intercepting route" in m for m in warned) == 2, warned
+    assert get(app, "/@modal/login").status == 200 and get(app, "/cart").status == 200
+
+
 def test_no_error_for_valid_tree(tmp_path):
     app = make_app(tmp_path, {
         "route.py": echo("root"),
