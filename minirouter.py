@@ -3636,8 +3636,9 @@ def _warn_of_unused_segment_options(module: types.ModuleType, file: str) -> None
 
 
 def _warn_of_cached_reads_beside_writes(file: str, handlers: Mapping[str, Any]) -> None:
-    # Next.js makes a route that exports a writing method dynamic, whatever it sets;
-    # here its GET stays cached, so a read right after the route's own POST is stale.
+    # Next.js makes a route that exports another method than GET and HEAD dynamic, whatever
+    # it sets (its hasNonStaticMethods); here its GET stays cached, so a read right after
+    # the route's own POST is stale. (An OPTIONS changes nothing: no warning for it.)
     writes = [method for method in ("POST", "PUT", "PATCH", "DELETE") if method in handlers]
     if writes and "GET" in handlers:
         logger.warning("%s caches its GET answers and also exports %s: a GET after a change is served the "
@@ -4321,11 +4322,12 @@ def _cache_policy(module: types.ModuleType, file: str) -> tuple[str, Optional[fl
     if revalidate is False and (vars(module).get("dynamic") == "auto"
                                 or any(option in vars(module) for option in _UNUSED_SEGMENT_OPTIONS)):
         # Beside the block's other defaults, it was most likely copied from Next.js's route segment
-        # config block, where false is listed as the default and a GET handler stays uncached
-        # (Next.js 15): here it keeps the answers for good. Set on its own, it is meant.
-        logger.warning("%s sets revalidate = False: its GET answers are kept until restart (in Next.js's "
-                       "segment config block false is the default, which leaves a GET handler uncached): "
-                       "delete the line to leave them uncached", file)
+        # config block, whose docs list false as the default, as if it changed nothing. Written out,
+        # it makes the GET static in Next.js too (its isStaticGenEnabled): here it keeps the
+        # answers until restart. Set on its own, it is meant.
+        logger.warning("%s sets revalidate = False: its GET answers are kept until restart (Next.js's docs "
+                       "list false as the default, but written out it makes the GET static there too): delete "
+                       "the line to leave them uncached", file)
     return "auto", seconds
 
 
