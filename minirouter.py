@@ -333,6 +333,7 @@ def _header_pairs(source: Any) -> list[tuple[str, str]]:
 _NEXTJS_HINTS = {
     "nextUrl": "request.search_params, request.path (decoded) or request.url",
     "next_url": "request.search_params, request.path (decoded) or request.url",
+    "searchParams": "request.search_params",
     "formData": "request.form() (not awaited)",
     "arrayBuffer": "request.body()",
     "blob": "request.body()",
@@ -870,8 +871,9 @@ class RequestCookies(_PortingHints, Mapping):  # type: ignore[type-arg]
 
     def _refuse(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(
-            "request cookies are read-only: to set or delete a cookie, use "
-            "cookies().set(...) or response.cookies.set(...)"
+            "request cookies are read-only: to set or delete a cookie, use cookies().set(...) or "
+            "cookies().delete(...), or response.cookies; for the route to read other cookies than the "
+            "client sent, the middleware returns Response.next(request_headers={\"cookie\": ...})"
         )
 
     __setitem__ = __delitem__ = set = delete = _refuse
@@ -2799,6 +2801,9 @@ class CookieJar(_PortingHints, Mapping):  # type: ignore[type-arg]
     def delete(self, name: str, **attributes: Any) -> None:
         """Remove a cookie (the attributes are those of ``response.cookies.delete``):
         ``get(name)`` is ``None`` from now on."""
+        if isinstance(name, Mapping):
+            raise TypeError("delete() takes the name, then keywords: delete('name', path='/x'), "
+                            "not Next.js's object form delete({name, path})")
         self._check_open("delete")
         self._outgoing.delete(name, **attributes)
         self._changes[name] = None

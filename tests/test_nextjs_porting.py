@@ -27,6 +27,7 @@ def test_search_params_as_text_is_the_encoded_query_as_urlsearchparams_writes_it
 @pytest.mark.parametrize("read, hint", [
     (lambda request: request.nextUrl, "request.search_params, request.path (decoded) or request.url"),
     (lambda request: request.formData(), "request.form() (not awaited)"),
+    (lambda request: request.searchParams, "request.search_params"),
     (lambda request: request.ip, 'request.environ["REMOTE_ADDR"]'),
     (lambda request: request.cookies.getAll(), "items() (every pair) or get(name)"),
     (lambda request: request.headers.entries(), "items()"),
@@ -63,13 +64,15 @@ def test_a_forms_to_string_gets_no_hint_to_write_str_which_is_no_encoding_of_it(
     ("cookies().set('name', 'lee', httpOnly=True)", "write http_only=, not Next.js's httpOnly="),
     ("cookies().set('name', 'lee', maxAge=60)", "write max_age=, not Next.js's maxAge="),
     ("cookies().set('name', 'lee', http_onyl=True)", "unexpected keyword argument 'http_onyl'"),
+    ("cookies().delete({'name': 'name', 'path': '/x'})", "delete('name', path='/x'), not Next.js's object form"),
+    ("request.cookies.delete('name')", 'Response.next(request_headers={"cookie": ...})'),
     ("Response.next({'request': {'headers': {'x-a': '1'}}})", "write Response.next(request_headers={...})"),
 ])
 def test_a_nextjs_call_form_is_a_type_error_that_says_what_to_write(tmp_path, caplog, call, message):
     app = make_app(tmp_path, {"c/route.py": f"""
         from minirouter import Response, cookies
 
-        def GET():
+        def GET(request):
             {call}
             return Response("set")
         """}, debug=True)
