@@ -4944,12 +4944,15 @@ class App:
     def _find_public_dir(self, public_dir: Union[str, os.PathLike, None]) -> Optional[str]:  # type: ignore[type-arg]
         if public_dir is None:
             default = os.path.join(os.path.dirname(self.app_dir), "public")
-            return os.path.realpath(default) if os.path.isdir(default) else None
-        if not isinstance(public_dir, (str, os.PathLike)) or not os.fspath(public_dir):
-            raise ValueError(f"public_dir must be the path of a folder, not {public_dir!r}")
-        path = os.path.realpath(os.fspath(public_dir))
-        if not os.path.isdir(path):
-            raise StartupError(f"{path}: the public folder does not exist")
+            if not os.path.isdir(default):
+                return None
+            path = os.path.realpath(default)  # an app folder named public/ is its own default
+        else:
+            if not isinstance(public_dir, (str, os.PathLike)) or not os.fspath(public_dir):
+                raise ValueError(f"public_dir must be the path of a folder, not {public_dir!r}")
+            path = os.path.realpath(os.fspath(public_dir))
+            if not os.path.isdir(path):
+                raise StartupError(f"{path}: the public folder does not exist")
         app_dir = os.path.realpath(self.app_dir)
         if app_dir == path or app_dir.startswith(path.rstrip(os.sep) + os.sep):
             raise StartupError(f"{path}: the public folder holds the app folder, whose source it would serve")

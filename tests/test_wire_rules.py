@@ -438,6 +438,22 @@ def test_a_public_dir_that_holds_the_app_folder_is_refused(tmp_path: Path) -> No
         App(str(app_dir), public_dir=str(app_dir))
 
 
+def test_an_app_folder_named_public_is_not_also_its_own_public_folder(tmp_path: Path) -> None:
+    # The default public/ beside the app folder is the app folder itself here: its
+    # route.py source would be served as a file.
+    app_dir = tmp_path / "site" / "public"
+    (app_dir / "x").mkdir(parents=True)
+    (app_dir / "x" / "route.py").write_text("SECRET = 's3cr3t'\ndef GET():\n    return {}\n")
+    with pytest.raises(StartupError, match="holds the app folder"):
+        App(str(app_dir))
+    outside = tmp_path / "outside"  # nor a public/ that is a link to a folder holding the app
+    (outside / "app" / "x").mkdir(parents=True)
+    (outside / "app" / "x" / "route.py").write_text("def GET():\n    return {}\n")
+    (outside / "public").symlink_to(outside)
+    with pytest.raises(StartupError, match="holds the app folder"):
+        App(str(outside / "app"))
+
+
 def test_openapi_describes_one_template_by_the_route_that_answers_it(tmp_path: Path) -> None:
     app_dir = make_app_dir(tmp_path, {
         "files/[name]/route.py": "def GET(request, context):\n    return {}\n",
