@@ -6325,8 +6325,12 @@ _RELOADER_PARENT_ENV = "MINIROUTER_RELOADER_PARENT"
 
 def serve(app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], host: str = "127.0.0.1",
           port: int = 8000) -> None:
-    """Serve ``app`` until interrupted: with waitress when it is installed, else with wsgiref."""
-    exit_with_reloader()
+    """Serve ``app`` until interrupted (Ctrl-C, or SIGTERM as from ``docker stop``):
+    with waitress when it is installed, else with wsgiref."""
+    if not exit_with_reloader():
+        # Left at its default, SIGTERM would kill the server mid-answer, and as a
+        # container's PID 1 it is not delivered at all: docker stop would wait, then kill.
+        _raise_keyboard_interrupt_on_sigterm()
     try:
         waitress = importlib.import_module("waitress")  # optional: the module never requires it
     except ImportError:
@@ -6473,9 +6477,16 @@ def watched_files(folders: Iterable[str]) -> dict[str, tuple[int, int]]:
     """Modification time and size of the .py and .html files under ``folders``
     (every file under a folder named ``public``), by path."""
     snapshot: dict[str, tuple[int, int]] = {}
+    walked: set[str] = set()
     for folder in folders:
         take_all = os.path.basename(os.path.normpath(folder)) == "public"
-        for parent, dirs, files in os.walk(folder):
+        # Into linked folders too, as the app routes them; each real folder once, so a link loop ends.
+        for parent, dirs, files in os.walk(folder, followlinks=True):
+            real = os.path.realpath(parent)
+            if real in walked:
+                dirs[:] = []
+                continue
+            walked.add(real)
             dirs[:] = [name for name in dirs if name != "__pycache__" and not name.startswith(".")]
             for name in files:
                 if not (take_all or name.endswith((".py", ".html"))):

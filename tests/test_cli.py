@@ -328,6 +328,15 @@ def test_serve_answers_and_logs_each_request(tmp_path: Path, start_server) -> No
     assert line.rstrip().endswith("ms")
 
 
+def test_serve_stops_cleanly_on_sigterm(tmp_path: Path, start_server) -> None:
+    # docker stop and systemd send SIGTERM; left at its default, it killed the server
+    # mid-answer (and a container's PID 1 does not get it at all).
+    server = start_server(write_app(tmp_path, TREE).name, "--host", "127.0.0.1")
+    server.wait_for("/hello", b'"version":1')
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=20) == 0, server.output()
+
+
 @pytest.mark.parametrize("program", ["serve", "run.py"])
 def test_a_server_on_loopback_answers_only_to_this_machines_names(tmp_path: Path, start_server, example_site,
                                                                     program: str) -> None:

@@ -360,6 +360,17 @@ def test_the_reloader_watches_only_py_and_html_outside_public(tmp_path) -> None:
                        os.path.join("public", "logo.png")}
 
 
+def test_the_reloader_watches_linked_folders_as_the_app_routes_them_and_ends_a_link_loop(tmp_path) -> None:
+    app_dir, elsewhere = tmp_path / "app", tmp_path / "elsewhere" / "inner"
+    for folder in (app_dir, elsewhere):
+        folder.mkdir(parents=True)
+    (elsewhere / "route.py").write_text("x")
+    (app_dir / "linked").symlink_to(tmp_path / "elsewhere")
+    (elsewhere / "loop").symlink_to(tmp_path / "elsewhere")  # back up: walked once
+    watched = {os.path.relpath(path, tmp_path) for path in minirouter.watched_files([str(app_dir)])}
+    assert watched == {os.path.join("app", "linked", "inner", "route.py")}
+
+
 def test_a_host_name_the_resolver_cannot_encode_is_a_bad_argument() -> None:
     status, reason = minirouter._listen_problem("a" * 300, 8000)  # type: ignore[attr-defined, misc]
     assert status == 2 and "label" in reason
