@@ -40,6 +40,7 @@ import importlib.machinery
 import importlib.util
 import inspect
 import io
+import ipaddress
 import json as jsonlib
 import logging
 import mimetypes
@@ -97,6 +98,7 @@ __all__ = [
     "exit_with_reloader",
     "free_port",
     "headers",
+    "local_allowed_hosts",
     "not_found",
     "permanent_redirect",
     "redirect",
@@ -6638,6 +6640,24 @@ def free_port(host: str) -> int:
         return 0
 
 
+def local_allowed_hosts(host: str) -> list[str]:
+    """The host names to allow for a server listening on ``host``, when that is this
+    machine only (a loopback address, or ``localhost``): its own names, so a web page
+    whose domain is made to resolve to it (DNS rebinding) is refused. Empty for any
+    other address, which other machines reach by names only the deployer knows."""
+    own_names = ["localhost", ".localhost", "127.0.0.1", "[::1]"]
+    if host == "localhost":
+        return own_names
+    try:
+        address = ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return []
+    if not address.is_loopback:
+        return []
+    shown = f"[{address.compressed}]" if address.version == 6 else address.compressed  # 127.0.0.2, say
+    return own_names if shown in own_names else [*own_names, shown]
+
+
 def _forget_bytecode(paths: Iterable[str]) -> None:
     """Remove the compiled copies of changed .py files. Python trusts one while
     the source has the same size and modification second, so an edit saved
@@ -6798,9 +6818,7 @@ def _serve_command(args: argparse.Namespace) -> int:
     # On a loopback address only this machine's own names are served (and those
     # --allowed-host adds): a page whose domain is made to resolve to 127.0.0.1
     # (DNS rebinding) gets a 400.
-    hosts = list(args.allowed_host)
-    if args.host in ("127.0.0.1", "localhost", "::1", "[::1]"):
-        hosts += ["localhost", ".localhost", "127.0.0.1", "[::1]"]
+    hosts = list(args.allowed_host) + local_allowed_hosts(args.host)
     # A bad --openapi-url or --allowed-host was refused above, before --reload.
     app = _load_app(args.app_dir, debug=args.debug, openapi_url=args.openapi_url, allowed_hosts=hosts or None)
     if app is None:

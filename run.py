@@ -21,7 +21,15 @@ import sys
 import traceback
 from pathlib import Path
 
-from minirouter import App, StartupError, exit_with_reloader, free_port, run_with_reloader, waitress_options
+from minirouter import (
+    App,
+    StartupError,
+    exit_with_reloader,
+    free_port,
+    local_allowed_hosts,
+    run_with_reloader,
+    waitress_options,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -29,12 +37,6 @@ HERE = Path(__file__).resolve().parent
 # (a handler that raised, a route.py beside a page.html) on "minirouter".
 logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 logging.getLogger("minirouter.access").setLevel(logging.INFO)
-
-
-
-# Served on this machine only, the app answers to this machine's own names: a web
-# page whose domain is made to resolve to 127.0.0.1 (DNS rebinding) is refused.
-LOCAL_NAMES = ["localhost", ".localhost", "127.0.0.1", "[::1]"]
 
 
 def configured_hosts() -> list[str] | None:
@@ -103,9 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     # When run.py --reload started this server: stop if it is killed, and at once on
     # SIGTERM (a restart), not after waitress's 5 s wait for requests in flight.
     reloaded = exit_with_reloader()
-    hosts = (configured_hosts() or []) + args.allowed_host
-    if args.host in ("127.0.0.1", "localhost", "::1", "[::1]"):
-        hosts += LOCAL_NAMES
+    # Served on this machine only, the app answers to this machine's own names: a web
+    # page whose domain is made to resolve to 127.0.0.1 (DNS rebinding) is refused.
+    hosts = (configured_hosts() or []) + args.allowed_host + local_allowed_hosts(args.host)
     try:
         app = create_app(allowed_hosts=hosts or None)
     except StartupError as error:  # a route that fails to import, two folders for one URL...

@@ -356,6 +356,40 @@ def test_a_server_on_loopback_answers_only_to_this_machines_names(tmp_path: Path
         assert server.get("/hello", {"Host": host})[0] == 400, host
 
 
+@pytest.mark.parametrize("host, extra", [
+    ("127.0.0.1", []), ("localhost", []), ("::1", []), ("[::1]", []),
+    ("127.0.0.2", ["127.0.0.2"]), ("127.1", None), ("0:0:0:0:0:0:0:1", []),
+    ("0.0.0.0", None), ("192.168.1.5", None), ("::", None), ("example.com", None),
+])
+def test_local_allowed_hosts_are_this_machines_names_on_any_loopback_address(host: str, extra) -> None:
+    # --host 127.0.0.2 listens on loopback too: without these names any Host was served there.
+    from minirouter import local_allowed_hosts
+
+    expected = [] if extra is None else ["localhost", ".localhost", "127.0.0.1", "[::1]", *extra]
+    assert local_allowed_hosts(host) == expected
+
+
+def test_serve_on_another_loopback_address_refuses_other_hosts(tmp_path: Path, start_server) -> None:
+    server = start_server(write_app(tmp_path, TREE).name, "--host", "127.0.0.2")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.2", server.port, timeout=10)
+            statuses = []
+            for host in ("rebind.attacker.example", f"127.0.0.2:{server.port}"):
+                connection.request("GET", "/hello", headers={"Host": host})
+                answer = connection.getresponse()
+                answer.read()
+                statuses.append(answer.status)
+            connection.close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        pytest.fail(server.output())
+    assert statuses == [400, 200]
+
+
 def test_run_py_application_answers_to_the_hosts_allowed_hosts_names(example_site) -> None:
     # What waitress-serve run:application and gunicorn serve: ALLOWED_HOSTS, else any host.
     site, env = example_site
