@@ -6850,17 +6850,29 @@ def _routes_command(args: argparse.Namespace) -> int:
     app = _load_app_quietly(args.app_dir)
     if app is None:
         return 1
-    for line in format_route_table(app.route_table()):
-        print(line)
-    return 0
+    return _write_output("\n".join(format_route_table(app.route_table())))
 
 
 def _openapi_command(args: argparse.Namespace) -> int:
     app = _load_app_quietly(args.app_dir)
     if app is None:
         return 1
-    print(jsonlib.dumps(openapi_document(app, title=args.title, version=args.api_version), indent=2,
-                        ensure_ascii=False))
+    return _write_output(jsonlib.dumps(openapi_document(app, title=args.title, version=args.api_version),
+                                       indent=2, ensure_ascii=False))
+
+
+def _write_output(text: str) -> int:
+    """Print a command's output; a full disk is a one-line error and status 1, not a traceback."""
+    try:
+        if text:
+            print(text)
+        sys.stdout.flush()  # here, where a failure can be told, not at exit
+    except BrokenPipeError:
+        raise  # `| head` left: main() handles it
+    except OSError as error:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        print(f"minirouter: error: cannot write the output: {error.strerror or error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -314,6 +314,18 @@ def test_openapi_command_prints_a_document(tmp_path: Path) -> None:
     assert "nowhere_to_be_found" in result.stderr
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("command", ["routes", "openapi"])
+def test_output_that_cannot_be_written_is_a_one_line_error(tmp_path: Path, command: str) -> None:
+    app_dir = write_app(tmp_path, TREE)
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "minirouter", command, str(app_dir)], cwd=tmp_path,
+                                env=cli_env(), stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.endswith("\nminirouter: error: cannot write the output: No space left on device\n")
+    assert "Traceback" not in result.stderr
+
+
 # --- serve -----------------------------------------------------------------
 
 def test_serve_answers_and_logs_each_request(tmp_path: Path, start_server) -> None:
