@@ -48,6 +48,21 @@ def test_a_nextjs_name_missing_here_says_what_to_write_instead(read, hint):
     assert not hasattr(request, "nextUrl") and hasattr(request, "search_params")
 
 
+def test_no_class_a_request_goes_through_has_a_getattr_which_would_slow_every_attribute_read():
+    # CPython does not specialize attribute reads on a class with __getattr__: the hints
+    # as one cost a static request 8% of its instructions, a JSON echo 12%.
+    import minirouter
+
+    on_the_path = [minirouter.Request, minirouter.Response, minirouter.RequestHeaders, minirouter.RequestCookies,
+                   minirouter.SearchParams, minirouter.FormData, minirouter.CookieJar, minirouter.HTTPError,
+                   minirouter.Context, minirouter.App, minirouter.Headers]
+    for cls in on_the_path:
+        assert not any("__getattr__" in vars(base) or "__getattribute__" in vars(base)
+                       for base in cls.__mro__ if base.__module__ == "minirouter"), cls
+    with pytest.raises(AttributeError, match="that is Flask's name; write response.status"):
+        minirouter.Response("x").status_code  # noqa: B018
+
+
 def test_a_forms_to_string_gets_no_hint_to_write_str_which_is_no_encoding_of_it():
     from minirouter import FormData
 
