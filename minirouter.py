@@ -46,6 +46,7 @@ import logging
 import mimetypes
 import os
 import re
+import socket
 import sys
 import tempfile
 import threading
@@ -147,14 +148,9 @@ _CONTROL_CHAR_BUT_TAB = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # Host header: a name or IPv4 address, or an IPv6 literal, then an optional port.
 # RFC 9110 7.2 and RFC 3986 3.2.3: the port may be empty ("host:"), meaning the default.
-_VALID_HOST = re.compile(r"(?:[A-Za-z0-9_.\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::(?P<port>[0-9]{0,5}))?\Z")
-
-
-def _is_valid_host(host: str) -> bool:
-    """Whether a Host value (or an absolute-form target's authority) names a host,
-    with a port TCP can have: Python's urlsplit(url).port raises above 65535."""
-    match = _VALID_HOST.match(host)
-    return match is not None and int(match["port"] or 0) <= 65535
+# At most 65535, which TCP can have (Python's urlsplit(url).port raises above it).
+_VALID_HOST = re.compile(r"(?:[A-Za-z0-9_.\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])"
+                         r"(?::(?:[0-9]{0,4}|[0-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?\Z")
 
 
 def _is_token(value: str) -> bool:
@@ -410,10 +406,18 @@ class _PortingHints:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # Set when the class is made, unseen by a type checker: it still flags a misspelt attribute.
+        hinted: set[str] = set()
         for framework, hints in (("Next.js", cls._nextjs_hints), ("Flask", cls._flask_hints)):
             for name, instead in hints.items():
-                if not hasattr(cls, name):
+                if name in hinted:
+                    continue  # Next.js's hint first, as before
+                found = [vars(klass)[name] for klass in cls.__mro__ if name in vars(klass)]
+                real = [value for value in found if not isinstance(value, _PortingHint)]
+                if not real:
                     setattr(cls, name, _PortingHint(framework, instead, name))
+                    hinted.add(name)
+                elif found[0] is not real[0]:
+                    setattr(cls, name, real[0])  # a base later in the MRO (a mixin) has it: a hint must not hide it
 
 
 class RequestHeaders(_PortingHints, Mapping):  # type: ignore[type-arg]
@@ -1487,7 +1491,7 @@ def _server_authority(environ: dict[str, Any], scheme: str) -> str:
     port = str(environ.get("SERVER_PORT") or "")
     if port.isascii() and port.isdigit() and port != ("443" if scheme == "https" else "80"):
         host = f"{host}:{port}"
-    return host if _is_valid_host(host) else "localhost"
+    return host if _VALID_HOST.match(host) else "localhost"
 
 
 def _named_host(environ: dict[str, Any], trust_forwarded: bool) -> Optional[str]:
@@ -1585,11 +1589,8 @@ def _request_path(environ: dict[str, Any]) -> tuple[str, str]:
             return raw, raw  # the usual target: a path at the root with nothing to decode
     if target == "*" or (not target and environ.get("PATH_INFO") == "*"):
         _asterisk_target(environ.get("REQUEST_METHOD", "GET"))
-    if target and target[0] != "/" and _split_target(target) is None:
-        # waitress passes on `GET info/a` or `GET host:443` (RFC 9112 3.2 allows neither):
-        # routing its PATH_INFO would answer a request the client did not make.
-        raise HTTPError(400, "the request target must be a path starting with /, an http(s) URL with a host, "
-                             "or * for OPTIONS")
+    if target and target[0] != "/":
+        _check_absolute_form(target)
     raw_path = _raw_target_path(target, _script_name(environ)) if target else None
     if raw_path is not None:
         return "/" + "/".join(_path_segments(raw_path)), raw_path
@@ -1604,6 +1605,20 @@ def _request_path(environ: dict[str, Any]) -> tuple[str, str]:
     if not path.startswith("/"):
         path = "/" + path
     return path, quote(path, safe=_PATH_CHARS)
+
+
+def _check_absolute_form(target: str) -> None:
+    """A 400 unless a target that is not a path is an http(s) URL naming a host with a
+    port TCP can have. waitress passes on `GET info/a` or `GET host:443` (RFC 9112 3.2
+    allows neither), whose PATH_INFO routed would answer a request the client did not
+    make; and an http URL without a host (`http:///a`, `http://user@/a`) is to be
+    rejected (RFC 9110 4.2.1)."""
+    split = _split_target(target)
+    if split is None:
+        raise HTTPError(400, "the request target must be a path starting with /, an http(s) URL with a host, "
+                             "or * for OPTIONS")
+    if not _VALID_HOST.match(split[0]):
+        raise HTTPError(400, "invalid host in the request target")
 
 
 def _asterisk_target(method: str) -> NoReturn:
@@ -1785,7 +1800,7 @@ class Request(_PortingHints):
             if forwarded_proto in ("http", "https"):  # a scheme is case-insensitive (RFC 3986 3.1)
                 scheme = forwarded_proto
         if host:
-            if not _is_valid_host(host):
+            if not _VALID_HOST.match(host):
                 raise HTTPError(400, f"invalid {_host_source(environ, self._trust_forwarded)}")
             default_port = ":443" if scheme == "https" else ":80"
             if host[-1] == ":":
@@ -3088,8 +3103,8 @@ def _sample_path(segments: tuple[Segment, ...]) -> list[str]:
     for segment in segments:
         if segment.kind == STATIC:
             sample.append(segment.value)
-        elif segment.kind != OPTIONAL:
-            sample.append("x")
+        else:
+            sample.append("x")  # an optional catch-all too: the path must lie below the matcher's
     return sample
 
 
@@ -4810,7 +4825,7 @@ class _AllowedHosts:
         for host in hosts:
             name = host.lower().rstrip(".") if isinstance(host, str) else ""
             bare = name[1:] if name.startswith(".") else name
-            if not _is_valid_host(bare) or _host_name(bare) != bare:  # empty, a port, not a host
+            if not _VALID_HOST.match(bare) or _host_name(bare) != bare:  # empty, a port, not a host
                 hint = ("; to serve any host, leave allowed_hosts out (None)" if host == "*" else
                         "; for a name and its subdomains write '.example.com'"
                         if isinstance(host, str) and host.startswith("*.") else "")
@@ -4839,7 +4854,7 @@ class _AllowedHosts:
         """``named_in``: the environ, when ``host`` is the one it names (which header
         or target it came from is then worked out for the 400); else it is ``Host``."""
         name = _host_name(host)
-        if not _is_valid_host(host) or name.startswith(".") or ".." in name:
+        if not _VALID_HOST.match(host) or name.startswith(".") or ".." in name:
             # "localhost:@evil.com" would pass as localhost
             source = _host_source(named_in, self.trust_forwarded) if named_in is not None else "Host header"
             raise HTTPError(400, f"invalid {source}")
@@ -4859,6 +4874,12 @@ class _AllowedHosts:
             return
         logger.warning("refused a request for the host %s: to serve it, add it to allowed_hosts "
                        "(--allowed-host %s on the command line; said once per name)", name, name)
+
+
+def _overlaps(folder: str, other: str) -> bool:
+    """Whether two real paths are the same folder, or one holds the other."""
+    return folder == other or other.startswith(folder.rstrip(os.sep) + os.sep) or folder.startswith(
+        other.rstrip(os.sep) + os.sep)
 
 
 def _openapi_url(url: Optional[str]) -> Optional[str]:
@@ -4960,20 +4981,27 @@ class App:
         self._openapi_json = jsonlib.dumps(openapi_document(self), ensure_ascii=False).encode("utf-8")
 
     def _find_public_dir(self, public_dir: Union[str, os.PathLike, None]) -> Optional[str]:  # type: ignore[type-arg]
+        """The folder of static files: ``public_dir``, else ``public/`` beside the app
+        folder. Never one that holds the app folder or lies inside it, which would
+        serve the route files' source."""
         if public_dir is None:
             default = os.path.join(os.path.dirname(self.app_dir), "public")
             if not os.path.isdir(default):
                 return None
-            path = os.path.realpath(default)  # an app folder named public/ is its own default
-        else:
-            if not isinstance(public_dir, (str, os.PathLike)) or not os.fspath(public_dir):
-                raise ValueError(f"public_dir must be the path of a folder, not {public_dir!r}")
-            path = os.path.realpath(os.fspath(public_dir))
-            if not os.path.isdir(path):
-                raise StartupError(f"{path}: the public folder does not exist")
-        app_dir = os.path.realpath(self.app_dir)
-        if app_dir == path or app_dir.startswith(path.rstrip(os.sep) + os.sep):
-            raise StartupError(f"{path}: the public folder holds the app folder, whose source it would serve")
+            path = os.path.realpath(default)
+            if _overlaps(path, os.path.realpath(self.app_dir)):  # an app folder itself named public/
+                logger.warning("%s holds the app folder: its files are not served as public/ files (the "
+                               "routes' source would be)", path)
+                return None
+            return path
+        if not isinstance(public_dir, (str, os.PathLike)) or not os.fspath(public_dir):
+            raise ValueError(f"public_dir must be the path of a folder, not {public_dir!r}")
+        path = os.path.realpath(os.fspath(public_dir))
+        if not os.path.isdir(path):
+            raise StartupError(f"{path}: the public folder does not exist")
+        if _overlaps(path, os.path.realpath(self.app_dir)):
+            raise StartupError(f"{path}: the public folder holds the app folder or lies inside it, "
+                               "whose source it would serve")
         return path
 
     def route_table(self) -> list[RouteInfo]:
@@ -5066,7 +5094,8 @@ class App:
         outcome = self._call_middleware(middleware, request)
         if outcome._middleware is None:  # a redirect, a 401...: the route never runs
             if outcome.status == 405 and not outcome.headers.has("allow"):
-                return _with_allow(outcome, self._methods_served(segments), request.method)
+                refused = "GET" if request.method == "HEAD" else request.method  # as a GET's refusal
+                return _with_allow(outcome, self._methods_served(segments), refused)
             return outcome
         action, rewrite_path, header_changes = outcome._middleware
         if header_changes:
@@ -5533,7 +5562,11 @@ def _may_have_content(status: int) -> bool:
 def _copy_of(response: Response) -> Response:
     """A copy to change: a response object may be reused across requests
     (a module constant, a cached response), so the one returned is never changed."""
-    copy = copylib.copy(response)  # every attribute, a subclass's too
+    if type(response) is not Response:
+        copy = copylib.copy(response)  # every attribute, a subclass's (and its slots) too
+    else:
+        copy = Response.__new__(Response)
+        copy.__dict__.update(response.__dict__)
     copy._header_items = list(response._header_items)
     return copy
 
@@ -5563,7 +5596,7 @@ def _with_cookies(response: Response, pending: Mapping[str, str]) -> Response:
 def _with_allow(response: Response, allow: str, method: str) -> Response:
     """A 405 the app made (a handler or the middleware), with the Allow RFC 9110 15.5.6
     requires: the URL's methods less the one just refused (a GET's refusal is HEAD's too)."""
-    refused = ("GET", "HEAD") if method in ("GET", "HEAD") else (method,)
+    refused = ("GET", "HEAD") if method == "GET" else (method,)
     allowed = _copy_of(response)  # the app's own may be a module-level Response, sent again
     allowed.headers.set("Allow", ", ".join(m for m in allow.split(", ") if m and m not in refused))
     return allowed
@@ -6400,7 +6433,6 @@ WSGIREF_TIMEOUT = 60.0
 def _wsgiref_server(app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], host: str,
                     port: int) -> Any:
     # Imported here: http.server is slow to import and a WSGI server never needs it.
-    import socket
     import socketserver
     import wsgiref.simple_server as simple
 
@@ -6495,17 +6527,17 @@ def watched_files(folders: Iterable[str]) -> dict[str, tuple[int, int]]:
     """Modification time and size of the .py and .html files under ``folders``
     (every file under a folder named ``public``), by path."""
     snapshot: dict[str, tuple[int, int]] = {}
-    walked: set[str] = set()
+    walked: set[tuple[str, bool]] = set()
     for folder in folders:
         take_all = os.path.basename(os.path.normpath(folder)) == "public"
         # Into linked folders too, as the app routes them; each real folder once, so a link loop ends.
         for parent, dirs, files in os.walk(folder, followlinks=True):
-            real = os.path.realpath(parent)
+            real = (os.path.realpath(parent), take_all)  # public/ is walked whole even if linked into the app
             if real in walked:
                 dirs[:] = []
                 continue
             walked.add(real)
-            dirs[:] = [name for name in dirs if name != "__pycache__" and not name.startswith(".")]
+            dirs[:] = [name for name in dirs if _is_watched_folder(parent, name, folder)]
             for name in files:
                 if not (take_all or name.endswith((".py", ".html"))):
                     continue
@@ -6516,6 +6548,15 @@ def watched_files(folders: Iterable[str]) -> dict[str, tuple[int, int]]:
                     continue  # removed between listing and stat: the next poll sees it gone
                 snapshot[path] = (stat.st_mtime_ns, stat.st_size)
     return snapshot
+
+
+def _is_watched_folder(parent: str, name: str, top: str) -> bool:
+    """Not ``__pycache__`` nor hidden, nor a link to a folder above it, which the app
+    refuses (and which would have the watcher walk a whole tree on every poll)."""
+    if name == "__pycache__" or name.startswith("."):
+        return False
+    path = os.path.join(parent, name)
+    return not (os.path.islink(path) and _links_to_an_ancestor(path, parent, top))
 
 
 def run_with_reloader(
@@ -6618,7 +6659,6 @@ def _listen_problem(host: str, port: int) -> Optional[tuple[int, str]]:
     """Why a server could not listen on host:port now, with the exit status
     it calls for: 2 for a host that names no address (a bad argument), 1 for
     the rest (the port taken, an address not this machine's); or None."""
-    import socket
 
     try:
         _bind_probe(host, port)
@@ -6635,7 +6675,6 @@ def _bind_probe(host: str, port: int) -> int:
     """Bind a socket to host:port as waitress binds (reusing an address whose
     connections are closing), close it, and return the port it got; OSError
     (or ValueError, for a name that cannot be encoded) when that cannot be done."""
-    import socket
 
     family, kind, proto, _, address = socket.getaddrinfo(
         host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE  # "[::1]" is ::1
@@ -6662,16 +6701,27 @@ def local_allowed_hosts(host: str) -> list[str]:
     whose domain is made to resolve to it (DNS rebinding) is refused. Empty for any
     other address, which other machines reach by names only the deployer knows."""
     own_names = ["localhost", ".localhost", "127.0.0.1", "[::1]"]
-    if host == "localhost":
+    if host.lower().rstrip(".") == "localhost":
         return own_names
+    bare = host.removeprefix("[").removesuffix("]")
+    address = _ip_address(bare)
+    if address is None or not address.is_loopback:
+        return []
+    # The address as given (curl sends it so) and as browsers write it (127.1 is 127.0.0.1).
+    spellings = [bare, address.compressed] if address.version == 4 else [f"[{bare}]", f"[{address.compressed}]"]
+    return own_names + [name for name in dict.fromkeys(spellings) if name not in own_names]
+
+
+def _ip_address(text: str) -> Union[ipaddress.IPv4Address, ipaddress.IPv6Address, None]:
+    """An IP address, in any form the system's resolver reads one (``127.1`` too); else None."""
     try:
-        address = ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+        return ipaddress.ip_address(text)
     except ValueError:
-        return []
-    if not address.is_loopback:
-        return []
-    shown = f"[{address.compressed}]" if address.version == 6 else address.compressed  # 127.0.0.2, say
-    return own_names if shown in own_names else [*own_names, shown]
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(text))
+    except (OSError, ValueError):
+        return None
 
 
 def _forget_bytecode(paths: Iterable[str]) -> None:
@@ -6879,6 +6929,9 @@ def _openapi_command(args: argparse.Namespace) -> int:
 
 def _write_output(text: str) -> int:
     """Print a command's output; a full disk is a one-line error and status 1, not a traceback."""
+    if sys.stdout is None:  # started with its standard output closed
+        print("minirouter: error: cannot write the output: standard output is closed", file=sys.stderr)
+        return 1
     try:
         if text:
             print(text)

@@ -369,8 +369,8 @@ def test_a_server_on_loopback_answers_only_to_this_machines_names(tmp_path: Path
 
 
 @pytest.mark.parametrize("host, extra", [
-    ("127.0.0.1", []), ("localhost", []), ("::1", []), ("[::1]", []),
-    ("127.0.0.2", ["127.0.0.2"]), ("127.1", None), ("0:0:0:0:0:0:0:1", []),
+    ("127.0.0.1", []), ("localhost", []), ("LOCALHOST.", []), ("::1", []), ("[::1]", []),
+    ("127.0.0.2", ["127.0.0.2"]), ("127.1", ["127.1"]), ("0:0:0:0:0:0:0:1", ["[0:0:0:0:0:0:0:1]"]),
     ("0.0.0.0", None), ("192.168.1.5", None), ("::", None), ("example.com", None),
 ])
 def test_local_allowed_hosts_are_this_machines_names_on_any_loopback_address(host: str, extra) -> None:

@@ -114,6 +114,14 @@ def test_an_invalid_host_names_the_header_or_target_it_came_from(tmp_path) -> No
     assert bad_host.json() == {"error": "invalid Host header"}
 
 
+@pytest.mark.parametrize("target", ["http://:80/u", "http://@/u", "http://user@/u", "http://h:99999/u"])
+def test_an_absolute_form_target_without_a_valid_host_is_refused_even_where_no_url_is_read(tmp_path, target) -> None:
+    # RFC 9110 4.2.1: an http URI with an empty host is to be rejected, whatever the route reads.
+    app = make_app(tmp_path, {"u/route.py": "def GET():\n    return {}\n"})
+    answer = call(app, make_environ("GET", "/u", request_uri=target))
+    assert answer.status == 400 and answer.json() == {"error": "invalid host in the request target"}
+
+
 @pytest.mark.parametrize("host, hint", [
     ("*", "to serve any host, leave allowed_hosts out (None)"),
     ("*.example.com", "for a name and its subdomains write '.example.com'"),

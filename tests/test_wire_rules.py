@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import call, client, make_app, make_app_dir, make_environ, route_source
+from helpers import call, client, make_app, make_app_dir, make_environ, route_source, unique_name
 from minirouter import App, StartupError
 
 ROUTES = {
@@ -438,20 +438,27 @@ def test_a_public_dir_that_holds_the_app_folder_is_refused(tmp_path: Path) -> No
         App(str(app_dir), public_dir=str(app_dir))
 
 
-def test_an_app_folder_named_public_is_not_also_its_own_public_folder(tmp_path: Path) -> None:
+def test_an_app_folder_named_public_is_served_but_not_also_as_its_own_public_folder(tmp_path: Path, caplog) -> None:
     # The default public/ beside the app folder is the app folder itself here: its
-    # route.py source would be served as a file.
-    app_dir = tmp_path / "site" / "public"
-    (app_dir / "x").mkdir(parents=True)
-    (app_dir / "x" / "route.py").write_text("SECRET = 's3cr3t'\ndef GET():\n    return {}\n")
-    with pytest.raises(StartupError, match="holds the app folder"):
-        App(str(app_dir))
+    # route.py source would be served as a file. The routes are served, the files not.
+    site = tmp_path / unique_name()
+    (site / "public" / "x").mkdir(parents=True)
+    (site / "public" / "x" / "route.py").write_text("SECRET = 's3cr3t'\ndef GET():\n    return {'ok': True}\n")
+    with caplog.at_level(logging.WARNING, logger="minirouter"):
+        app = App(str(site / "public"))
+    assert app.public_dir is None and "holds the app folder" in caplog.text
+    web = client(app)
+    assert web.get("/x").json() == {"ok": True} and web.get("/x/route.py").status == 404
     outside = tmp_path / "outside"  # nor a public/ that is a link to a folder holding the app
     (outside / "app" / "x").mkdir(parents=True)
-    (outside / "app" / "x" / "route.py").write_text("def GET():\n    return {}\n")
     (outside / "public").symlink_to(outside)
-    with pytest.raises(StartupError, match="holds the app folder"):
-        App(str(outside / "app"))
+    assert App(str(outside / "app")).public_dir is None
+
+
+def test_a_public_dir_inside_the_app_folder_is_refused(tmp_path: Path) -> None:
+    app_dir = make_app_dir(tmp_path, {"x/route.py": "def GET():\n    return {}\n", "assets/a.css": "a {}"})
+    with pytest.raises(StartupError, match="lies inside it"):
+        App(str(app_dir), public_dir=str(app_dir / "assets"))
 
 
 def test_openapi_describes_one_template_by_the_route_that_answers_it(tmp_path: Path) -> None:
