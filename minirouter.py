@@ -6378,10 +6378,20 @@ def serve(app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], host:
           port: int = 8000) -> None:
     """Serve ``app`` until interrupted (Ctrl-C, or SIGTERM as from ``docker stop``):
     with waitress when it is installed, else with wsgiref."""
-    if not exit_with_reloader():
-        # Left at its default, SIGTERM would kill the server mid-answer, and as a
-        # container's PID 1 it is not delivered at all: docker stop would wait, then kill.
-        _raise_keyboard_interrupt_on_sigterm()
+    import signal
+
+    # Left at its default, SIGTERM would kill the server mid-answer, and as a container's
+    # PID 1 it is not delivered at all: docker stop would wait, then kill. Only while serving.
+    previous = None if exit_with_reloader() else _raise_keyboard_interrupt_on_sigterm()
+    try:
+        _serve_until_interrupted(app, host, port)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _serve_until_interrupted(app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], host: str,
+                             port: int) -> None:
     try:
         waitress = importlib.import_module("waitress")  # optional: the module never requires it
     except ImportError:
@@ -6736,15 +6746,17 @@ def _forget_bytecode(paths: Iterable[str]) -> None:
                 pass
 
 
-def _raise_keyboard_interrupt_on_sigterm() -> None:
-    # `kill <reloader>` must stop the child too: SIGTERM takes the same way out as Ctrl-C.
+def _raise_keyboard_interrupt_on_sigterm() -> Any:
+    """SIGTERM takes the same way out as Ctrl-C (`kill <reloader>` must stop the child
+    too); the handler it replaces, or None off the main thread, where none can be set."""
     import signal
 
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, handler)
+        return signal.signal(signal.SIGTERM, handler)
+    return None
 
 
 # ---------------------------------------------------------------------------

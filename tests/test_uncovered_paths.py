@@ -371,6 +371,19 @@ def test_the_reloader_watches_linked_folders_as_the_app_routes_them_and_ends_a_l
     assert watched == {os.path.join("app", "linked", "inner", "route.py")}
 
 
+def test_serve_sets_its_sigterm_handler_only_while_it_serves(monkeypatch) -> None:
+    # SIGTERM stops the server as Ctrl-C does; a script that goes on after serve() keeps its own.
+    import signal
+
+    seen = []
+    monkeypatch.setattr(minirouter, "_serve_until_interrupted",
+                        lambda app, host, port: seen.append(signal.getsignal(signal.SIGTERM)))
+    before = signal.getsignal(signal.SIGTERM)
+    minirouter.serve(lambda environ, start_response: [], "127.0.0.1", 0)
+    assert seen and seen[0] is not before and callable(seen[0])
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_a_host_name_the_resolver_cannot_encode_is_a_bad_argument() -> None:
     status, reason = minirouter._listen_problem("a" * 300, 8000)  # type: ignore[attr-defined, misc]
     assert status == 2 and "label" in reason
