@@ -87,6 +87,14 @@ def test_a_body_of_the_wrong_type_is_named_in_the_415_and_a_charset_in_upper_cas
     assert not_utf8.status == 400 and not_utf8.json() == {"error": "request body is not valid UTF-8"}
 
 
+def test_a_405_from_a_head_handler_of_its_own_keeps_get_in_allow(tmp_path) -> None:
+    # Its GET is still served: only the refused HEAD leaves the list.
+    app = make_app(tmp_path, {"r/route.py": "from minirouter import Response\n"
+                                            "def GET():\n    return {}\n"
+                                            "def HEAD():\n    return Response(None, 405)\n"})
+    assert client(app).head("/r").headers["allow"] == "GET, OPTIONS"
+
+
 def test_a_404_names_the_path_as_the_client_sent_it_not_another_url(web) -> None:
     # /files%2Fx is one segment: "/files/x" in the message would name a URL that is served.
     answer = web.get("/files%2Fx")

@@ -63,6 +63,23 @@ def test_no_class_a_request_goes_through_has_a_getattr_which_would_slow_every_at
         minirouter.Response("x").status_code  # noqa: B018
 
 
+def test_a_hint_never_hides_what_a_mixin_later_in_the_mro_defines():
+    # The old __getattr__ ran only when lookup failed; a hint set on the subclass must not shadow this.
+    import minirouter
+
+    class FlaskCompat:
+        @property
+        def status_code(self):
+            return self.status
+
+    class MyResponse(minirouter.Response, FlaskCompat):
+        pass
+
+    assert MyResponse("x", 201).status_code == 201
+    with pytest.raises(AttributeError, match="Flask's name"):
+        minirouter.Response("x", 201).status_code  # noqa: B018
+
+
 def test_a_forms_to_string_gets_no_hint_to_write_str_which_is_no_encoding_of_it():
     from minirouter import FormData
 

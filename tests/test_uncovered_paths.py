@@ -371,6 +371,20 @@ def test_the_reloader_watches_linked_folders_as_the_app_routes_them_and_ends_a_l
     assert watched == {os.path.join("app", "linked", "inner", "route.py")}
 
 
+def test_the_reloader_skips_a_link_up_the_tree_and_walks_a_linked_public_folder_whole(tmp_path) -> None:
+    # The app refuses a link to a folder above it; walking it would read the whole tree on
+    # every poll. A public/ linked into the app is still watched for every file.
+    app_dir, public = tmp_path / "app", tmp_path / "public"
+    for folder in (app_dir, public):
+        folder.mkdir()
+    (tmp_path / "notes.py").write_text("x")
+    (app_dir / "up").symlink_to(tmp_path)
+    (public / "style.css").write_text("x")
+    (app_dir / "static").symlink_to(public)
+    watched = {os.path.relpath(path, tmp_path) for path in minirouter.watched_files([str(app_dir), str(public)])}
+    assert watched == {os.path.join("public", "style.css")}
+
+
 def test_serve_sets_its_sigterm_handler_only_while_it_serves(monkeypatch) -> None:
     # SIGTERM stops the server as Ctrl-C does; a script that goes on after serve() keeps its own.
     import signal
