@@ -1662,6 +1662,14 @@ class Limits:
 
 _DEFAULT_LIMITS = Limits()
 
+# Calling a class costs CPython 3.11 a second run of its interpreter (the class's
+# __init__ is called from C): some 700 machine instructions, 2-3% of a static
+# request. The objects the app makes for every request (its Request, a handler's
+# Context, the Response of a returned dict) are made the cheaper way: this, then
+# their fields, in the functions beside each class; a test checks that each gets
+# the same fields as the class would give it.
+_new_object = object.__new__
+
 
 # Codecs (by their codecs.lookup() name) that remove a leading byte order mark themselves
 # (request.text() drops the mark the others leave).
@@ -1781,6 +1789,8 @@ class Request(_PortingHints):
         self._raw_path = raw_path if raw_path is not None else quote(path)
         self._limits = limits
         self._trust_forwarded = trust_forwarded
+        self._jar = None  # (read for every request: see _request_for_app)
+        self._uploads = None
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"
@@ -2143,6 +2153,39 @@ class Context:
         return f"Context(params={self.params!r})"
 
 
+def _request_for_app(
+    environ: dict[str, Any],
+    method: str,
+    path: str,
+    raw_path: str,
+    limits: Limits,
+    trust_forwarded: bool,
+    context: contextvars.Context,
+) -> Request:
+    """``Request(environ, path, raw_path, limits, trust_forwarded)``, made
+    without calling the class (see _new_object), in its request's context."""
+    request: Request = _new_object(Request)
+    request.environ = environ
+    request.method = method
+    request.path = path
+    request._raw_path = raw_path
+    request._limits = limits
+    request._trust_forwarded = trust_forwarded
+    # The app reads these two for every request, and CPython 3.11 reads an
+    # object's own attribute much faster than its class's default.
+    request._jar = None
+    request._uploads = None
+    request._context = context
+    return request
+
+
+def _context_for(params: Optional[dict[str, Any]]) -> Context:
+    """``Context(params)``, made without calling the class (see _new_object)."""
+    context: Context = _new_object(Context)
+    context.params = params if params is not None else {}
+    return context
+
+
 # ---------------------------------------------------------------------------
 # Response: what a handler returns. Headers are checked when they are set,
 # so a bad value fails in the handler that set it, never on the wire.
@@ -2467,6 +2510,8 @@ class Response(_PortingHints):
     _file: Optional[tuple[IO[bytes], int, int]] = None
     # Set only by Response.next()/rewrite(): (action, rewrite path, request
     # header changes). Kept out of the headers so nothing of it is ever sent.
+    # (Set on each Response too: the app reads it for every answer a handler
+    # returns, and CPython 3.11 reads an object's own attribute much faster.)
     _middleware: Optional[tuple[str, Optional[str], dict[str, Optional[str]]]] = None
     # Headers the framework set as a default (a file's Cache-Control), lower-case
     # name to value: while the value is still that, the middleware's replaces it.
@@ -2476,6 +2521,7 @@ class Response(_PortingHints):
 
     def __init__(self, body: ResponseBody = None, status: int = 200, headers: HeaderInput = None) -> None:
         self.status = status
+        self._middleware = None
         if type(body) is str and not headers:  # the commonest response, built in two steps
             self._body: Optional[bytes] = body.encode()  # UTF-8, the default (no argument to read)
             self._header_items: list[tuple[str, str]] = [_TEXT_TYPE_HEADER]
@@ -2532,11 +2578,14 @@ class Response(_PortingHints):
     def json(cls, data: Any, status: int = 200, headers: HeaderInput = None) -> Response:
         """``data`` serialised as JSON (compact, UTF-8), ``application/json``."""
         text = _json_text(data)
-        response = cls(None, status, headers)
         try:
-            response._body = text.encode("utf-8")
+            body = text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: send it escaped, as \udXXX
-            response._body = _JSON_ASCII_ENCODER.encode(data).encode("ascii")
+            body = _JSON_ASCII_ENCODER.encode(data).encode("ascii")
+        if cls is Response and headers is None:  # a returned dict's, for one: made the cheaper way
+            return _response_with_body(body, _JSON_TYPE_HEADER, status)
+        response = cls(None, status, headers)
+        response._body = body
         response._default_type(_JSON_TYPE_HEADER)
         return response
 
@@ -2583,6 +2632,17 @@ class Response(_PortingHints):
         response = cls(None, 200, headers)
         response._middleware = ("rewrite", path, _request_header_changes(request_headers))
         return response
+
+
+def _response_with_body(body: bytes, content_type: tuple[str, str], status: int) -> Response:
+    """A Response with ``body`` and only a Content-Type, made without calling
+    the class (see _new_object)."""
+    response: Response = _new_object(Response)
+    response.status = status
+    response._middleware = None
+    response._body = body
+    response._header_items = [content_type]
+    return response
 
 
 def _request_header_changes(changes: Optional[Mapping[str, Optional[str]]]) -> dict[str, Optional[str]]:
@@ -5032,13 +5092,18 @@ class App:
         # sets (the user it found) is never still set for the server thread's next request.
         # Its streamed body, read after the app has returned, runs in it again (see _StreamedBody).
         request_context = contextvars.copy_context()
-        # Checked per request so logging can be turned on after the app is built; free when off.
+        # Checked per request so logging can be turned on after the app is built.
         if access_logger.isEnabledFor(logging.INFO):
-            return request_context.run(
-                _call_with_access_log, lambda env, respond: self._handle(env, respond, request_context),
-                environ, start_response,
-            )
-        return request_context.run(self._handle, environ, start_response, request_context)
+            return request_context.run(self._handle_with_access_log, environ, start_response, request_context)
+        # App._handle, not self._handle: a bound method made per request costs more.
+        return request_context.run(App._handle, self, environ, start_response, request_context)
+
+    def _handle_with_access_log(
+        self, environ: dict[str, Any], start_response: StartResponse, request_context: contextvars.Context
+    ) -> Iterable[bytes]:
+        # Its own method: a closure in __call__ would cost every request, logged or not.
+        return _call_with_access_log(lambda env, respond: self._handle(env, respond, request_context),
+                                     environ, start_response)
 
     def _handle(
         self, environ: dict[str, Any], start_response: StartResponse, request_context: contextvars.Context
@@ -5049,8 +5114,8 @@ class App:
             if method not in _METHOD_SET:
                 raise HTTPError(501, f"method {_shown(method, 32)} is not implemented")
             path, raw_path = _request_path(environ)
-            request = Request(environ, path, raw_path, self.limits, self.trust_forwarded)
-            request._context = request_context
+            request = _request_for_app(environ, method, path, raw_path, self.limits, self.trust_forwarded,
+                                       request_context)
             if self.allowed_hosts is not None:
                 self.allowed_hosts.check(environ)
             if environ.get("CONTENT_LENGTH"):  # before any answer: a redirect, the middleware's, a 404
@@ -5301,7 +5366,7 @@ class App:
         try:
             arity = endpoint.arity[method]
             if arity == 2:
-                result = handler(request, Context(params))
+                result = handler(request, _context_for(params))
             elif arity == 1:
                 result = handler(request)
             else:
@@ -5564,7 +5629,7 @@ def _copy_of(response: Response) -> Response:
     if type(response) is not Response:
         copy = copylib.copy(response)  # every attribute, a subclass's (and its slots) too
     else:
-        copy = Response.__new__(Response)
+        copy = _new_object(Response)
         copy.__dict__.update(response.__dict__)
     copy._header_items = list(response._header_items)
     return copy

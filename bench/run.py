@@ -348,8 +348,13 @@ def build_api_floor(n: int, root: Path) -> WsgiApp:
     user's own handler from its route.py, a minirouter Request for it, the
     request context that headers() and cookies() read, and its Response
     sent. No trie, no checks of method, path or body, no route cache."""
+    import contextvars
+
     import minirouter
-    from minirouter import Context, Request, Response, _current_request
+    from minirouter import Response, _context_for, _current_request, _request_for_app
+
+    limits = minirouter.Limits()
+    stream_context = contextvars.Context()  # (a Request keeps one for a streamed body; none is streamed here)
 
     handlers: Dict[Tuple[str, str], Tuple[Callable[..., Any], int]] = {}
     for route in minirouter.App(str(minirouter_dir(root, n))).route_table():
@@ -367,11 +372,12 @@ def build_api_floor(n: int, root: Path) -> WsgiApp:
             route = handlers[(method, prefix)]
             params["id"] = ident
         handler, arity = route
-        request = Request(environ, path, path)
+        # Made as minirouter makes them (without calling the classes, which costs more).
+        request = _request_for_app(environ, method, path, path, limits, False, stream_context)
         token = _current_request.set(request)
         try:
             if arity == 2:
-                result = handler(request, Context(params))
+                result = handler(request, _context_for(params))
             elif arity == 1:
                 result = handler(request)
             else:
