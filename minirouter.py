@@ -3702,6 +3702,8 @@ def _warn_of_params_as_arguments(
     # is the Request and the second the Context, so `def GET(request, id)` gets no
     # id, nor does `def GET(id)`.
     names = {segment.value for segment in segments if segment.kind != STATIC}
+    if not names:
+        return  # (most routes: no signature read, which start-up pays for per handler)
     for method, function in handlers.items():
         try:
             parameters = list(inspect.signature(function).parameters)
