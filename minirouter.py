@@ -1665,9 +1665,9 @@ _DEFAULT_LIMITS = Limits()
 # Calling a class costs CPython 3.11 a second run of its interpreter (the class's
 # __init__ is called from C): some 700 machine instructions, 2-3% of a static
 # request. The objects the app makes for every request (its Request, a handler's
-# Context, the Response of a returned dict) are made the cheaper way: this, then
-# their fields, in the functions beside each class; a test checks that each gets
-# the same fields as the class would give it.
+# Context, the Response of a returned dict) are made the cheaper way: object.__new__,
+# then each field set by hand, in the functions beside each class; a test checks
+# that each gets the same fields as the class would give it.
 _new_object = object.__new__
 
 
@@ -1755,6 +1755,8 @@ class Request(_PortingHints):
     _body_consumed = ""  # which method read the body from the server, once it has
     _body_error: Optional[tuple[int, str]] = None  # why it could not be read (413, 400): every later read's answer
     _form: Optional[FormData] = None
+    # These two are set on every Request too, since the app reads them for every
+    # request (see _request_for_app); the defaults are for a subclass that skips __init__.
     _uploads: Optional[list[UploadFile]] = None  # a multipart form's files, closed when the request ends
     _jar: Optional[CookieJar] = None  # cookies(), made on first use
     # Set when the handler reads headers, cookies, the body or the URL (its Host):
@@ -1779,8 +1781,8 @@ class Request(_PortingHints):
         limits: Limits = _DEFAULT_LIMITS,
         trust_forwarded: bool = False,
     ) -> None:
-        # Not keyword-only: the app builds one per request, and positional
-        # arguments are the cheaper call.
+        # The app makes its requests in _request_for_app, without calling this:
+        # a field set here is set there too (tests/test_fast_paths.py checks).
         self.environ = environ
         self.method: str = environ.get("REQUEST_METHOD", "GET")
         if path is None:
@@ -1789,7 +1791,7 @@ class Request(_PortingHints):
         self._raw_path = raw_path if raw_path is not None else quote(path)
         self._limits = limits
         self._trust_forwarded = trust_forwarded
-        self._jar = None  # (read for every request: see _request_for_app)
+        self._jar = None
         self._uploads = None
 
     def __repr__(self) -> str:
@@ -2508,10 +2510,10 @@ class Response(_PortingHints):
     # Set for a few responses only, so class attributes until then.
     _stream: Any = None
     _file: Optional[tuple[IO[bytes], int, int]] = None
-    # Set only by Response.next()/rewrite(): (action, rewrite path, request
+    # Not None only for Response.next()/rewrite(): (action, rewrite path, request
     # header changes). Kept out of the headers so nothing of it is ever sent.
-    # (Set on each Response too: the app reads it for every answer a handler
-    # returns, and CPython 3.11 reads an object's own attribute much faster.)
+    # Set on every Response too, since the app reads it for every answer a handler
+    # returns (see _new_object); the default is for a subclass that skips __init__.
     _middleware: Optional[tuple[str, Optional[str], dict[str, Optional[str]]]] = None
     # Headers the framework set as a default (a file's Cache-Control), lower-case
     # name to value: while the value is still that, the middleware's replaces it.
@@ -2520,6 +2522,8 @@ class Response(_PortingHints):
     _flask_hints = _FLASK_RESPONSE_HINTS
 
     def __init__(self, body: ResponseBody = None, status: int = 200, headers: HeaderInput = None) -> None:
+        # Response.json() makes its commonest answers in _response_with_body, without
+        # calling this: a field set here is set there too (tests/test_fast_paths.py checks).
         self.status = status
         self._middleware = None
         if type(body) is str and not headers:  # the commonest response, built in two steps
@@ -5103,8 +5107,8 @@ class App:
     def _handle_with_access_log(
         self, environ: dict[str, Any], start_response: StartResponse, request_context: contextvars.Context
     ) -> Iterable[bytes]:
-        # Its own method: a closure in __call__ would cost every request, logged or not.
-        return _call_with_access_log(lambda env, respond: self._handle(env, respond, request_context),
+        # Its own method: a closure in __call__ would turn its variables into cells on every call.
+        return _call_with_access_log(lambda env, respond: App._handle(self, env, respond, request_context),
                                      environ, start_response)
 
     def _handle(

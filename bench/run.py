@@ -149,7 +149,8 @@ def write_minirouter_tree(root: Path, n: int) -> Path:
             # __pycache__ files: scanning and importing, not compiling. Written
             # here, since an import writes none where PYTHONDONTWRITEBYTECODE is
             # set (py_compile writes regardless), and then every build compiled.
-            py_compile.compile(str(folder / "route.py"), doraise=True,
+            # (optimize=0: the start-up workers run without -O, and read the plain .pyc.)
+            py_compile.compile(str(folder / "route.py"), doraise=True, optimize=0,
                                invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
     return app_dir
 
@@ -632,7 +633,7 @@ def startup_worker(fw: str, n: int, root: Path, repeats: int, warm_full: bool, m
     builder = BUILDERS[fw]
     probe = Probe("static", n - 1, "1")
     # Not timed: the framework's imports, and for a tree no build has
-    # imported yet, the file cache and its __pycache__.
+    # imported yet, the file cache (its __pycache__ is written with the tree).
     builder(n if warm_full else 1, root)
     gc.collect()
     build_times = []
