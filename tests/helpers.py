@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import io
 import json as jsonlib
+import os
 import signal
 import subprocess
 import sys
@@ -308,3 +309,26 @@ def popen_that_stops_on_ctrl_c(args: list[str], **options: Any) -> subprocess.Po
         return subprocess.Popen(args, **options)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+_COUNTING_COMPILES = """
+import importlib._bootstrap_external as external
+compiled = []
+source_to_code = external.SourceLoader.source_to_code
+def counting(self, data, path, *args, **kwargs):
+    compiled.append(path)
+    return source_to_code(self, data, path, *args, **kwargs)
+external.SourceLoader.source_to_code = counting
+"""
+
+
+def files_compiled_at_start(code: str, folder: Path) -> int:
+    """How many files under ``folder`` a fresh Python, where it may write no
+    bytecode (PYTHONDONTWRITEBYTECODE), compiles from source, rather than
+    reads from __pycache__, while it runs ``code``."""
+    script = _COUNTING_COMPILES + code + f"\nprint(sum(path.startswith({str(folder)!r}) for path in compiled))\n"
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "SOURCE_DATE_EPOCH": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60,
+                          cwd=folder)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.strip().splitlines()[-1])

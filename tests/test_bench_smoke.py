@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import files_compiled_at_start
+
 for _peer in ("bottle", "falcon", "flask", "waitress"):
     pytest.importorskip(_peer)
 
@@ -276,29 +278,10 @@ def test_server_and_load_are_pinned_to_different_cores() -> None:
     assert pinned == {"server": str([cpus[-1]]), "load": str([cpus[0]])}
 
 
-_COUNT_ROUTE_COMPILES = """
-import importlib._bootstrap_external as external, sys
-sys.path[:0] = sys.argv[1:3]
-import run as bench
-compiled = []
-original = external.SourceLoader.source_to_code
-def source_to_code(self, data, path, *args, **kwargs):
-    compiled.append(path)
-    return original(self, data, path, *args, **kwargs)
-external.SourceLoader.source_to_code = source_to_code
-bench.build_minirouter(3, bench.Path(sys.argv[3]))
-print(sum(path.endswith("route.py") for path in compiled))
-"""
-
-
 def test_a_build_imports_the_route_files_from_the_bytecode_the_benchmark_wrote(tmp_path: Path) -> None:
     # Start-up is timed as after a first run; where PYTHONDONTWRITEBYTECODE is set no
     # import writes __pycache__, so the benchmark writes it, and a build must use it.
     _load_bench().write_minirouter_tree(tmp_path, 3)
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "SOURCE_DATE_EPOCH": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", _COUNT_ROUTE_COMPILES, str(ROOT / "bench"), str(ROOT), str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "0"
+    build = (f"import sys\nsys.path[:0] = [{str(ROOT / 'bench')!r}, {str(ROOT)!r}]\nimport run as bench\n"
+             f"bench.build_minirouter(3, bench.Path({str(tmp_path)!r}))")
+    assert files_compiled_at_start(build, tmp_path) == 0

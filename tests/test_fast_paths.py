@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import minirouter
-from helpers import client, make_app
+from helpers import client, files_compiled_at_start, make_app
 from minirouter import Context, Limits, Request, Response
 
 
@@ -97,34 +97,13 @@ def test_the_cheaper_objects_serve_as_before(tmp_path):
     assert web.get("/next").status == 500  # only middleware may return Response.next()
 
 
-_COUNT_COMPILED_ROUTES = """
-import importlib._bootstrap_external as external, sys
-sys.path.insert(0, sys.argv[1])
-compiled = []
-source_to_code = external.SourceLoader.source_to_code
-def counting(self, data, path, *args, **kwargs):
-    compiled.append(path)
-    return source_to_code(self, data, path, *args, **kwargs)
-external.SourceLoader.source_to_code = counting
-import minirouter
-minirouter.App(sys.argv[2])
-print(sum(path.startswith(sys.argv[2]) for path in compiled))
-"""
-
-
 def test_routes_compiled_ahead_are_imported_without_compiling_where_python_writes_no_bytecode(tmp_path):
     root = Path(__file__).resolve().parent.parent
     app_dir = tmp_path / "app"
     shutil.copytree(root / "app", app_dir, ignore=shutil.ignore_patterns("__pycache__", "*.db"))
+    build = f"import sys\nsys.path.insert(0, {str(root)!r})\nimport minirouter\nminirouter.App({str(app_dir)!r})"
+    assert files_compiled_at_start(build, app_dir) > 5  # every route.py, at every start
+    assert files_compiled_at_start(build, app_dir) > 5  # (none was written)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-
-    def compiled_at_start() -> int:
-        done = subprocess.run([sys.executable, "-c", _COUNT_COMPILED_ROUTES, str(root), str(app_dir)],
-                              env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
-        assert done.returncode == 0, done.stderr
-        return int(done.stdout.strip().splitlines()[-1])
-
-    assert compiled_at_start() > 5  # every route.py, at every start
-    assert compiled_at_start() > 5  # (none was written)
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(app_dir)], env=env, check=True, timeout=60)
-    assert compiled_at_start() == 0
+    assert files_compiled_at_start(build, app_dir) == 0
