@@ -116,6 +116,12 @@ def check_linear(
     # Guard against a quadratic parser eating the whole test session: the quarter size first.
     t_quarter = _once(fn, quarter_input)
     if t_quarter > factor * t_ord:
+        # Measured again before failing, as the full size is below: noise only ever adds
+        # time (a parallel job on the other core took one case from 6x to 10.2x), and a
+        # parser that is truly slow stays over the limit, clearly so after one run.
+        t_ord2, t_quarter2 = _best(fn, [ord_input, quarter_input], lambda t: t[1] > 3 * factor * min(t[0], t_ord))
+        t_ord, t_quarter = min(t_ord, t_ord2), min(t_quarter, t_quarter2)
+    if t_quarter > factor * t_ord:
         t_eighth = _once(fn, adversarial(size // 8))  # cheaper still, and tells the growth
         pytest.fail(
             f"{label}: adversarial input of {size // 4} bytes took {t_quarter * 1e3:.1f} ms, "
